@@ -1,1 +1,25 @@
+//! sserpent: server-sent events for LLM streams, decoded in Rust.
+//!
+//! Pure-Rust core modules (no Python needed, tested with
+//! `cargo test --no-default-features`) and, behind the `python` feature, the
+//! bindings that make up the `sserpent._sserpent` extension module.
+
+pub mod json;
+pub mod pipeline;
+pub mod schema;
+pub mod mock;
 pub mod sse;
+
+#[cfg(feature = "python")]
+mod py;
+
+#[cfg(feature = "python")]
+use pyo3::prelude::*;
+
+#[cfg(feature = "python")]
+#[pymodule]
+fn _sserpent(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    py::register(m)?;
+    mock::py::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+"""sserpent: stream LLM responses over server-sent events, decoded in Rust.
+
+HTTP, SSE framing (exactly by the WHATWG rules) and JSON decoding happen in Rust;
+the chunk objects read like the openai SDK's (``chunk.choices[0].delta.content``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterable, AsyncIterator, Union
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ChunkDecodeError,
+    ConflictError,
+    IncompleteStreamError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    SSEError,
+    SserpentError,
+    StreamError,
+    UnprocessableEntityError,
+)
+from ._sserpent import (
+    Chunk,
+    ChunkIter,
+    ChunkParser,
+    Decoder,
+    Event,
+    iter_chunks,
+    iter_events,
+)
+
+__version__ = "0.1.0"
+
+DEFAULT_MAX_EVENT_SIZE = 16 * 2**20
+
+_BytesLike = Union[bytes, bytearray, memoryview]
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Chunk",
+    "ChunkDecodeError",
+    "ChunkIter",
+    "ChunkParser",
+    "ConflictError",
+    "DEFAULT_MAX_EVENT_SIZE",
+    "Decoder",
+    "Event",
+    "IncompleteStreamError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "SSEError",
+    "SserpentError",
+    "StreamError",
+    "UnprocessableEntityError",
+    "aiter_chunks",
+    "aiter_events",
+    "iter_chunks",
+    "iter_events",
+]
+
+
+async def _aiter(
+    source: AsyncIterable[_BytesLike], chunks: bool, max_event_size: int
+) -> AsyncIterator[Any]:
+    parser = ChunkParser(chunks, max_event_size)
+    async for data in source:
+        for item in parser.feed(data):
+            yield item
+        if parser.done:
+            break
+    for item in parser.finish():
+        yield item
+
+
+def aiter_events(
+    source: AsyncIterable[_BytesLike], *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+) -> AsyncIterator[Event]:
+    """Yield the :class:`Event` objects of an async iterable of bytes
+    (httpx's ``aiter_bytes()``, aiohttp's ``content.iter_any()``)."""
+    return _aiter(source, False, max_event_size)
+
+
+def aiter_chunks(
+    source: AsyncIterable[_BytesLike], *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+) -> AsyncIterator[Any]:
+    """Yield the JSON chunks of an async iterable of bytes; stops at ``data: [DONE]``.
+
+    Raises :class:`StreamError` on a provider error event, :class:`ChunkDecodeError`
+    on invalid JSON and :class:`IncompleteStreamError` when the bytes end before the
+    stream's terminator, always after every complete chunk before it.
+    """
+    return _aiter(source, True, max_event_size)

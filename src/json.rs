@@ -1,0 +1,638 @@
+//! A validating JSON parser that builds a flat "tape" of nodes over the source
+//! text instead of a tree of allocated values.
+//!
+//! Chunk objects read only a few fields of each LLM chunk, so parsing into a
+//! tape (one `Vec` per document, no allocation per key or string) and turning
+//! just the accessed nodes into Python objects later is several times cheaper
+//! than materializing every value up front. Validation is complete (RFC 8259,
+//! the same documents `json.loads` accepts, minus NaN/Infinity), so a document
+//! that parses here never fails later.
+
+use std::fmt;
+
+/// Containers nested deeper than this are rejected (keeps later recursive
+/// conversions far from any stack limit).
+pub const MAX_DEPTH: usize = 512;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Null,
+    True,
+    False,
+    Int,
+    Float,
+    Str,
+    Array,
+    Object,
+}
+
+/// One value on the tape. Containers are followed by their elements; an
+/// object's members are a key node (`Str`) followed by the value's subtree.
+#[derive(Clone, Copy, Debug)]
+pub struct Node {
+    pub kind: Kind,
+    /// `Str` only: the raw text contains backslash escapes.
+    pub escaped: bool,
+    /// Byte offset of the value; for `Str`, just after the opening quote.
+    pub start: u32,
+    /// Byte offset just past the value; for `Str`, of the closing quote.
+    pub end: u32,
+    /// Index of the first node after this subtree.
+    pub next: u32,
+    /// Containers: number of elements (object members).
+    pub len: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonError {
+    pub position: usize,
+    pub message: &'static str,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.message, self.position)
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// A parsed document: the source text and its tape (node 0 is the root).
+#[derive(Debug)]
+pub struct Doc {
+    pub text: String,
+    pub nodes: Vec<Node>,
+}
+
+impl Doc {
+    pub fn parse(text: String) -> Result<Doc, JsonError> {
+        if text.len() >= u32::MAX as usize {
+            return Err(JsonError { position: 0, message: "document larger than 4 GiB" });
+        }
+        let nodes = parse_tape(text.as_bytes())?;
+        Ok(Doc { text, nodes })
+    }
+
+    #[inline]
+    pub fn node(&self, i: u32) -> &Node {
+        &self.nodes[i as usize]
+    }
+
+    /// The raw source text of a node (strings without their quotes).
+    #[inline]
+    pub fn raw(&self, i: u32) -> &str {
+        let n = self.node(i);
+        &self.text[n.start as usize..n.end as usize]
+    }
+
+    /// The JSON text of a node exactly as it appeared in the source.
+    pub fn json_text(&self, i: u32) -> &str {
+        let n = self.node(i);
+        match n.kind {
+            Kind::Str => &self.text[n.start as usize - 1..n.end as usize + 1],
+            _ => &self.text[n.start as usize..n.end as usize],
+        }
+    }
+
+    /// Iterates over an object's members as `(key node, value node)` pairs.
+    pub fn members(&self, obj: u32) -> Members<'_> {
+        debug_assert_eq!(self.node(obj).kind, Kind::Object);
+        Members { doc: self, at: obj + 1, left: self.node(obj).len }
+    }
+
+    /// Iterates over an array's element nodes.
+    pub fn elements(&self, arr: u32) -> Elements<'_> {
+        debug_assert_eq!(self.node(arr).kind, Kind::Array);
+        Elements { doc: self, at: arr + 1, left: self.node(arr).len }
+    }
+
+    /// Whether a key node equals `name`.
+    #[inline]
+    pub fn key_is(&self, key: u32, name: &str) -> bool {
+        let n = self.node(key);
+        if n.escaped {
+            unescape(self.raw(key)).is_some_and(|k| k == name)
+        } else {
+            self.raw(key) == name
+        }
+    }
+
+    /// The value node of the first member named `name` (JSON objects may
+    /// repeat a key; `json.loads` keeps the last, so do we).
+    pub fn get(&self, obj: u32, name: &str) -> Option<u32> {
+        let mut found = None;
+        for (k, v) in self.members(obj) {
+            if self.key_is(k, name) {
+                found = Some(v);
+            }
+        }
+        found
+    }
+
+    /// The string value of a `Str` node (unescaped); `None` for other kinds or
+    /// strings holding lone surrogates (not representable in Rust).
+    pub fn str_value(&self, i: u32) -> Option<std::borrow::Cow<'_, str>> {
+        let n = self.node(i);
+        if n.kind != Kind::Str {
+            return None;
+        }
+        if n.escaped {
+            unescape(self.raw(i)).map(std::borrow::Cow::Owned)
+        } else {
+            Some(std::borrow::Cow::Borrowed(self.raw(i)))
+        }
+    }
+}
+
+pub struct Members<'a> {
+    doc: &'a Doc,
+    at: u32,
+    left: u32,
+}
+
+impl Iterator for Members<'_> {
+    type Item = (u32, u32);
+    #[inline]
+    fn next(&mut self) -> Option<(u32, u32)> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let key = self.at;
+        let value = key + 1;
+        self.at = self.doc.node(value).next;
+        Some((key, value))
+    }
+}
+
+pub struct Elements<'a> {
+    doc: &'a Doc,
+    at: u32,
+    left: u32,
+}
+
+impl Iterator for Elements<'_> {
+    type Item = u32;
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let el = self.at;
+        self.at = self.doc.node(el).next;
+        Some(el)
+    }
+}
+
+/// Decodes the escapes of a JSON string body (already validated). Returns
+/// `None` when it holds a lone surrogate, which only Python strings can carry.
+pub fn unescape(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < b.len() {
+        let Some(off) = memchr::memchr(b'\\', &b[i..]) else {
+            out.push_str(&raw[i..]);
+            break;
+        };
+        out.push_str(&raw[i..i + off]);
+        i += off;
+        let c = b[i + 1];
+        i += 2;
+        match c {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let hi = hex4(&b[i..i + 4]);
+                i += 4;
+                let cp = if (0xD800..0xDC00).contains(&hi) {
+                    if b.len() >= i + 6 && b[i] == b'\\' && b[i + 1] == b'u' {
+                        let lo = hex4(&b[i + 2..i + 6]);
+                        if (0xDC00..0xE000).contains(&lo) {
+                            i += 6;
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                        } else {
+                            return None;
+                        }
+                    } else {
+                        return None;
+                    }
+                } else if (0xDC00..0xE000).contains(&hi) {
+                    return None;
+                } else {
+                    hi
+                };
+                out.push(char::from_u32(cp)?);
+            }
+            _ => unreachable!("validated escape"),
+        }
+    }
+    Some(out)
+}
+
+#[inline]
+fn hex4(b: &[u8]) -> u32 {
+    b.iter().fold(0, |acc, &c| (acc << 4) | hex_val(c).unwrap_or(0) as u32)
+}
+
+#[inline]
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    nodes: Vec<Node>,
+    stack: Vec<u32>,
+}
+
+fn parse_tape(s: &[u8]) -> Result<Vec<Node>, JsonError> {
+    let mut p = Parser { s, i: 0, nodes: Vec::with_capacity(s.len() / 8 + 4), stack: Vec::new() };
+    p.run()?;
+    p.skip_ws();
+    if p.i != s.len() {
+        return Err(p.err("extra data after the JSON value"));
+    }
+    Ok(p.nodes)
+}
+
+const SPLAT: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Nonzero when some byte of `w` is a quote, a backslash or below 0x20.
+#[inline]
+fn special_bytes(w: u64) -> u64 {
+    let quote = w ^ (SPLAT * b'"' as u64);
+    let backslash = w ^ (SPLAT * b'\\' as u64);
+    let has_zero = |v: u64| v.wrapping_sub(SPLAT) & !v & HIGH;
+    let below_space = w.wrapping_sub(SPLAT * 0x20) & !w & HIGH;
+    has_zero(quote) | has_zero(backslash) | below_space
+}
+
+impl Parser<'_> {
+    #[inline]
+    fn err(&self, message: &'static str) -> JsonError {
+        JsonError { position: self.i, message }
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while let Some(&c) = self.s.get(self.i) {
+            if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    #[inline]
+    fn push(&mut self, kind: Kind, start: usize, end: usize) -> u32 {
+        let idx = self.nodes.len() as u32;
+        self.nodes.push(Node { kind, escaped: false, start: start as u32, end: end as u32, next: idx + 1, len: 0 });
+        idx
+    }
+
+    fn run(&mut self) -> Result<(), JsonError> {
+        'value: loop {
+            self.skip_ws();
+            let Some(c) = self.peek() else {
+                return Err(self.err(if self.nodes.is_empty() {
+                    "expecting value, found end of input"
+                } else {
+                    "unexpected end of input"
+                }));
+            };
+            match c {
+                b'{' | b'[' => {
+                    let kind = if c == b'{' { Kind::Object } else { Kind::Array };
+                    let idx = self.push(kind, self.i, self.i);
+                    self.i += 1;
+                    self.skip_ws();
+                    let close = if c == b'{' { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                        self.nodes[idx as usize].end = self.i as u32;
+                    } else {
+                        if self.stack.len() >= MAX_DEPTH {
+                            return Err(self.err("JSON nested too deeply"));
+                        }
+                        self.stack.push(idx);
+                        if kind == Kind::Object {
+                            self.key()?;
+                        }
+                        continue 'value;
+                    }
+                }
+                b'"' => {
+                    self.string()?;
+                }
+                b't' => self.literal(b"true", Kind::True)?,
+                b'f' => self.literal(b"false", Kind::False)?,
+                b'n' => self.literal(b"null", Kind::Null)?,
+                b'-' | b'0'..=b'9' => self.number()?,
+                _ => return Err(self.err("expecting value")),
+            }
+            // A value is complete: close containers or move to the next element.
+            loop {
+                let Some(&top) = self.stack.last() else {
+                    return Ok(());
+                };
+                self.skip_ws();
+                let is_obj = self.nodes[top as usize].kind == Kind::Object;
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        self.nodes[top as usize].len += 1;
+                        if is_obj {
+                            self.skip_ws();
+                            self.key()?;
+                        }
+                        continue 'value;
+                    }
+                    Some(b'}') if is_obj => {}
+                    Some(b']') if !is_obj => {}
+                    _ => {
+                        return Err(self.err(if is_obj {
+                            "expecting ',' or '}'"
+                        } else {
+                            "expecting ',' or ']'"
+                        }))
+                    }
+                }
+                self.i += 1;
+                self.stack.pop();
+                let next = self.nodes.len() as u32;
+                let n = &mut self.nodes[top as usize];
+                n.len += 1;
+                n.end = self.i as u32;
+                n.next = next;
+            }
+        }
+    }
+
+    fn key(&mut self) -> Result<(), JsonError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.err("expecting property name enclosed in double quotes"));
+        }
+        self.string()?;
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            return Err(self.err("expecting ':' delimiter"));
+        }
+        self.i += 1;
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &[u8], kind: Kind) -> Result<(), JsonError> {
+        if self.s[self.i..].starts_with(word) {
+            self.push(kind, self.i, self.i + word.len());
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(self.err("expecting value"))
+        }
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        let s = self.s;
+        let start = self.i;
+        let mut i = start;
+        let mut float = false;
+        if s.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match s.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while matches!(s.get(i), Some(b'0'..=b'9')) {
+                    i += 1;
+                }
+            }
+            _ => {
+                self.i = i;
+                return Err(self.err("expecting value"));
+            }
+        }
+        if s.get(i) == Some(&b'.') {
+            float = true;
+            i += 1;
+            if !matches!(s.get(i), Some(b'0'..=b'9')) {
+                self.i = i;
+                return Err(self.err("expecting digits after the decimal point"));
+            }
+            while matches!(s.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        if matches!(s.get(i), Some(b'e' | b'E')) {
+            float = true;
+            i += 1;
+            if matches!(s.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !matches!(s.get(i), Some(b'0'..=b'9')) {
+                self.i = i;
+                return Err(self.err("expecting digits in the exponent"));
+            }
+            while matches!(s.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+        }
+        self.push(if float { Kind::Float } else { Kind::Int }, start, i);
+        self.i = i;
+        Ok(())
+    }
+
+    fn string(&mut self) -> Result<(), JsonError> {
+        let s = self.s;
+        let start = self.i + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            // Skip eight ordinary bytes at a time.
+            while i + 8 <= s.len() {
+                let w = u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+                if special_bytes(w) != 0 {
+                    break;
+                }
+                i += 8;
+            }
+            let Some(&c) = s.get(i) else {
+                self.i = start - 1;
+                return Err(self.err("unterminated string"));
+            };
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    match s.get(i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                        Some(b'u') => {
+                            if s.len() < i + 6 || !s[i + 2..i + 6].iter().all(|&h| hex_val(h).is_some()) {
+                                self.i = i;
+                                return Err(self.err("invalid \\uXXXX escape"));
+                            }
+                            i += 6;
+                        }
+                        _ => {
+                            self.i = i;
+                            return Err(self.err("invalid \\escape"));
+                        }
+                    }
+                }
+                0..=0x1F => {
+                    self.i = i;
+                    return Err(self.err("invalid control character in string"));
+                }
+                _ => i += 1,
+            }
+        }
+        let idx = self.push(Kind::Str, start, i);
+        self.nodes[idx as usize].escaped = escaped;
+        self.i = i + 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(s: &str) -> Doc {
+        Doc::parse(s.to_string()).unwrap()
+    }
+
+    fn err(s: &str) -> JsonError {
+        Doc::parse(s.to_string()).unwrap_err()
+    }
+
+    #[test]
+    fn scalars() {
+        for (s, k) in [
+            ("null", Kind::Null),
+            ("true", Kind::True),
+            ("false", Kind::False),
+            ("0", Kind::Int),
+            ("-12", Kind::Int),
+            ("1.5", Kind::Float),
+            ("1e5", Kind::Float),
+            ("-0.0E-2", Kind::Float),
+            ("\"x\"", Kind::Str),
+            (" [] ", Kind::Array),
+            ("{}", Kind::Object),
+        ] {
+            assert_eq!(doc(s).node(0).kind, k, "{s}");
+        }
+    }
+
+    #[test]
+    fn object_navigation() {
+        let d = doc(r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":null,"a":1,"a":2}"#);
+        let choices = d.get(0, "choices").unwrap();
+        assert_eq!(d.node(choices).kind, Kind::Array);
+        assert_eq!(d.node(choices).len, 1);
+        let first = d.elements(choices).next().unwrap();
+        let delta = d.get(first, "delta").unwrap();
+        let content = d.get(delta, "content").unwrap();
+        assert_eq!(d.str_value(content).unwrap(), "Hi");
+        assert_eq!(d.node(d.get(0, "usage").unwrap()).kind, Kind::Null);
+        assert_eq!(d.raw(d.get(0, "a").unwrap()), "2");
+        assert_eq!(d.node(0).len, 4);
+        assert_eq!(d.json_text(delta), r#"{"content":"Hi"}"#);
+        assert_eq!(d.json_text(content), r#""Hi""#);
+        assert!(d.get(0, "missing").is_none());
+    }
+
+    #[test]
+    fn escapes() {
+        let d = doc(r#"{"k\u0065y":"a\n\"b\" \u00e9 \ud83d\ude00 \/"}"#);
+        let v = d.get(0, "key").unwrap();
+        assert_eq!(d.str_value(v).unwrap(), "a\n\"b\" é 😀 /");
+        let lone = doc(r#""\ud800""#);
+        assert!(lone.str_value(0).is_none());
+    }
+
+    #[test]
+    fn long_strings_use_word_skipping() {
+        let body = "abcdefgh".repeat(20);
+        let d = doc(&format!("[\"{body}\",\"{body}\\n\"]"));
+        let els: Vec<u32> = d.elements(0).collect();
+        assert_eq!(d.str_value(els[0]).unwrap(), body);
+        assert_eq!(d.str_value(els[1]).unwrap(), format!("{body}\n"));
+    }
+
+    #[test]
+    fn rejects_invalid() {
+        for s in [
+            "", " ", "{", "[", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "1.", ".5", "1e", "-", "+1",
+            "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12\"", "\"a\nb\"", "[1 2]", "{} {}", "NaN", "Infinity",
+            "[\"\t\"]", "{\"a\":}",
+        ] {
+            assert!(Doc::parse(s.to_string()).is_err(), "{s:?} should fail");
+        }
+        assert_eq!(err("[1,]").position, 3);
+        assert_eq!(err("{\"a\":1} x").message, "extra data after the JSON value");
+    }
+
+    #[test]
+    fn depth_limit() {
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(err(&deep).message, "JSON nested too deeply");
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(Doc::parse(ok).is_ok());
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_validity() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+            cases: 3000,
+            ..Default::default()
+        });
+        let atoms = prop_oneof![
+            Just("{".to_string()),
+            Just("}".to_string()),
+            Just("[".to_string()),
+            Just("]".to_string()),
+            Just(",".to_string()),
+            Just(":".to_string()),
+            Just("\"a\"".to_string()),
+            Just("\"\\u00e9\\n\"".to_string()),
+            Just("1".to_string()),
+            Just("-2.5e3".to_string()),
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just(" ".to_string()),
+            "[a-z0-9\"\\\\ .:,{}\\[\\]-]{0,3}",
+        ];
+        runner
+            .run(&prop::collection::vec(atoms, 0..16), |parts| {
+                let s = parts.concat();
+                let ours = Doc::parse(s.clone()).is_ok();
+                let theirs = serde_json::from_str::<serde_json::Value>(&s).is_ok();
+                prop_assert_eq!(ours, theirs, "{:?}", s);
+                Ok(())
+            })
+            .unwrap();
+    }
+}

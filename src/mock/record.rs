@@ -1,0 +1,304 @@
+//! What the mock server saw: every request and every connection, for tests to
+//! assert on. Connections are opened and closed from the server's tasks;
+//! `wait_closed` blocks a test thread on a condition variable until a close.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+/// Seconds on `CLOCK_MONOTONIC`, the clock of Python's `time.monotonic()`, so
+/// recorded times compare directly with times a test takes.
+pub fn monotonic() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// One request as received (the body de-chunked).
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub method: String,
+    /// The path without the query.
+    pub path: String,
+    /// The query without its `?` (empty when there is none).
+    pub query: String,
+    /// Header names lower-cased, in arrival order, repeats kept.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub connection_id: u64,
+    /// `monotonic()` when the whole request had arrived.
+    pub received_at: f64,
+}
+
+impl RequestRecord {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Who ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedBy {
+    Client,
+    Server,
+}
+
+impl ClosedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedBy::Client => "client",
+            ClosedBy::Server => "server",
+        }
+    }
+}
+
+/// A snapshot of one connection's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionInfo {
+    pub id: u64,
+    pub peer: String,
+    pub opened_at: f64,
+    pub closed_at: Option<f64>,
+    pub closed_by: Option<ClosedBy>,
+    pub requests: u64,
+    pub bytes_sent: u64,
+}
+
+impl ConnectionInfo {
+    pub fn is_open(&self) -> bool {
+        self.closed_at.is_none()
+    }
+}
+
+struct ConnSlot {
+    id: u64,
+    peer: String,
+    opened_at: f64,
+    closed_at: Option<f64>,
+    closed_by: Option<ClosedBy>,
+    requests: u64,
+    bytes_sent: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<Arc<RequestRecord>>,
+    /// Ordered by id; `reset` keeps the connections still open.
+    conns: Vec<ConnSlot>,
+    next_id: u64,
+}
+
+impl Inner {
+    fn slot_mut(&mut self, id: u64) -> Option<&mut ConnSlot> {
+        let i = self.conns.binary_search_by_key(&id, |c| c.id).ok()?;
+        Some(&mut self.conns[i])
+    }
+}
+
+/// The server's log of requests and connections.
+#[derive(Default)]
+pub struct Recorder {
+    inner: Mutex<Inner>,
+    closed: Condvar,
+}
+
+/// Handed to a connection's task: the id and the shared byte counter.
+#[derive(Clone)]
+pub struct ConnHandle {
+    pub id: u64,
+    pub bytes_sent: Arc<AtomicU64>,
+}
+
+impl ConnHandle {
+    pub fn add_sent(&self, n: usize) {
+        self.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Why `wait_closed` could not wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownConnection(pub u64);
+
+impl std::fmt::Display for UnknownConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no connection with id {} was recorded", self.0)
+    }
+}
+
+impl std::error::Error for UnknownConnection {}
+
+impl Recorder {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panicking connection task must not take the records down with it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn open_connection(&self, peer: String) -> ConnHandle {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let bytes_sent = Arc::new(AtomicU64::new(0));
+        inner.conns.push(ConnSlot {
+            id,
+            peer,
+            opened_at: monotonic(),
+            closed_at: None,
+            closed_by: None,
+            requests: 0,
+            bytes_sent: bytes_sent.clone(),
+        });
+        ConnHandle { id, bytes_sent }
+    }
+
+    /// Records the close of connection `id` (only the first close counts).
+    pub fn close_connection(&self, id: u64, by: ClosedBy) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slot_mut(id) {
+            if slot.closed_at.is_none() {
+                slot.closed_at = Some(monotonic());
+                slot.closed_by = Some(by);
+            }
+        }
+        drop(inner);
+        self.closed.notify_all();
+    }
+
+    pub fn add_request(&self, record: RequestRecord) {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slot_mut(record.connection_id) {
+            slot.requests += 1;
+        }
+        inner.requests.push(Arc::new(record));
+    }
+
+    pub fn requests(&self) -> Vec<Arc<RequestRecord>> {
+        self.lock().requests.clone()
+    }
+
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.lock()
+            .conns
+            .iter()
+            .map(|c| ConnectionInfo {
+                id: c.id,
+                peer: c.peer.clone(),
+                opened_at: c.opened_at,
+                closed_at: c.closed_at,
+                closed_by: c.closed_by,
+                requests: c.requests,
+                bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Forgets every request and every closed connection; connections still
+    /// open stay (their later requests and close are still recorded).
+    pub fn reset(&self) {
+        let mut inner = self.lock();
+        inner.requests.clear();
+        inner.conns.retain(|c| c.closed_at.is_none());
+    }
+
+    /// True when every recorded connection is closed.
+    pub fn all_closed(&self) -> bool {
+        self.lock().conns.iter().all(|c| c.closed_at.is_some())
+    }
+
+    /// Blocks until connection `id` (`None`: the most recent one, or the next
+    /// one to open when there is none yet) is closed, or `timeout` passes.
+    /// `Ok(true)` when it is closed.
+    pub fn wait_closed(
+        &self,
+        id: Option<u64>,
+        timeout: Duration,
+    ) -> Result<bool, UnknownConnection> {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.lock();
+        let mut target = id;
+        loop {
+            if target.is_none() {
+                target = inner.conns.last().map(|c| c.id);
+            }
+            if let Some(t) = target {
+                match inner.conns.binary_search_by_key(&t, |c| c.id) {
+                    Ok(i) if inner.conns[i].closed_at.is_some() => return Ok(true),
+                    Ok(_) => {}
+                    // Opened, then forgotten by `reset`, which keeps open ones.
+                    Err(_) if (1..=inner.next_id).contains(&t) => return Ok(true),
+                    Err(_) => return Err(UnknownConnection(t)),
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            inner = self
+                .closed
+                .wait_timeout(inner, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_connections_and_requests() {
+        let rec = Recorder::default();
+        let a = rec.open_connection("peer".into());
+        let b = rec.open_connection("peer".into());
+        assert_eq!((a.id, b.id), (1, 2));
+        rec.add_request(RequestRecord {
+            method: "POST".into(),
+            path: "/v1/x".into(),
+            query: String::new(),
+            headers: vec![("a".into(), "b".into())],
+            body: Bytes::from_static(b"{}"),
+            connection_id: 1,
+            received_at: monotonic(),
+        });
+        a.add_sent(10);
+        rec.close_connection(1, ClosedBy::Client);
+        rec.close_connection(1, ClosedBy::Server);
+        let conns = rec.connections();
+        assert_eq!(conns[0].closed_by, Some(ClosedBy::Client));
+        assert_eq!(conns[0].requests, 1);
+        assert_eq!(conns[0].bytes_sent, 10);
+        assert!(conns[1].is_open());
+        assert_eq!(rec.requests()[0].header("a"), Some("b"));
+        assert_eq!(rec.wait_closed(Some(1), Duration::ZERO), Ok(true));
+        assert_eq!(rec.wait_closed(None, Duration::ZERO), Ok(false));
+        assert_eq!(
+            rec.wait_closed(Some(9), Duration::ZERO),
+            Err(UnknownConnection(9))
+        );
+        rec.reset();
+        assert!(rec.requests().is_empty());
+        assert_eq!(rec.connections().len(), 1);
+        assert_eq!(rec.wait_closed(Some(1), Duration::ZERO), Ok(true));
+    }
+
+    #[test]
+    fn wait_closed_wakes_up_on_close() {
+        let rec = Arc::new(Recorder::default());
+        let h = rec.open_connection("p".into());
+        let r2 = rec.clone();
+        let t = std::thread::spawn(move || r2.wait_closed(None, Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(20));
+        rec.close_connection(h.id, ClosedBy::Server);
+        assert_eq!(t.join().unwrap(), Ok(true));
+    }
+}

@@ -1,0 +1,408 @@
+//! Bytes in, stream items out: SSE decoding, JSON parsing, terminators and
+//! provider errors, shared by the parse adapters and the live streams.
+//!
+//! The pipeline learns which terminator a stream owes from its first events
+//! (OpenAI-style chunks end with `data: [DONE]`, Anthropic with
+//! `message_stop`, the Responses API with `response.completed`), so a stream
+//! that stops short of it is reported as incomplete instead of ending quietly.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::json::{Doc, JsonError, Kind};
+use crate::schema::{self, Schema};
+use crate::sse::{Decoder, Event, Output, SseError};
+
+/// A parsed JSON data event.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub doc: Arc<Doc>,
+    pub schema: &'static Schema,
+    /// The event type (`None` = "message").
+    pub event: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Item {
+    Event(Event),
+    Chunk(Parsed),
+}
+
+/// The provider reported an error inside the stream.
+#[derive(Debug)]
+pub struct ProviderError {
+    pub message: String,
+    pub kind: Option<String>,
+    pub event: Event,
+    pub doc: Option<Arc<Doc>>,
+    /// Node of the error object in `doc`, if there is one.
+    pub error_node: Option<u32>,
+}
+
+#[derive(Debug)]
+pub enum Fault {
+    Sse(SseError),
+    InvalidJson { error: JsonError, event: Event },
+    Provider(Box<ProviderError>),
+    Incomplete(String),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Sse(e) => e.fmt(f),
+            Fault::InvalidJson { error, event } => write!(f, "{}", invalid_json_message(error, &event.data)),
+            Fault::Provider(p) => f.write_str(&p.message),
+            Fault::Incomplete(m) => f.write_str(m),
+        }
+    }
+}
+
+/// "invalid JSON in data event (expecting value at byte 0): data starts with 'xyz'"
+pub fn invalid_json_message(error: &JsonError, data: &str) -> String {
+    const QUOTE: usize = 80;
+    let mut end = data.len().min(QUOTE);
+    while !data.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = if end < data.len() { "..." } else { "" };
+    format!("invalid JSON in data event ({error}): data starts with {:?}{more}", &data[..end])
+}
+
+pub type Out = VecDeque<Result<Item, Fault>>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Raw events, every one of them.
+    Events,
+    /// JSON chunks: `[DONE]`, comments, pings and blank data skipped, errors raised.
+    Chunks,
+}
+
+/// The terminator a stream owes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Not known yet: learned from the first events.
+    Unknown,
+    /// `data: [DONE]` (OpenAI chat and completions, Azure, most compatibles).
+    Done,
+    /// `event: message_stop` (Anthropic Messages).
+    MessageStop,
+    /// `response.completed` / `response.incomplete` (OpenAI Responses API).
+    ResponseDone,
+    /// The end of the body is the end (OCI generateText and unknown streams).
+    Eof,
+}
+
+impl Ending {
+    fn describe(self) -> &'static str {
+        match self {
+            Ending::Done => "data: [DONE]",
+            Ending::MessageStop => "event: message_stop",
+            Ending::ResponseDone => "event: response.completed",
+            Ending::Unknown | Ending::Eof => "its end",
+        }
+    }
+}
+
+pub struct Pipeline {
+    decoder: Decoder,
+    mode: Mode,
+    ending: Ending,
+    finished: bool,
+    scratch: Output,
+    /// Count of items produced, for messages.
+    produced: u64,
+}
+
+impl Pipeline {
+    pub fn new(mode: Mode, max_event_size: usize) -> Self {
+        Pipeline {
+            decoder: Decoder::new(max_event_size),
+            mode,
+            ending: Ending::Unknown,
+            finished: false,
+            scratch: Vec::new(),
+            produced: 0,
+        }
+    }
+
+    /// Fixes the terminator instead of learning it.
+    pub fn with_ending(mut self, ending: Ending) -> Self {
+        self.ending = ending;
+        self
+    }
+
+    /// A terminator or a fault was reached: later input is ignored.
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Out) {
+        if self.finished {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.scratch);
+        self.decoder.feed(bytes, &mut events);
+        for ev in events.drain(..) {
+            if self.finished {
+                break;
+            }
+            match ev {
+                Ok(ev) => self.on_event(ev, out),
+                Err(e) => self.fail(Fault::Sse(e), out),
+            }
+        }
+        self.scratch = events;
+    }
+
+    /// The body ended. Reports an incomplete stream if an event was cut off or
+    /// the terminator this stream owes never came.
+    pub fn finish(&mut self, out: &mut Out) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let partial = self.decoder.has_pending_event();
+        self.decoder.close();
+        if partial {
+            out.push_back(Err(Fault::Incomplete(format!(
+                "the stream ended in the middle of an event, after {} complete {}",
+                self.produced,
+                if self.mode == Mode::Chunks { "chunks" } else { "events" }
+            ))));
+        } else if !matches!(self.ending, Ending::Unknown | Ending::Eof) {
+            out.push_back(Err(Fault::Incomplete(format!(
+                "the stream ended without {}, after {} complete {}",
+                self.ending.describe(),
+                self.produced,
+                if self.mode == Mode::Chunks { "chunks" } else { "events" }
+            ))));
+        }
+    }
+
+    fn fail(&mut self, fault: Fault, out: &mut Out) {
+        self.finished = true;
+        out.push_back(Err(fault));
+    }
+
+    fn learn_from_type(&mut self, event_type: &str) {
+        if self.ending == Ending::Unknown {
+            if event_type == "message_start" {
+                self.ending = Ending::MessageStop;
+            } else if event_type.starts_with("response.") {
+                self.ending = Ending::ResponseDone;
+            }
+        }
+    }
+
+    fn ends_stream(&self, event_type: &str) -> bool {
+        match self.ending {
+            Ending::MessageStop => event_type == "message_stop",
+            Ending::ResponseDone => {
+                matches!(event_type, "response.completed" | "response.incomplete")
+            }
+            _ => false,
+        }
+    }
+
+    fn on_event(&mut self, ev: Event, out: &mut Out) {
+        let is_done = ev.data.trim_ascii() == "[DONE]";
+        if let Some(t) = &ev.event {
+            let t = t.clone();
+            self.learn_from_type(&t);
+        }
+        match self.mode {
+            Mode::Events => {
+                let stop = is_done || self.ends_stream(ev.event_type());
+                self.produced += 1;
+                out.push_back(Ok(Item::Event(ev)));
+                if stop {
+                    self.finished = true;
+                }
+            }
+            Mode::Chunks => self.on_chunk_event(ev, is_done, out),
+        }
+    }
+
+    fn on_chunk_event(&mut self, ev: Event, is_done: bool, out: &mut Out) {
+        if is_done {
+            self.finished = true;
+            return;
+        }
+        let event_type = ev.event_type();
+        if event_type == "ping" || ev.data.trim_ascii().is_empty() {
+            return;
+        }
+        let doc = match Doc::parse(ev.data.clone()) {
+            Ok(doc) => Arc::new(doc),
+            Err(error) => {
+                if event_type == "error" {
+                    // An error event whose data is plain text.
+                    let message = ev.data.clone();
+                    self.fail(
+                        Fault::Provider(Box::new(ProviderError {
+                            message,
+                            kind: None,
+                            event: ev,
+                            doc: None,
+                            error_node: None,
+                        })),
+                        out,
+                    );
+                } else {
+                    self.fail(Fault::InvalidJson { error, event: ev }, out);
+                }
+                return;
+            }
+        };
+        if let Some(p) = provider_error(&doc, &ev) {
+            let p = ProviderError { event: ev, ..p };
+            self.fail(Fault::Provider(Box::new(p)), out);
+            return;
+        }
+        let schema = schema::detect(&doc);
+        if self.ending == Ending::Unknown
+            && (std::ptr::eq(schema, &schema::CHAT_COMPLETION_CHUNK) || std::ptr::eq(schema, &schema::COMPLETION))
+        {
+            self.ending = Ending::Done;
+        }
+        let stop = self.ends_stream(event_type);
+        let event = ev.event;
+        self.produced += 1;
+        out.push_back(Ok(Item::Chunk(Parsed { doc, schema, event })));
+        if stop {
+            self.finished = true;
+        }
+    }
+}
+
+/// Recognizes an error reported inside a stream: `{"error": {...}}` (OpenAI,
+/// Azure, vLLM, LiteLLM), `event: error` (Anthropic, Responses API) and
+/// `response.failed`.
+fn provider_error(doc: &Arc<Doc>, ev: &Event) -> Option<ProviderError> {
+    let root = 0;
+    if doc.node(root).kind != Kind::Object {
+        return None;
+    }
+    let event_type = ev.event_type();
+    let error_node = if event_type == "response.failed" {
+        doc.get(root, "response").filter(|&r| doc.node(r).kind == Kind::Object).and_then(|r| doc.get(r, "error"))
+    } else {
+        doc.get(root, "error")
+    };
+    let error_node = error_node.filter(|&e| matches!(doc.node(e).kind, Kind::Object | Kind::Str));
+    if error_node.is_none() && event_type != "error" && event_type != "response.failed" {
+        return None;
+    }
+    // Where message/type live: the error object, or the root (Responses `error` event).
+    let holder = error_node.filter(|&e| doc.node(e).kind == Kind::Object).unwrap_or(root);
+    let text = |node: Option<u32>| node.and_then(|n| doc.str_value(n)).map(|s| s.into_owned());
+    let message = match error_node {
+        Some(e) if doc.node(e).kind == Kind::Str => text(Some(e)),
+        _ => text(doc.get(holder, "message")),
+    }
+    .unwrap_or_else(|| format!("the provider reported an error: {}", doc.text));
+    let kind = text(doc.get(holder, "type")).filter(|t| !(holder == root && t == "error"));
+    Some(ProviderError {
+        message,
+        kind,
+        event: Event { event: None, data: String::new(), id: Arc::from("") },
+        doc: Some(doc.clone()),
+        error_node: error_node.or(Some(root)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(mode: Mode, pieces: &[&[u8]]) -> Vec<Result<String, String>> {
+        let mut p = Pipeline::new(mode, crate::sse::DEFAULT_MAX_EVENT_SIZE);
+        let mut out = Out::new();
+        for piece in pieces {
+            p.feed(piece, &mut out);
+        }
+        p.finish(&mut out);
+        out.into_iter()
+            .map(|r| match r {
+                Ok(Item::Chunk(c)) => Ok(c.doc.text.clone()),
+                Ok(Item::Event(e)) => Ok(format!("{}:{}", e.event_type(), e.data)),
+                Err(f) => Err(f.to_string()),
+            })
+            .collect()
+    }
+
+    const CHAT: &str = r#"{"object":"chat.completion.chunk","choices":[]}"#;
+
+    #[test]
+    fn stops_at_done_and_ignores_rest() {
+        let body = format!("data: {CHAT}\n\ndata: [DONE]\n\ndata: {CHAT}\n\n");
+        assert_eq!(run(Mode::Chunks, &[body.as_bytes()]), vec![Ok(CHAT.to_string())]);
+    }
+
+    #[test]
+    fn missing_done_is_incomplete() {
+        let body = format!("data: {CHAT}\n\n");
+        let got = run(Mode::Chunks, &[body.as_bytes()]);
+        assert_eq!(got[0], Ok(CHAT.to_string()));
+        assert_eq!(got[1], Err("the stream ended without data: [DONE], after 1 complete chunks".into()));
+    }
+
+    #[test]
+    fn cut_event_is_incomplete() {
+        let got = run(Mode::Chunks, &[b"data: {\"text\":\"a\"}\n\ndata: {\"te"]);
+        assert_eq!(got.len(), 2);
+        assert!(got[1].as_ref().unwrap_err().starts_with("the stream ended in the middle of an event"));
+    }
+
+    #[test]
+    fn unknown_streams_may_end_at_eof() {
+        assert_eq!(run(Mode::Chunks, &[b"data: {\"text\":\"a\"}\n\n"]), vec![Ok("{\"text\":\"a\"}".into())]);
+    }
+
+    #[test]
+    fn error_object_raises() {
+        let got = run(Mode::Chunks, &[b"data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n"]);
+        assert_eq!(got, vec![Err("boom".into())]);
+    }
+
+    #[test]
+    fn anthropic_error_event() {
+        let got = run(
+            Mode::Chunks,
+            &[b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"],
+        );
+        assert_eq!(got, vec![Err("Overloaded".into())]);
+    }
+
+    #[test]
+    fn invalid_json_quotes_data() {
+        let got = run(Mode::Chunks, &[b"data: {nope}\n\n"]);
+        assert_eq!(
+            got,
+            vec![Err(
+                "invalid JSON in data event (expecting property name enclosed in double quotes at byte 1): data starts with \"{nope}\"".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn anthropic_ends_at_message_stop_and_skips_ping() {
+        let body = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        assert_eq!(run(Mode::Chunks, &[body]).len(), 2);
+        let cut = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\n";
+        let got = run(Mode::Chunks, &[cut]);
+        assert_eq!(got[1], Err("the stream ended without event: message_stop, after 1 complete chunks".into()));
+    }
+
+    #[test]
+    fn events_mode_yields_done() {
+        let got = run(Mode::Events, &[b"data: x\n\ndata: [DONE]\n\ndata: y\n\n"]);
+        assert_eq!(got, vec![Ok("message:x".into()), Ok("message:[DONE]".into())]);
+    }
+}

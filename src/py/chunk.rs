@@ -1,0 +1,305 @@
+//! Chunk objects: JSON objects parsed in Rust and read lazily from Python.
+//!
+//! A chunk holds its document (source text plus tape) and a node index;
+//! attribute or item access turns just the value asked for into a Python
+//! object. Objects become `Chunk`s, arrays lists, the rest plain scalars.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyAttributeError, PyKeyError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pyclass::CompareOp;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
+use pyo3::{ffi, IntoPyObjectExt};
+
+use crate::json::{unescape, Doc, Kind};
+use crate::schema::{Schema, ANY};
+
+#[pyclass(frozen, module = "sserpent", name = "Chunk")]
+pub struct Chunk {
+    doc: Arc<Doc>,
+    node: u32,
+    schema: &'static Schema,
+}
+
+impl Chunk {
+    pub fn new(doc: Arc<Doc>, node: u32, schema: &'static Schema) -> Self {
+        Chunk { doc, node, schema }
+    }
+
+    pub fn doc(&self) -> &Arc<Doc> {
+        &self.doc
+    }
+
+    fn lookup(&self, key: &str) -> Option<u32> {
+        self.doc.get(self.node, key)
+    }
+
+    /// Key nodes in first-occurrence order; a repeated key keeps its first
+    /// position and its last value, as `json.loads` does.
+    fn keys_vec(&self) -> Vec<u32> {
+        let mut seen = std::collections::HashSet::new();
+        self.doc
+            .members(self.node)
+            .filter(|&(k, _)| seen.insert(self.doc.str_value(k).unwrap_or_else(|| self.doc.raw(k).into())))
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    fn value_of_key(&self, py: Python<'_>, key: u32) -> PyResult<Py<PyAny>> {
+        let name = self.doc.str_value(key).map(|s| s.into_owned()).unwrap_or_default();
+        let v = self.lookup(&name).unwrap_or(key + 1);
+        to_py(py, &self.doc, v, self.schema.child(&name))
+    }
+}
+
+/// Names that resolve to methods, never to JSON fields.
+#[inline]
+fn is_method(name: &str) -> bool {
+    matches!(
+        name,
+        "get" | "keys" | "values" | "items" | "to_dict" | "to_json" | "model_dump" | "model_dump_json"
+    )
+}
+
+/// A Python object for one tape node, for attribute and item access.
+pub fn to_py(py: Python<'_>, doc: &Arc<Doc>, idx: u32, schema: &'static Schema) -> PyResult<Py<PyAny>> {
+    let node = doc.node(idx);
+    match node.kind {
+        Kind::Object => Ok(Py::new(py, Chunk::new(doc.clone(), idx, schema))?.into_any()),
+        Kind::Array => {
+            let items = doc
+                .elements(idx)
+                .map(|e| to_py(py, doc, e, schema))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(PyList::new(py, items)?.into_any().unbind())
+        }
+        _ => scalar(py, doc, idx),
+    }
+}
+
+/// Plain Python data (dicts, lists, scalars) equal to `json.loads` of the node.
+pub fn to_plain<'py>(py: Python<'py>, doc: &Doc, idx: u32) -> PyResult<Bound<'py, PyAny>> {
+    let node = doc.node(idx);
+    match node.kind {
+        Kind::Object => {
+            let dict = PyDict::new(py);
+            for (k, v) in doc.members(idx) {
+                dict.set_item(scalar(py, doc, k)?, to_plain(py, doc, v)?)?;
+            }
+            Ok(dict.into_any())
+        }
+        Kind::Array => {
+            let items = doc.elements(idx).map(|e| to_plain(py, doc, e)).collect::<PyResult<Vec<_>>>()?;
+            Ok(PyList::new(py, items)?.into_any())
+        }
+        _ => Ok(scalar(py, doc, idx)?.into_bound(py)),
+    }
+}
+
+fn scalar(py: Python<'_>, doc: &Doc, idx: u32) -> PyResult<Py<PyAny>> {
+    let node = doc.node(idx);
+    let raw = doc.raw(idx);
+    match node.kind {
+        Kind::Null => Ok(py.None()),
+        Kind::True => Ok(PyBool::new(py, true).to_owned().into_any().unbind()),
+        Kind::False => Ok(PyBool::new(py, false).to_owned().into_any().unbind()),
+        Kind::Int => match raw.parse::<i64>() {
+            Ok(v) => v.into_py_any(py),
+            Err(_) => big_int(py, raw),
+        },
+        Kind::Float => {
+            let v: f64 = raw.parse().map_err(|_| PyValueError::new_err(format!("invalid number {raw}")))?;
+            Ok(PyFloat::new(py, v).into_any().unbind())
+        }
+        Kind::Str => {
+            if !node.escaped {
+                return Ok(PyString::new(py, raw).into_any().unbind());
+            }
+            match unescape(raw) {
+                Some(s) => Ok(PyString::new(py, &s).into_any().unbind()),
+                // Lone surrogates: only Python's own decoder can represent them.
+                None => json_loads(py, doc.json_text(idx)),
+            }
+        }
+        Kind::Array | Kind::Object => to_plain(py, doc, idx).map(Bound::unbind),
+    }
+}
+
+fn big_int(py: Python<'_>, raw: &str) -> PyResult<Py<PyAny>> {
+    let c = std::ffi::CString::new(raw).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    unsafe {
+        let ptr = ffi::PyLong_FromString(c.as_ptr(), std::ptr::null_mut(), 10);
+        Bound::from_owned_ptr_or_err(py, ptr).map(Bound::unbind)
+    }
+}
+
+fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let loads = LOADS.get_or_try_init(py, || py.import("json")?.getattr("loads").map(Bound::unbind))?;
+    loads.call1(py, (text,))
+}
+
+#[pymethods]
+impl Chunk {
+    fn __getattribute__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
+        let n = name.to_str()?;
+        if n.starts_with('_') || is_method(n) {
+            return generic_getattr(slf, name);
+        }
+        let this = slf.get();
+        let py = slf.py();
+        if this.doc.node(this.node).kind != Kind::Object {
+            return generic_getattr(slf, name);
+        }
+        match this.lookup(n) {
+            Some(v) => to_py(py, &this.doc, v, this.schema.child(n)),
+            None if this.schema.is_optional(n) => Ok(py.None()),
+            None => Err(PyAttributeError::new_err(n.to_string())),
+        }
+    }
+
+    /// Called when `__getattribute__` found nothing: the message names the shape.
+    fn __getattr__(&self, name: &str) -> PyResult<Py<PyAny>> {
+        let fields: Vec<String> = self.keys_vec().iter().map(|&k| self.doc.raw(k).to_string()).collect();
+        Err(PyAttributeError::new_err(format!(
+            "'{}' object has no attribute '{}' (fields: {})",
+            self.schema.name,
+            name,
+            fields.join(", ")
+        )))
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if let Ok(k) = key.cast::<PyString>() {
+            let k = k.to_str()?;
+            if let Some(v) = self.lookup(k) {
+                return to_py(py, &self.doc, v, self.schema.child(k));
+            }
+        }
+        Err(PyKeyError::new_err(key.clone().unbind()))
+    }
+
+    #[pyo3(signature = (key, default=None))]
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        if let Ok(k) = key.cast::<PyString>() {
+            let k = k.to_str()?;
+            if let Some(v) = self.lookup(k) {
+                return to_py(py, &self.doc, v, self.schema.child(k));
+            }
+        }
+        Ok(default.unwrap_or_else(|| py.None()))
+    }
+
+    fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        match key.cast::<PyString>() {
+            Ok(k) => Ok(self.lookup(k.to_str()?).is_some()),
+            Err(_) => Ok(false),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.keys_vec().len()
+    }
+
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let keys = self.keys(py)?;
+        Ok(keys.bind(py).try_iter()?.into_any().unbind())
+    }
+
+    fn keys(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        let keys = self.keys_vec().into_iter().map(|k| scalar(py, &self.doc, k)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, keys)?.unbind())
+    }
+
+    fn values(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        let values = self
+            .keys_vec()
+            .into_iter()
+            .map(|k| self.value_of_key(py, k))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, values)?.unbind())
+    }
+
+    fn items(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        let items = self
+            .keys_vec()
+            .into_iter()
+            .map(|k| Ok((scalar(py, &self.doc, k)?, self.value_of_key(py, k)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, items)?.unbind())
+    }
+
+    /// Plain Python data equal to ``json.loads`` of this object's JSON.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_plain(py, &self.doc, self.node)
+    }
+
+    /// This object's JSON text exactly as received.
+    fn to_json(&self) -> &str {
+        self.doc.json_text(self.node)
+    }
+
+    /// Alias of :meth:`to_dict`, as on the openai SDK's pydantic models.
+    fn model_dump<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.to_dict(py)
+    }
+
+    /// Alias of :meth:`to_json`, as on the openai SDK's pydantic models.
+    fn model_dump_json(&self) -> &str {
+        self.to_json()
+    }
+
+    fn __richcmp__(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+        let other_plain = if let Ok(c) = other.cast::<Chunk>() {
+            let c = c.get();
+            to_plain(py, &c.doc, c.node)?
+        } else if other.is_instance_of::<PyDict>() {
+            other.clone()
+        } else {
+            return Ok(py.NotImplemented());
+        };
+        let mine = to_plain(py, &self.doc, self.node)?;
+        match op {
+            CompareOp::Eq => mine.eq(other_plain)?.into_py_any(py),
+            CompareOp::Ne => mine.ne(other_plain)?.into_py_any(py),
+            _ => Ok(py.NotImplemented()),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{}({})", self.schema.name, self.doc.json_text(self.node))
+    }
+
+    fn __dir__(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        let mut names: Vec<Py<PyAny>> = Vec::new();
+        for k in self.keys_vec() {
+            names.push(scalar(py, &self.doc, k)?);
+        }
+        for o in self.schema.optional {
+            if self.lookup(o).is_none() {
+                names.push(PyString::new(py, o).into_any().unbind());
+            }
+        }
+        for m in ["get", "keys", "values", "items", "to_dict", "to_json", "model_dump", "model_dump_json"] {
+            names.push(PyString::new(py, m).into_any().unbind());
+        }
+        Ok(names)
+    }
+}
+
+fn generic_getattr(slf: &Bound<'_, Chunk>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
+    unsafe {
+        let ptr = ffi::PyObject_GenericGetAttr(slf.as_ptr(), name.as_ptr());
+        Bound::from_owned_ptr_or_err(slf.py(), ptr).map(Bound::unbind)
+    }
+}
+
+/// The Python value of a whole parsed document (the root node).
+pub fn doc_to_py(py: Python<'_>, doc: Arc<Doc>, schema: &'static Schema) -> PyResult<Py<PyAny>> {
+    match doc.node(0).kind {
+        Kind::Object => Ok(Py::new(py, Chunk::new(doc, 0, schema))?.into_any()),
+        _ => to_py(py, &doc, 0, &ANY),
+    }
+}

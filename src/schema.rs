@@ -1,0 +1,180 @@
+//! Which attributes read `None` when absent, per OpenAI object shape.
+//!
+//! The openai SDK types many fields as `Optional[...] = None`, so
+//! `chunk.choices[0].delta.content` is `None` on a `{}` delta and
+//! `chunk.usage` is `None` on ordinary chunks. Chunk objects mirror that:
+//! an absent field listed here reads `None`; any other absent attribute
+//! raises `AttributeError`, so typos still fail loudly.
+
+use crate::json::{Doc, Kind};
+
+#[derive(Debug)]
+pub struct Schema {
+    /// The SDK class this shape mirrors (used in error messages).
+    pub name: &'static str,
+    /// Fields that read `None` when absent.
+    pub optional: &'static [&'static str],
+    /// Schemas of nested objects (for arrays: of their elements).
+    pub children: &'static [(&'static str, &'static Schema)],
+}
+
+impl Schema {
+    #[inline]
+    pub fn child(&'static self, key: &str) -> &'static Schema {
+        for (k, s) in self.children {
+            if *k == key {
+                return s;
+            }
+        }
+        &ANY
+    }
+
+    #[inline]
+    pub fn is_optional(&self, key: &str) -> bool {
+        self.optional.contains(&key)
+    }
+}
+
+/// Any JSON object without a known shape.
+pub static ANY: Schema = Schema { name: "Chunk", optional: &[], children: &[] };
+
+static PROMPT_TOKENS_DETAILS: Schema =
+    Schema { name: "PromptTokensDetails", optional: &["audio_tokens", "cached_tokens"], children: &[] };
+
+static COMPLETION_TOKENS_DETAILS: Schema = Schema {
+    name: "CompletionTokensDetails",
+    optional: &["accepted_prediction_tokens", "audio_tokens", "reasoning_tokens", "rejected_prediction_tokens"],
+    children: &[],
+};
+
+static USAGE: Schema = Schema {
+    name: "CompletionUsage",
+    optional: &["completion_tokens_details", "prompt_tokens_details"],
+    children: &[
+        ("completion_tokens_details", &COMPLETION_TOKENS_DETAILS),
+        ("prompt_tokens_details", &PROMPT_TOKENS_DETAILS),
+    ],
+};
+
+static FUNCTION_DELTA: Schema =
+    Schema { name: "ChoiceDeltaToolCallFunction", optional: &["arguments", "name"], children: &[] };
+
+static TOOL_CALL_DELTA: Schema = Schema {
+    name: "ChoiceDeltaToolCall",
+    optional: &["id", "function", "type"],
+    children: &[("function", &FUNCTION_DELTA)],
+};
+
+static FUNCTION_CALL_DELTA: Schema =
+    Schema { name: "ChoiceDeltaFunctionCall", optional: &["arguments", "name"], children: &[] };
+
+static DELTA: Schema = Schema {
+    name: "ChoiceDelta",
+    optional: &["content", "function_call", "refusal", "role", "tool_calls"],
+    children: &[("tool_calls", &TOOL_CALL_DELTA), ("function_call", &FUNCTION_CALL_DELTA)],
+};
+
+static CHOICE_LOGPROBS: Schema =
+    Schema { name: "ChoiceLogprobs", optional: &["content", "refusal"], children: &[] };
+
+static CHUNK_CHOICE: Schema = Schema {
+    name: "Choice",
+    optional: &["finish_reason", "logprobs"],
+    children: &[("delta", &DELTA), ("logprobs", &CHOICE_LOGPROBS)],
+};
+
+/// `openai.types.chat.ChatCompletionChunk`
+pub static CHAT_COMPLETION_CHUNK: Schema = Schema {
+    name: "ChatCompletionChunk",
+    optional: &["service_tier", "system_fingerprint", "usage"],
+    children: &[("choices", &CHUNK_CHOICE), ("usage", &USAGE)],
+};
+
+static COMPLETION_LOGPROBS: Schema = Schema {
+    name: "Logprobs",
+    optional: &["text_offset", "token_logprobs", "tokens", "top_logprobs"],
+    children: &[],
+};
+
+static COMPLETION_CHOICE: Schema = Schema {
+    name: "CompletionChoice",
+    optional: &["logprobs"],
+    children: &[("logprobs", &COMPLETION_LOGPROBS)],
+};
+
+/// `openai.types.Completion` (also each chunk of a completions stream)
+pub static COMPLETION: Schema = Schema {
+    name: "Completion",
+    optional: &["system_fingerprint", "usage"],
+    children: &[("choices", &COMPLETION_CHOICE), ("usage", &USAGE)],
+};
+
+static TOOL_CALL_FUNCTION: Schema = Schema { name: "Function", optional: &[], children: &[] };
+
+static TOOL_CALL: Schema =
+    Schema { name: "ChatCompletionMessageToolCall", optional: &[], children: &[("function", &TOOL_CALL_FUNCTION)] };
+
+static MESSAGE: Schema = Schema {
+    name: "ChatCompletionMessage",
+    optional: &["content", "refusal", "annotations", "audio", "function_call", "tool_calls"],
+    children: &[("tool_calls", &TOOL_CALL)],
+};
+
+static CHAT_CHOICE: Schema = Schema {
+    name: "Choice",
+    optional: &["logprobs"],
+    children: &[("message", &MESSAGE), ("logprobs", &CHOICE_LOGPROBS)],
+};
+
+/// `openai.types.chat.ChatCompletion`
+pub static CHAT_COMPLETION: Schema = Schema {
+    name: "ChatCompletion",
+    optional: &["service_tier", "system_fingerprint", "usage"],
+    children: &[("choices", &CHAT_CHOICE), ("usage", &USAGE)],
+};
+
+/// The schema for a document's root, chosen by its `object` field.
+pub fn detect(doc: &Doc) -> &'static Schema {
+    if doc.node(0).kind != Kind::Object {
+        return &ANY;
+    }
+    let Some(object) = doc.get(0, "object") else {
+        return &ANY;
+    };
+    match doc.str_value(object).as_deref() {
+        Some("chat.completion.chunk") => &CHAT_COMPLETION_CHUNK,
+        // Azure's first chunk (prompt_filter_results) has an empty `object`.
+        Some("") if doc.get(0, "choices").is_some() => &CHAT_COMPLETION_CHUNK,
+        Some("text_completion") => &COMPLETION,
+        Some("chat.completion") => &CHAT_COMPLETION,
+        _ => &ANY,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detect_str(s: &str) -> &'static str {
+        detect(&Doc::parse(s.into()).unwrap()).name
+    }
+
+    #[test]
+    fn detects_shapes() {
+        assert_eq!(detect_str(r#"{"object":"chat.completion.chunk","choices":[]}"#), "ChatCompletionChunk");
+        assert_eq!(detect_str(r#"{"object":"","choices":[]}"#), "ChatCompletionChunk");
+        assert_eq!(detect_str(r#"{"object":"text_completion"}"#), "Completion");
+        assert_eq!(detect_str(r#"{"object":"chat.completion"}"#), "ChatCompletion");
+        assert_eq!(detect_str(r#"{"text":"x"}"#), "Chunk");
+        assert_eq!(detect_str(r#"[1]"#), "Chunk");
+    }
+
+    #[test]
+    fn nested_optionals() {
+        let delta = CHAT_COMPLETION_CHUNK.child("choices").child("delta");
+        assert!(delta.is_optional("content"));
+        assert!(!delta.is_optional("contnet"));
+        assert!(CHAT_COMPLETION_CHUNK.is_optional("usage"));
+        assert_eq!(CHAT_COMPLETION_CHUNK.child("nope").name, "Chunk");
+    }
+}
