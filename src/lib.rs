@@ -5,9 +5,9 @@
 //! bindings that make up the `sserpent._sserpent` extension module.
 
 pub mod json;
+pub mod mock;
 pub mod pipeline;
 pub mod schema;
-pub mod mock;
 pub mod sse;
 
 #[cfg(feature = "python")]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::json::{Doc, JsonError, Kind};
 use crate::schema::{self, Schema};
-use crate::sse::{Decoder, Event, Output, SseError};
+use crate::sse::{self, Decoder, Event, Output, SseError};
 
 /// A parsed JSON data event.
 #[derive(Debug, Clone)]
@@ -51,7 +51,9 @@ impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Fault::Sse(e) => e.fmt(f),
-            Fault::InvalidJson { error, event } => write!(f, "{}", invalid_json_message(error, &event.data)),
+            Fault::InvalidJson { error, event } => {
+                write!(f, "{}", invalid_json_message(error, &event.data))
+            }
             Fault::Provider(p) => f.write_str(&p.message),
             Fault::Incomplete(m) => f.write_str(m),
         }
@@ -66,7 +68,10 @@ pub fn invalid_json_message(error: &JsonError, data: &str) -> String {
         end -= 1;
     }
     let more = if end < data.len() { "..." } else { "" };
-    format!("invalid JSON in data event ({error}): data starts with {:?}{more}", &data[..end])
+    format!(
+        "invalid JSON in data event ({error}): data starts with {:?}{more}",
+        &data[..end]
+    )
 }
 
 pub type Out = VecDeque<Result<Item, Fault>>;
@@ -173,14 +178,22 @@ impl Pipeline {
             out.push_back(Err(Fault::Incomplete(format!(
                 "the stream ended in the middle of an event, after {} complete {}",
                 self.produced,
-                if self.mode == Mode::Chunks { "chunks" } else { "events" }
+                if self.mode == Mode::Chunks {
+                    "chunks"
+                } else {
+                    "events"
+                }
             ))));
         } else if !matches!(self.ending, Ending::Unknown | Ending::Eof) {
             out.push_back(Err(Fault::Incomplete(format!(
                 "the stream ended without {}, after {} complete {}",
                 self.ending.describe(),
                 self.produced,
-                if self.mode == Mode::Chunks { "chunks" } else { "events" }
+                if self.mode == Mode::Chunks {
+                    "chunks"
+                } else {
+                    "events"
+                }
             ))));
         }
     }
@@ -212,9 +225,8 @@ impl Pipeline {
 
     fn on_event(&mut self, ev: Event, out: &mut Out) {
         let is_done = ev.data.trim_ascii() == "[DONE]";
-        if let Some(t) = &ev.event {
-            let t = t.clone();
-            self.learn_from_type(&t);
+        if let Some(t) = ev.event.as_deref() {
+            self.learn_from_type(t);
         }
         match self.mode {
             Mode::Events => {
@@ -238,8 +250,8 @@ impl Pipeline {
         if event_type == "ping" || ev.data.trim_ascii().is_empty() {
             return;
         }
-        let doc = match Doc::parse(ev.data.clone()) {
-            Ok(doc) => Arc::new(doc),
+        let nodes = match Doc::tape(&ev.data) {
+            Ok(nodes) => nodes,
             Err(error) => {
                 if event_type == "error" {
                     // An error event whose data is plain text.
@@ -260,21 +272,44 @@ impl Pipeline {
                 return;
             }
         };
-        if let Some(p) = provider_error(&doc, &ev) {
-            let p = ProviderError { event: ev, ..p };
-            self.fail(Fault::Provider(Box::new(p)), out);
-            return;
+        let stop = self.ends_stream(event_type);
+        let is_error_event = matches!(event_type, "error" | "response.failed");
+        let sse::Event { event, data, id } = ev;
+        let doc = Arc::new(Doc { text: data, nodes });
+        let (schema, has_error) = schema::detect(&doc);
+        if has_error || is_error_event {
+            let ev = sse::Event {
+                event,
+                data: doc.text.clone(),
+                id,
+            };
+            if let Some(p) = provider_error(&doc, &ev) {
+                let p = ProviderError { event: ev, ..p };
+                self.fail(Fault::Provider(Box::new(p)), out);
+                return;
+            }
+            return self.emit(
+                Parsed {
+                    doc,
+                    schema,
+                    event: ev.event,
+                },
+                stop,
+                out,
+            );
         }
-        let schema = schema::detect(&doc);
         if self.ending == Ending::Unknown
-            && (std::ptr::eq(schema, &schema::CHAT_COMPLETION_CHUNK) || std::ptr::eq(schema, &schema::COMPLETION))
+            && (std::ptr::eq(schema, &schema::CHAT_COMPLETION_CHUNK)
+                || std::ptr::eq(schema, &schema::COMPLETION))
         {
             self.ending = Ending::Done;
         }
-        let stop = self.ends_stream(event_type);
-        let event = ev.event;
+        self.emit(Parsed { doc, schema, event }, stop, out);
+    }
+
+    fn emit(&mut self, parsed: Parsed, stop: bool, out: &mut Out) {
         self.produced += 1;
-        out.push_back(Ok(Item::Chunk(Parsed { doc, schema, event })));
+        out.push_back(Ok(Item::Chunk(parsed)));
         if stop {
             self.finished = true;
         }
@@ -291,7 +326,9 @@ fn provider_error(doc: &Arc<Doc>, ev: &Event) -> Option<ProviderError> {
     }
     let event_type = ev.event_type();
     let error_node = if event_type == "response.failed" {
-        doc.get(root, "response").filter(|&r| doc.node(r).kind == Kind::Object).and_then(|r| doc.get(r, "error"))
+        doc.get(root, "response")
+            .filter(|&r| doc.node(r).kind == Kind::Object)
+            .and_then(|r| doc.get(r, "error"))
     } else {
         doc.get(root, "error")
     };
@@ -300,7 +337,9 @@ fn provider_error(doc: &Arc<Doc>, ev: &Event) -> Option<ProviderError> {
         return None;
     }
     // Where message/type live: the error object, or the root (Responses `error` event).
-    let holder = error_node.filter(|&e| doc.node(e).kind == Kind::Object).unwrap_or(root);
+    let holder = error_node
+        .filter(|&e| doc.node(e).kind == Kind::Object)
+        .unwrap_or(root);
     let text = |node: Option<u32>| node.and_then(|n| doc.str_value(n)).map(|s| s.into_owned());
     let message = match error_node {
         Some(e) if doc.node(e).kind == Kind::Str => text(Some(e)),
@@ -311,7 +350,11 @@ fn provider_error(doc: &Arc<Doc>, ev: &Event) -> Option<ProviderError> {
     Some(ProviderError {
         message,
         kind,
-        event: Event { event: None, data: String::new(), id: Arc::from("") },
+        event: Event {
+            event: None,
+            data: String::new(),
+            id: Arc::from(""),
+        },
         doc: Some(doc.clone()),
         error_node: error_node.or(Some(root)),
     })
@@ -342,7 +385,10 @@ mod tests {
     #[test]
     fn stops_at_done_and_ignores_rest() {
         let body = format!("data: {CHAT}\n\ndata: [DONE]\n\ndata: {CHAT}\n\n");
-        assert_eq!(run(Mode::Chunks, &[body.as_bytes()]), vec![Ok(CHAT.to_string())]);
+        assert_eq!(
+            run(Mode::Chunks, &[body.as_bytes()]),
+            vec![Ok(CHAT.to_string())]
+        );
     }
 
     #[test]
@@ -350,24 +396,36 @@ mod tests {
         let body = format!("data: {CHAT}\n\n");
         let got = run(Mode::Chunks, &[body.as_bytes()]);
         assert_eq!(got[0], Ok(CHAT.to_string()));
-        assert_eq!(got[1], Err("the stream ended without data: [DONE], after 1 complete chunks".into()));
+        assert_eq!(
+            got[1],
+            Err("the stream ended without data: [DONE], after 1 complete chunks".into())
+        );
     }
 
     #[test]
     fn cut_event_is_incomplete() {
         let got = run(Mode::Chunks, &[b"data: {\"text\":\"a\"}\n\ndata: {\"te"]);
         assert_eq!(got.len(), 2);
-        assert!(got[1].as_ref().unwrap_err().starts_with("the stream ended in the middle of an event"));
+        assert!(got[1]
+            .as_ref()
+            .unwrap_err()
+            .starts_with("the stream ended in the middle of an event"));
     }
 
     #[test]
     fn unknown_streams_may_end_at_eof() {
-        assert_eq!(run(Mode::Chunks, &[b"data: {\"text\":\"a\"}\n\n"]), vec![Ok("{\"text\":\"a\"}".into())]);
+        assert_eq!(
+            run(Mode::Chunks, &[b"data: {\"text\":\"a\"}\n\n"]),
+            vec![Ok("{\"text\":\"a\"}".into())]
+        );
     }
 
     #[test]
     fn error_object_raises() {
-        let got = run(Mode::Chunks, &[b"data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n"]);
+        let got = run(
+            Mode::Chunks,
+            &[b"data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n"],
+        );
         assert_eq!(got, vec![Err("boom".into())]);
     }
 
@@ -397,12 +455,51 @@ mod tests {
         assert_eq!(run(Mode::Chunks, &[body]).len(), 2);
         let cut = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\n";
         let got = run(Mode::Chunks, &[cut]);
-        assert_eq!(got[1], Err("the stream ended without event: message_stop, after 1 complete chunks".into()));
+        assert_eq!(
+            got[1],
+            Err("the stream ended without event: message_stop, after 1 complete chunks".into())
+        );
     }
 
     #[test]
     fn events_mode_yields_done() {
         let got = run(Mode::Events, &[b"data: x\n\ndata: [DONE]\n\ndata: y\n\n"]);
-        assert_eq!(got, vec![Ok("message:x".into()), Ok("message:[DONE]".into())]);
+        assert_eq!(
+            got,
+            vec![Ok("message:x".into()), Ok("message:[DONE]".into())]
+        );
+    }
+}
+
+#[cfg(test)]
+mod perf_probe {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn probe() {
+        let chunk = r#"{"id":"chatcmpl-9lMgfRSWPHcw51s6wxKT1YEO2CKpd","object":"chat.completion.chunk","created":1721075653,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_e9b8ed65d2","choices":[{"index":0,"delta":{"content":" world"},"logprobs":null,"finish_reason":null}]}"#;
+        let n = 200_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let d = Doc::parse(chunk.to_string()).unwrap();
+            std::hint::black_box(&d);
+        }
+        println!("parse: {:?}/chunk", t.elapsed() / n);
+        let body: String = (0..n).map(|_| format!("data: {chunk}\n\n")).collect();
+        let t = std::time::Instant::now();
+        let mut p = Pipeline::new(Mode::Chunks, 1 << 24);
+        let mut out = Out::new();
+        for piece in body.as_bytes().chunks(65536) {
+            p.feed(piece, &mut out);
+            out.clear();
+        }
+        println!("pipeline: {:?}/chunk", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        let mut p = Pipeline::new(Mode::Events, 1 << 24);
+        for piece in body.as_bytes().chunks(65536) {
+            p.feed(piece, &mut out);
+            out.clear();
+        }
+        println!("events: {:?}/chunk", t.elapsed() / n);
     }
 }

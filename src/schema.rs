@@ -36,14 +36,26 @@ impl Schema {
 }
 
 /// Any JSON object without a known shape.
-pub static ANY: Schema = Schema { name: "Chunk", optional: &[], children: &[] };
+pub static ANY: Schema = Schema {
+    name: "Chunk",
+    optional: &[],
+    children: &[],
+};
 
-static PROMPT_TOKENS_DETAILS: Schema =
-    Schema { name: "PromptTokensDetails", optional: &["audio_tokens", "cached_tokens"], children: &[] };
+static PROMPT_TOKENS_DETAILS: Schema = Schema {
+    name: "PromptTokensDetails",
+    optional: &["audio_tokens", "cached_tokens"],
+    children: &[],
+};
 
 static COMPLETION_TOKENS_DETAILS: Schema = Schema {
     name: "CompletionTokensDetails",
-    optional: &["accepted_prediction_tokens", "audio_tokens", "reasoning_tokens", "rejected_prediction_tokens"],
+    optional: &[
+        "accepted_prediction_tokens",
+        "audio_tokens",
+        "reasoning_tokens",
+        "rejected_prediction_tokens",
+    ],
     children: &[],
 };
 
@@ -56,8 +68,11 @@ static USAGE: Schema = Schema {
     ],
 };
 
-static FUNCTION_DELTA: Schema =
-    Schema { name: "ChoiceDeltaToolCallFunction", optional: &["arguments", "name"], children: &[] };
+static FUNCTION_DELTA: Schema = Schema {
+    name: "ChoiceDeltaToolCallFunction",
+    optional: &["arguments", "name"],
+    children: &[],
+};
 
 static TOOL_CALL_DELTA: Schema = Schema {
     name: "ChoiceDeltaToolCall",
@@ -65,17 +80,26 @@ static TOOL_CALL_DELTA: Schema = Schema {
     children: &[("function", &FUNCTION_DELTA)],
 };
 
-static FUNCTION_CALL_DELTA: Schema =
-    Schema { name: "ChoiceDeltaFunctionCall", optional: &["arguments", "name"], children: &[] };
+static FUNCTION_CALL_DELTA: Schema = Schema {
+    name: "ChoiceDeltaFunctionCall",
+    optional: &["arguments", "name"],
+    children: &[],
+};
 
 static DELTA: Schema = Schema {
     name: "ChoiceDelta",
     optional: &["content", "function_call", "refusal", "role", "tool_calls"],
-    children: &[("tool_calls", &TOOL_CALL_DELTA), ("function_call", &FUNCTION_CALL_DELTA)],
+    children: &[
+        ("tool_calls", &TOOL_CALL_DELTA),
+        ("function_call", &FUNCTION_CALL_DELTA),
+    ],
 };
 
-static CHOICE_LOGPROBS: Schema =
-    Schema { name: "ChoiceLogprobs", optional: &["content", "refusal"], children: &[] };
+static CHOICE_LOGPROBS: Schema = Schema {
+    name: "ChoiceLogprobs",
+    optional: &["content", "refusal"],
+    children: &[],
+};
 
 static CHUNK_CHOICE: Schema = Schema {
     name: "Choice",
@@ -109,14 +133,28 @@ pub static COMPLETION: Schema = Schema {
     children: &[("choices", &COMPLETION_CHOICE), ("usage", &USAGE)],
 };
 
-static TOOL_CALL_FUNCTION: Schema = Schema { name: "Function", optional: &[], children: &[] };
+static TOOL_CALL_FUNCTION: Schema = Schema {
+    name: "Function",
+    optional: &[],
+    children: &[],
+};
 
-static TOOL_CALL: Schema =
-    Schema { name: "ChatCompletionMessageToolCall", optional: &[], children: &[("function", &TOOL_CALL_FUNCTION)] };
+static TOOL_CALL: Schema = Schema {
+    name: "ChatCompletionMessageToolCall",
+    optional: &[],
+    children: &[("function", &TOOL_CALL_FUNCTION)],
+};
 
 static MESSAGE: Schema = Schema {
     name: "ChatCompletionMessage",
-    optional: &["content", "refusal", "annotations", "audio", "function_call", "tool_calls"],
+    optional: &[
+        "content",
+        "refusal",
+        "annotations",
+        "audio",
+        "function_call",
+        "tool_calls",
+    ],
     children: &[("tool_calls", &TOOL_CALL)],
 };
 
@@ -133,22 +171,30 @@ pub static CHAT_COMPLETION: Schema = Schema {
     children: &[("choices", &CHAT_CHOICE), ("usage", &USAGE)],
 };
 
-/// The schema for a document's root, chosen by its `object` field.
-pub fn detect(doc: &Doc) -> &'static Schema {
+/// The schema for a document's root, chosen by its `object` field, and
+/// whether the root has an `error` member (one pass over the root's keys).
+pub fn detect(doc: &Doc) -> (&'static Schema, bool) {
     if doc.node(0).kind != Kind::Object {
-        return &ANY;
+        return (&ANY, false);
     }
-    let Some(object) = doc.get(0, "object") else {
-        return &ANY;
-    };
-    match doc.str_value(object).as_deref() {
+    let (mut object, mut choices, mut error) = (None, false, false);
+    for (k, v) in doc.members(0) {
+        match doc.raw(k) {
+            "object" => object = Some(v),
+            "choices" => choices = true,
+            "error" => error = true,
+            _ => {}
+        }
+    }
+    let schema = match object.and_then(|o| doc.str_value(o)).as_deref() {
         Some("chat.completion.chunk") => &CHAT_COMPLETION_CHUNK,
         // Azure's first chunk (prompt_filter_results) has an empty `object`.
-        Some("") if doc.get(0, "choices").is_some() => &CHAT_COMPLETION_CHUNK,
+        Some("") if choices => &CHAT_COMPLETION_CHUNK,
         Some("text_completion") => &COMPLETION,
         Some("chat.completion") => &CHAT_COMPLETION,
         _ => &ANY,
-    }
+    };
+    (schema, error)
 }
 
 #[cfg(test)]
@@ -156,15 +202,24 @@ mod tests {
     use super::*;
 
     fn detect_str(s: &str) -> &'static str {
-        detect(&Doc::parse(s.into()).unwrap()).name
+        detect(&Doc::parse(s.into()).unwrap()).0.name
     }
 
     #[test]
     fn detects_shapes() {
-        assert_eq!(detect_str(r#"{"object":"chat.completion.chunk","choices":[]}"#), "ChatCompletionChunk");
-        assert_eq!(detect_str(r#"{"object":"","choices":[]}"#), "ChatCompletionChunk");
+        assert_eq!(
+            detect_str(r#"{"object":"chat.completion.chunk","choices":[]}"#),
+            "ChatCompletionChunk"
+        );
+        assert_eq!(
+            detect_str(r#"{"object":"","choices":[]}"#),
+            "ChatCompletionChunk"
+        );
         assert_eq!(detect_str(r#"{"object":"text_completion"}"#), "Completion");
-        assert_eq!(detect_str(r#"{"object":"chat.completion"}"#), "ChatCompletion");
+        assert_eq!(
+            detect_str(r#"{"object":"chat.completion"}"#),
+            "ChatCompletion"
+        );
         assert_eq!(detect_str(r#"{"text":"x"}"#), "Chunk");
         assert_eq!(detect_str(r#"[1]"#), "Chunk");
     }

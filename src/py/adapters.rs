@@ -24,7 +24,10 @@ fn pipeline(chunks: bool, max_event_size: usize) -> PyResult<Pipeline> {
     if max_event_size == 0 {
         return Err(PyValueError::new_err("max_event_size must be positive"));
     }
-    Ok(Pipeline::new(if chunks { Mode::Chunks } else { Mode::Events }, max_event_size))
+    Ok(Pipeline::new(
+        if chunks { Mode::Chunks } else { Mode::Events },
+        max_event_size,
+    ))
 }
 
 /// Iterator over the chunks (or events) of an iterable of bytes.
@@ -96,14 +99,22 @@ fn make_iter(
 /// ``iter_content()`` or httpx's ``iter_bytes()``).
 #[pyfunction]
 #[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE))]
-pub fn iter_events(py: Python<'_>, source: &Bound<'_, PyAny>, max_event_size: usize) -> PyResult<ChunkIter> {
+pub fn iter_events(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    max_event_size: usize,
+) -> PyResult<ChunkIter> {
     make_iter(py, source, false, max_event_size, "iter_events()")
 }
 
 /// Yields the JSON chunks of an iterable of bytes; stops at ``data: [DONE]``.
 #[pyfunction]
 #[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE))]
-pub fn iter_chunks(py: Python<'_>, source: &Bound<'_, PyAny>, max_event_size: usize) -> PyResult<ChunkIter> {
+pub fn iter_chunks(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    max_event_size: usize,
+) -> PyResult<ChunkIter> {
     make_iter(py, source, true, max_event_size, "iter_chunks()")
 }
 
@@ -121,12 +132,16 @@ impl ChunkParser {
         while let Some(front) = self.ready.front() {
             if front.is_err() {
                 if out.is_empty() {
-                    let Some(Err(fault)) = self.ready.pop_front() else { unreachable!() };
+                    let Some(Err(fault)) = self.ready.pop_front() else {
+                        unreachable!()
+                    };
                     return Err(fault_to_pyerr(py, fault));
                 }
                 break;
             }
-            let Some(Ok(item)) = self.ready.pop_front() else { unreachable!() };
+            let Some(Ok(item)) = self.ready.pop_front() else {
+                unreachable!()
+            };
             out.push(item_to_py(py, item)?);
         }
         Ok(out)
@@ -138,7 +153,10 @@ impl ChunkParser {
     #[new]
     #[pyo3(signature = (chunks = true, max_event_size = DEFAULT_MAX_EVENT_SIZE))]
     fn new(chunks: bool, max_event_size: usize) -> PyResult<Self> {
-        Ok(ChunkParser { pipeline: pipeline(chunks, max_event_size)?, ready: Out::new() })
+        Ok(ChunkParser {
+            pipeline: pipeline(chunks, max_event_size)?,
+            ready: Out::new(),
+        })
     }
 
     fn feed(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {

@@ -42,13 +42,23 @@ impl Chunk {
         let mut seen = std::collections::HashSet::new();
         self.doc
             .members(self.node)
-            .filter(|&(k, _)| seen.insert(self.doc.str_value(k).unwrap_or_else(|| self.doc.raw(k).into())))
+            .filter(|&(k, _)| {
+                seen.insert(
+                    self.doc
+                        .str_value(k)
+                        .unwrap_or_else(|| self.doc.raw(k).into()),
+                )
+            })
             .map(|(k, _)| k)
             .collect()
     }
 
     fn value_of_key(&self, py: Python<'_>, key: u32) -> PyResult<Py<PyAny>> {
-        let name = self.doc.str_value(key).map(|s| s.into_owned()).unwrap_or_default();
+        let name = self
+            .doc
+            .str_value(key)
+            .map(|s| s.into_owned())
+            .unwrap_or_default();
         let v = self.lookup(&name).unwrap_or(key + 1);
         to_py(py, &self.doc, v, self.schema.child(&name))
     }
@@ -59,24 +69,59 @@ impl Chunk {
 fn is_method(name: &str) -> bool {
     matches!(
         name,
-        "get" | "keys" | "values" | "items" | "to_dict" | "to_json" | "model_dump" | "model_dump_json"
+        "get"
+            | "keys"
+            | "values"
+            | "items"
+            | "to_dict"
+            | "to_json"
+            | "model_dump"
+            | "model_dump_json"
     )
 }
 
 /// A Python object for one tape node, for attribute and item access.
-pub fn to_py(py: Python<'_>, doc: &Arc<Doc>, idx: u32, schema: &'static Schema) -> PyResult<Py<PyAny>> {
+pub fn to_py(
+    py: Python<'_>,
+    doc: &Arc<Doc>,
+    idx: u32,
+    schema: &'static Schema,
+) -> PyResult<Py<PyAny>> {
     let node = doc.node(idx);
     match node.kind {
         Kind::Object => Ok(Py::new(py, Chunk::new(doc.clone(), idx, schema))?.into_any()),
         Kind::Array => {
-            let items = doc
-                .elements(idx)
-                .map(|e| to_py(py, doc, e, schema))
-                .collect::<PyResult<Vec<_>>>()?;
-            Ok(PyList::new(py, items)?.into_any().unbind())
+            // Filled in place: no intermediate Vec on this hot path (`choices`).
+            unsafe {
+                let list =
+                    Bound::from_owned_ptr_or_err(py, ffi::PyList_New(node.len as ffi::Py_ssize_t))?;
+                for (i, e) in doc.elements(idx).enumerate() {
+                    let item = to_py(py, doc, e, schema)?;
+                    ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr());
+                }
+                Ok(list.unbind())
+            }
         }
         _ => scalar(py, doc, idx),
     }
+}
+
+/// A Python str from UTF-8 text; ASCII text (the usual token) is copied
+/// straight into a new compact string instead of going through the decoder.
+#[inline]
+pub fn new_str(py: Python<'_>, s: &str) -> Py<PyAny> {
+    #[cfg(not(any(Py_LIMITED_API, PyPy, GraalPy)))]
+    if s.is_ascii() {
+        unsafe {
+            let obj = ffi::PyUnicode_New(s.len() as ffi::Py_ssize_t, 127);
+            if !obj.is_null() {
+                std::ptr::copy_nonoverlapping(s.as_ptr(), ffi::PyUnicode_1BYTE_DATA(obj), s.len());
+                return Bound::from_owned_ptr(py, obj).unbind();
+            }
+            ffi::PyErr_Clear();
+        }
+    }
+    PyString::new(py, s).into_any().unbind()
 }
 
 /// Plain Python data (dicts, lists, scalars) equal to `json.loads` of the node.
@@ -91,7 +136,10 @@ pub fn to_plain<'py>(py: Python<'py>, doc: &Doc, idx: u32) -> PyResult<Bound<'py
             Ok(dict.into_any())
         }
         Kind::Array => {
-            let items = doc.elements(idx).map(|e| to_plain(py, doc, e)).collect::<PyResult<Vec<_>>>()?;
+            let items = doc
+                .elements(idx)
+                .map(|e| to_plain(py, doc, e))
+                .collect::<PyResult<Vec<_>>>()?;
             Ok(PyList::new(py, items)?.into_any())
         }
         _ => Ok(scalar(py, doc, idx)?.into_bound(py)),
@@ -110,12 +158,14 @@ fn scalar(py: Python<'_>, doc: &Doc, idx: u32) -> PyResult<Py<PyAny>> {
             Err(_) => big_int(py, raw),
         },
         Kind::Float => {
-            let v: f64 = raw.parse().map_err(|_| PyValueError::new_err(format!("invalid number {raw}")))?;
+            let v: f64 = raw
+                .parse()
+                .map_err(|_| PyValueError::new_err(format!("invalid number {raw}")))?;
             Ok(PyFloat::new(py, v).into_any().unbind())
         }
         Kind::Str => {
             if !node.escaped {
-                return Ok(PyString::new(py, raw).into_any().unbind());
+                return Ok(new_str(py, raw));
             }
             match unescape(raw) {
                 Some(s) => Ok(PyString::new(py, &s).into_any().unbind()),
@@ -137,7 +187,9 @@ fn big_int(py: Python<'_>, raw: &str) -> PyResult<Py<PyAny>> {
 
 fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
     static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let loads = LOADS.get_or_try_init(py, || py.import("json")?.getattr("loads").map(Bound::unbind))?;
+    let loads = LOADS.get_or_try_init(py, || {
+        py.import("json")?.getattr("loads").map(Bound::unbind)
+    })?;
     loads.call1(py, (text,))
 }
 
@@ -162,7 +214,11 @@ impl Chunk {
 
     /// Called when `__getattribute__` found nothing: the message names the shape.
     fn __getattr__(&self, name: &str) -> PyResult<Py<PyAny>> {
-        let fields: Vec<String> = self.keys_vec().iter().map(|&k| self.doc.raw(k).to_string()).collect();
+        let fields: Vec<String> = self
+            .keys_vec()
+            .iter()
+            .map(|&k| self.doc.raw(k).to_string())
+            .collect();
         Err(PyAttributeError::new_err(format!(
             "'{}' object has no attribute '{}' (fields: {})",
             self.schema.name,
@@ -182,7 +238,12 @@ impl Chunk {
     }
 
     #[pyo3(signature = (key, default=None))]
-    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+    fn get(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         if let Ok(k) = key.cast::<PyString>() {
             let k = k.to_str()?;
             if let Some(v) = self.lookup(k) {
@@ -209,7 +270,11 @@ impl Chunk {
     }
 
     fn keys(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
-        let keys = self.keys_vec().into_iter().map(|k| scalar(py, &self.doc, k)).collect::<PyResult<Vec<_>>>()?;
+        let keys = self
+            .keys_vec()
+            .into_iter()
+            .map(|k| scalar(py, &self.doc, k))
+            .collect::<PyResult<Vec<_>>>()?;
         Ok(PyList::new(py, keys)?.unbind())
     }
 
@@ -251,7 +316,12 @@ impl Chunk {
         self.to_json()
     }
 
-    fn __richcmp__(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+    fn __richcmp__(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
         let other_plain = if let Ok(c) = other.cast::<Chunk>() {
             let c = c.get();
             to_plain(py, &c.doc, c.node)?
@@ -282,7 +352,16 @@ impl Chunk {
                 names.push(PyString::new(py, o).into_any().unbind());
             }
         }
-        for m in ["get", "keys", "values", "items", "to_dict", "to_json", "model_dump", "model_dump_json"] {
+        for m in [
+            "get",
+            "keys",
+            "values",
+            "items",
+            "to_dict",
+            "to_json",
+            "model_dump",
+            "model_dump_json",
+        ] {
             names.push(PyString::new(py, m).into_any().unbind());
         }
         Ok(names)

@@ -94,6 +94,12 @@ fn provider_to_pyerr(py: Python<'_>, p: ProviderError) -> PyErr {
 }
 
 pub fn not_bytes(what: &str, obj: &Bound<'_, PyAny>) -> PyErr {
-    let ty = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
-    PyTypeError::new_err(format!("{what} expects bytes-like items (bytes, bytearray, memoryview), got {ty}"))
+    let ty = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    PyTypeError::new_err(format!(
+        "{what} expects bytes-like items (bytes, bytearray, memoryview), got {ty}"
+    ))
 }

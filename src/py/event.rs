@@ -34,8 +34,18 @@ impl PyEvent {
     #[new]
     #[pyo3(signature = (data = String::new(), event = String::from("message"), id = String::new()))]
     fn new(data: String, event: String, id: String) -> Self {
-        let event = if event.is_empty() || event == "message" { None } else { Some(event) };
-        PyEvent { inner: sse::Event { event, data, id: Arc::from(id) } }
+        let event = if event.is_empty() || event == "message" {
+            None
+        } else {
+            Some(event)
+        };
+        PyEvent {
+            inner: sse::Event {
+                event,
+                data,
+                id: Arc::from(id),
+            },
+        }
     }
 
     #[getter]
@@ -59,10 +69,20 @@ impl PyEvent {
     }
 
     fn __repr__(&self) -> String {
-        format!("Event(event={:?}, data={:?}, id={:?})", self.inner.event_type(), self.inner.data, &*self.inner.id)
+        format!(
+            "Event(event={:?}, data={:?}, id={:?})",
+            self.inner.event_type(),
+            self.inner.data,
+            &*self.inner.id
+        )
     }
 
-    fn __richcmp__(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+    fn __richcmp__(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
         let Ok(other) = other.cast::<PyEvent>() else {
             return Ok(py.NotImplemented());
         };
@@ -80,7 +100,7 @@ impl PyEvent {
 pub fn parse_event_json(py: Python<'_>, ev: &sse::Event) -> PyResult<Py<PyAny>> {
     match Doc::parse(ev.data.clone()) {
         Ok(doc) => {
-            let schema = schema::detect(&doc);
+            let (schema, _) = schema::detect(&doc);
             doc_to_py(py, Arc::new(doc), schema)
         }
         Err(error) => {
@@ -89,14 +109,23 @@ pub fn parse_event_json(py: Python<'_>, ev: &sse::Event) -> PyResult<Py<PyAny>> 
             kwargs.set_item("data", &ev.data)?;
             kwargs.set_item("position", error.position)?;
             kwargs.set_item("event", Py::new(py, PyEvent::from(ev.clone()))?)?;
-            Err(make_error(py, chunk_decode_error(py), message, Some(&kwargs)))
+            Err(make_error(
+                py,
+                chunk_decode_error(py),
+                message,
+                Some(&kwargs),
+            ))
         }
     }
 }
 
 /// Calls `f` with the bytes of a bytes-like object, copying only when the
 /// object is not `bytes`.
-pub fn with_bytes<R>(what: &str, obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+pub fn with_bytes<R>(
+    what: &str,
+    obj: &Bound<'_, PyAny>,
+    f: impl FnOnce(&[u8]) -> R,
+) -> PyResult<R> {
     if let Ok(b) = obj.cast::<PyBytes>() {
         return Ok(f(b.as_bytes()));
     }
@@ -126,12 +155,16 @@ impl PyDecoder {
     fn drain(&mut self, py: Python<'_>) -> PyResult<Vec<PyEvent>> {
         self.pending.extend(self.scratch.drain(..));
         if let Some(Err(_)) = self.pending.front() {
-            let Some(Err(e)) = self.pending.pop_front() else { unreachable!() };
+            let Some(Err(e)) = self.pending.pop_front() else {
+                unreachable!()
+            };
             return Err(sse_to_pyerr(py, &e));
         }
         let mut out = Vec::new();
         while let Some(Ok(_)) = self.pending.front() {
-            let Some(Ok(ev)) = self.pending.pop_front() else { unreachable!() };
+            let Some(Ok(ev)) = self.pending.pop_front() else {
+                unreachable!()
+            };
             out.push(PyEvent::from(ev));
         }
         Ok(out)
@@ -144,9 +177,15 @@ impl PyDecoder {
     #[pyo3(signature = (max_event_size = sse::DEFAULT_MAX_EVENT_SIZE))]
     fn new(max_event_size: usize) -> PyResult<Self> {
         if max_event_size == 0 {
-            return Err(pyo3::exceptions::PyValueError::new_err("max_event_size must be positive"));
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "max_event_size must be positive",
+            ));
         }
-        Ok(PyDecoder { decoder: Decoder::new(max_event_size), pending: VecDeque::new(), scratch: Vec::new() })
+        Ok(PyDecoder {
+            decoder: Decoder::new(max_event_size),
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
+        })
     }
 
     /// Decodes ``data`` and returns the events it completed.

@@ -1,0 +1,59 @@
+"""Shared helpers for the benchmark scripts: synthetic streams and table printing."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+WORDS = ["Hello", " world", ",", " this", " is", " a", " streamed", " answer", " from", " the", " model", "."]
+
+
+def openai_chat_stream(n_chunks: int) -> bytes:
+    """An OpenAI chat completion stream (with `[DONE]`) of ``n_chunks`` content chunks."""
+    head = {
+        "id": "chatcmpl-9lMgfRSWPHcw51s6wxKT1YEO2CKpd",
+        "object": "chat.completion.chunk",
+        "created": 1721075653,
+        "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_e9b8ed65d2",
+    }
+    parts = []
+    first = dict(head, choices=[{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
+                                 "logprobs": None, "finish_reason": None}])
+    parts.append(b"data: " + json.dumps(first, separators=(",", ":")).encode() + b"\n\n")
+    for i in range(n_chunks - 2):
+        c = dict(head, choices=[{"index": 0, "delta": {"content": WORDS[i % len(WORDS)]},
+                                 "logprobs": None, "finish_reason": None}])
+        parts.append(b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n")
+    last = dict(head, choices=[{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}])
+    parts.append(b"data: " + json.dumps(last, separators=(",", ":")).encode() + b"\n\n")
+    parts.append(b"data: [DONE]\n\n")
+    return b"".join(parts)
+
+
+def split(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def measure(fn: Callable[[], int], repeat: int = 3) -> tuple[float, float, int]:
+    """Best wall and CPU seconds over ``repeat`` runs, and the chunk count fn returned."""
+    best_wall = best_cpu = float("inf")
+    count = 0
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        count = fn()
+        w1, c1 = time.perf_counter(), time.process_time()
+        best_wall, best_cpu = min(best_wall, w1 - w0), min(best_cpu, c1 - c0)
+    return best_wall, best_cpu, count
+
+
+def print_table(title: str, rows: list[tuple[str, float, float, int]], base: str) -> None:
+    """rows: (name, wall s, cpu s, chunks). Ratios are against the row named ``base``."""
+    base_us = next(w / n * 1e6 for name, w, _, n in rows if name == base)
+    print(f"\n{title}\n")
+    print("| reader | chunks | µs/chunk | CPU s | × sserpent |")
+    print("|---|---:|---:|---:|---:|")
+    for name, wall, cpu, n in rows:
+        us = wall / n * 1e6
+        print(f"| {name} | {n:,} | {us:.3f} | {cpu:.2f} | {us / base_us:.1f}× |")

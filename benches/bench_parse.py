@@ -1,0 +1,123 @@
+"""Decoding cost per chunk of an in-memory OpenAI chat stream, sserpent against its peers.
+
+Every reader gets the same bytes in 64 KiB pieces (as a socket would hand them over)
+and reads ``choices[0].delta.content`` of every chunk. Prints µs per chunk and each
+reader's ratio to sserpent, all measured in this one run. Use a release build:
+``maturin develop --release``.
+
+    python benches/bench_parse.py [--chunks 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _common import measure, openai_chat_stream, print_table, split  # noqa: E402
+
+import sserpent  # noqa: E402
+
+
+def read_sserpent(pieces: list[bytes]) -> int:
+    n = 0
+    for chunk in sserpent.iter_chunks(pieces):
+        chunk.choices[0].delta.content
+        n += 1
+    return n
+
+
+def read_openai_sdk(pieces: list[bytes]) -> int:
+    from openai._models import construct_type
+    from openai._streaming import SSEDecoder
+    from openai.types.chat import ChatCompletionChunk
+
+    n = 0
+    for sse in SSEDecoder().iter_bytes(iter(pieces)):
+        if sse.data.startswith("[DONE]"):
+            break
+        chunk = construct_type(type_=ChatCompletionChunk, value=json.loads(sse.data))
+        chunk.choices[0].delta.content
+        n += 1
+    return n
+
+
+def read_httpx_sse(pieces: list[bytes]) -> int:
+    import httpx
+    from httpx_sse import EventSource
+
+    response = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=iter(pieces))
+    n = 0
+    for sse in EventSource(response).iter_sse():
+        if sse.data == "[DONE]":
+            break
+        json.loads(sse.data)["choices"][0]["delta"].get("content")
+        n += 1
+    return n
+
+
+def read_orjson_lines(pieces: list[bytes]) -> int:
+    import orjson
+
+    n = 0
+    buf = b""
+    for piece in pieces:
+        buf += piece
+        lines = buf.split(b"\n")
+        buf = lines.pop()
+        for line in lines:
+            if line.startswith(b"data: "):
+                data = line[6:]
+                if data == b"[DONE]":
+                    return n
+                orjson.loads(data)["choices"][0]["delta"].get("content")
+                n += 1
+    return n
+
+
+def read_sserpent_eager_jiter(pieces: list[bytes]) -> int:
+    """The eager design sserpent did not choose: its SSE decoder, then jiter into dicts."""
+    import jiter
+
+    n = 0
+    for event in sserpent.iter_events(pieces):
+        if event.data == "[DONE]":
+            break
+        jiter.from_json(event.data.encode())["choices"][0]["delta"].get("content")
+        n += 1
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--chunks", type=int, default=200_000)
+    ap.add_argument("--piece", type=int, default=65536)
+    ap.add_argument("--skip-openai", action="store_true", help="skip the (slow) openai SDK reader")
+    args = ap.parse_args()
+
+    data = openai_chat_stream(args.chunks)
+    pieces = split(data, args.piece)
+    print(f"stream: {args.chunks:,} chunks, {len(data) / 1e6:.1f} MB, {len(pieces):,} pieces of {args.piece} B")
+
+    readers = [
+        ("sserpent", read_sserpent),
+        ("sserpent SSE + jiter eager dicts", read_sserpent_eager_jiter),
+        ("python line loop + orjson", read_orjson_lines),
+        ("httpx-sse + json.loads", read_httpx_sse),
+    ]
+    if not args.skip_openai:
+        readers.append(("openai SDK SSEDecoder + ChatCompletionChunk", read_openai_sdk))
+    rows = []
+    for name, fn in readers:
+        wall, cpu, n = measure(lambda fn=fn: fn(pieces), repeat=1 if "openai" in name else 3)
+        rows.append((name, wall, cpu, n))
+        if n != args.chunks - 0:
+            raise SystemExit(f"{name} read {n} chunks, expected {args.chunks}")
+    print_table("bench_parse: in-memory OpenAI chat stream, read choices[0].delta.content", rows, "sserpent")
+
+
+if __name__ == "__main__":
+    main()
