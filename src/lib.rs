@@ -4,11 +4,17 @@
 //! `cargo test --no-default-features`) and, behind the `python` feature, the
 //! bindings that make up the `sserpent._sserpent` extension module.
 
+pub mod channel;
+pub mod http;
 pub mod json;
+pub mod metrics;
 pub mod mock;
 pub mod pipeline;
+pub mod runtime;
 pub mod schema;
 pub mod sse;
+pub mod stream;
+pub mod text;
 
 #[cfg(feature = "python")]
 mod py;

@@ -31,8 +31,13 @@ from ._sserpent import (
     Chunk,
     ChunkIter,
     ChunkParser,
+    Client,
     Decoder,
     Event,
+    Headers,
+    Stream,
+    StreamMetrics,
+    StreamView,
     iter_chunks,
     iter_events,
 )
@@ -54,10 +59,12 @@ __all__ = [
     "ChunkDecodeError",
     "ChunkIter",
     "ChunkParser",
+    "Client",
     "ConflictError",
     "DEFAULT_MAX_EVENT_SIZE",
     "Decoder",
     "Event",
+    "Headers",
     "IncompleteStreamError",
     "InternalServerError",
     "NotFoundError",
@@ -65,13 +72,27 @@ __all__ = [
     "RateLimitError",
     "SSEError",
     "SserpentError",
+    "Stream",
     "StreamError",
+    "StreamMetrics",
+    "StreamView",
     "UnprocessableEntityError",
     "aiter_chunks",
     "aiter_events",
     "iter_chunks",
     "iter_events",
+    "stream",
 ]
+
+_default_client: Client | None = None
+
+
+def stream(method: str, url: str, **kwargs: Any) -> Stream:
+    """``Client().stream(...)`` on a shared default client (created on first use)."""
+    global _default_client
+    if _default_client is None:
+        _default_client = Client()
+    return _default_client.stream(method, url, **kwargs)
 
 
 async def _aiter(

@@ -110,7 +110,6 @@ pub fn to_py(
 /// straight into a new compact string instead of going through the decoder.
 #[inline]
 pub fn new_str(py: Python<'_>, s: &str) -> Py<PyAny> {
-    #[cfg(not(any(Py_LIMITED_API, PyPy, GraalPy)))]
     if s.is_ascii() {
         unsafe {
             let obj = ffi::PyUnicode_New(s.len() as ffi::Py_ssize_t, 127);

@@ -29,7 +29,7 @@ error_class!(api_timeout_error, "APITimeoutError");
 
 /// Builds `cls(message, **kwargs)` as a `PyErr`.
 pub fn make_error(
-    py: Python<'_>,
+    _py: Python<'_>,
     cls: PyResult<&Bound<'_, PyType>>,
     message: String,
     kwargs: Option<&Bound<'_, PyDict>>,

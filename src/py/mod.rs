@@ -1,9 +1,12 @@
 //! Python bindings: the `sserpent._sserpent` extension module.
 
 pub mod adapters;
+pub mod bridge;
 pub mod chunk;
+pub mod client;
 pub mod errors;
 pub mod event;
+pub mod stream;
 
 use pyo3::prelude::*;
 
@@ -13,6 +16,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chunk::Chunk>()?;
     m.add_class::<adapters::ChunkIter>()?;
     m.add_class::<adapters::ChunkParser>()?;
+    m.add_class::<client::Client>()?;
+    m.add_class::<stream::Stream>()?;
+    m.add_class::<stream::StreamView>()?;
+    m.add_class::<stream::StreamMetrics>()?;
+    m.add_class::<stream::Headers>()?;
     m.add_function(wrap_pyfunction!(adapters::iter_events, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::iter_chunks, m)?)?;
     Ok(())

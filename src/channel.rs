@@ -1,0 +1,245 @@
+//! The bounded hand-over between a stream's reader task and its consumer.
+//!
+//! The task pushes decoded items; the consumer takes *everything* ready in
+//! one lock and serves it from a local buffer, so the per-item cost on the
+//! Python thread is a `VecDeque::pop_front`. Wake-ups are paid only when the
+//! consumer actually waits: a condition variable for sync iteration, a
+//! callback (the event-loop bridge) for async iteration.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// Wakes an async consumer; called on a tokio thread, so it must not need
+/// the GIL.
+pub trait AsyncWake: Send + Sync {
+    fn wake(&self);
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// The producer finished: no more items will come.
+    closed: bool,
+    /// The consumer went away: the producer should stop.
+    cancelled: bool,
+    sync_waiting: bool,
+    async_waker: Option<Arc<dyn AsyncWake>>,
+}
+
+pub struct Channel<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+    space: Notify,
+    capacity: usize,
+}
+
+pub enum Wait {
+    /// Items were moved into the consumer's buffer.
+    Ready,
+    /// The producer finished and everything was taken.
+    Closed,
+    /// Nothing yet (timeout elapsed or an async waker was registered).
+    Empty,
+}
+
+impl<T> Channel<T> {
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Channel {
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                closed: false,
+                cancelled: false,
+                sync_waiting: false,
+                async_waker: None,
+            }),
+            ready: Condvar::new(),
+            space: Notify::new(),
+            capacity: capacity.max(1),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ---- producer side (tokio task) ----
+
+    /// Pushes one item, waiting while the channel is full. Returns false
+    /// when the consumer is gone (the caller should stop reading).
+    pub async fn push(&self, item: T) -> bool {
+        let mut item = Some(item);
+        loop {
+            let notified = self.space.notified();
+            {
+                let mut st = self.lock();
+                if st.cancelled {
+                    return false;
+                }
+                if st.items.len() < self.capacity {
+                    st.items.push_back(item.take().expect("pushed once"));
+                    self.wake(st);
+                    return true;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Pushes without waiting for space (final messages: errors, the end).
+    pub fn push_now(&self, item: T) {
+        let mut st = self.lock();
+        st.items.push_back(item);
+        self.wake(st);
+    }
+
+    /// No more items will come.
+    pub fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        self.wake(st);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.lock().cancelled
+    }
+
+    /// Resolves when the consumer cancels (lets the task stop mid-wait).
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.space.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn wake(&self, mut st: MutexGuard<'_, State<T>>) {
+        let sync = std::mem::take(&mut st.sync_waiting);
+        let waker = st.async_waker.take();
+        drop(st);
+        if sync {
+            self.ready.notify_all();
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    // ---- consumer side (Python thread) ----
+
+    /// Moves every ready item into `buf` without blocking.
+    pub fn take_ready(&self, buf: &mut VecDeque<T>) -> Wait {
+        let mut st = self.lock();
+        self.take_locked(&mut st, buf)
+    }
+
+    fn take_locked(&self, st: &mut State<T>, buf: &mut VecDeque<T>) -> Wait {
+        if !st.items.is_empty() {
+            let was_full = st.items.len() >= self.capacity;
+            if buf.is_empty() {
+                std::mem::swap(buf, &mut st.items);
+            } else {
+                buf.extend(st.items.drain(..));
+            }
+            if was_full {
+                self.space.notify_waiters();
+            }
+            return Wait::Ready;
+        }
+        if st.closed {
+            Wait::Closed
+        } else {
+            Wait::Empty
+        }
+    }
+
+    /// Blocks up to `timeout` for items (call with the GIL released).
+    pub fn wait_sync(&self, buf: &mut VecDeque<T>, timeout: Duration) -> Wait {
+        let mut st = self.lock();
+        match self.take_locked(&mut st, buf) {
+            Wait::Empty => {}
+            done => return done,
+        }
+        st.sync_waiting = true;
+        let (mut st, _) = self
+            .ready
+            .wait_timeout(st, timeout)
+            .unwrap_or_else(|e| e.into_inner());
+        st.sync_waiting = false;
+        self.take_locked(&mut st, buf)
+    }
+
+    /// Takes ready items, or registers `waker` to be called when some arrive.
+    pub fn take_or_register(&self, buf: &mut VecDeque<T>, waker: Arc<dyn AsyncWake>) -> Wait {
+        let mut st = self.lock();
+        match self.take_locked(&mut st, buf) {
+            Wait::Empty => {
+                st.async_waker = Some(waker);
+                Wait::Empty
+            }
+            done => done,
+        }
+    }
+
+    /// The consumer is gone: drop queued items and tell the producer.
+    pub fn cancel(&self) {
+        let mut st = self.lock();
+        st.cancelled = true;
+        st.items.clear();
+        st.async_waker = None;
+        drop(st);
+        self.space.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_push_waits_for_space() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ch = Channel::<u32>::new(2);
+        let producer = {
+            let ch = ch.clone();
+            std::thread::spawn(move || {
+                rt.block_on(async {
+                    for i in 0..10 {
+                        assert!(ch.push(i).await);
+                    }
+                    ch.close();
+                })
+            })
+        };
+        let mut got = Vec::new();
+        let mut buf = VecDeque::new();
+        loop {
+            match ch.wait_sync(&mut buf, Duration::from_millis(50)) {
+                Wait::Closed => break,
+                _ => {
+                    assert!(buf.len() <= 2, "never more than capacity at once");
+                    got.extend(buf.drain(..));
+                }
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(got, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn cancel_stops_producer() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ch = Channel::<u32>::new(1);
+        ch.cancel();
+        assert!(!rt.block_on(ch.push(1)));
+    }
+}

@@ -1,0 +1,371 @@
+//! The HTTP side: one reqwest client per `Client`, requests with retries
+//! before the first body byte, and typed failures.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Response};
+
+/// Error bodies of non-2xx responses are read up to this size.
+const MAX_ERROR_BODY: usize = 1 << 20;
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Deadline for the whole stream, retries included.
+    pub total_timeout: Option<Duration>,
+    pub max_retries: u32,
+    pub http2: bool,
+    pub proxy: Option<String>,
+    pub verify: bool,
+    pub ca_bundle: Option<Vec<u8>>,
+    pub initial_backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(600),
+            total_timeout: None,
+            max_retries: 2,
+            http2: false,
+            proxy: None,
+            verify: true,
+            ca_bundle: None,
+            initial_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
+    install_crypto_provider();
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(opts.connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .danger_accept_invalid_certs(!opts.verify);
+    if opts.http2 {
+        b = b.http2_adaptive_window(true);
+    } else {
+        b = b.http1_only();
+    }
+    match &opts.proxy {
+        Some(p) => {
+            b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy URL: {e}"))?)
+        }
+        None => {}
+    }
+    if let Some(pem) = &opts.ca_bundle {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("invalid CA bundle: {e}"))?;
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// What to send. Headers are kept apart from the URL so neither shows in reprs.
+#[derive(Clone, Debug)]
+pub struct RequestSpec {
+    pub method: Method,
+    pub url: reqwest::Url,
+    pub headers: HeaderMap,
+    pub body: Option<Bytes>,
+}
+
+/// Status line and headers of the response that was streamed.
+#[derive(Clone, Debug)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub request_id: Option<String>,
+}
+
+impl ResponseHead {
+    pub fn of(resp: &Response) -> Self {
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let request_id = [
+            "x-request-id",
+            "apim-request-id",
+            "opc-request-id",
+            "request-id",
+        ]
+        .iter()
+        .find_map(|name| resp.headers().get(*name))
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        ResponseHead {
+            status: resp.status().as_u16(),
+            headers,
+            request_id,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum HttpError {
+    /// Could not connect, or the connection broke before a response.
+    Connect(String),
+    /// connect, read-idle or total timeout.
+    Timeout(String),
+    /// A non-2xx response, with its (bounded) body.
+    Status { head: ResponseHead, body: Bytes },
+    /// The body broke after the response started.
+    Body(String),
+    /// The request could not be built.
+    Invalid(String),
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::Connect(m)
+            | HttpError::Timeout(m)
+            | HttpError::Body(m)
+            | HttpError::Invalid(m) => f.write_str(m),
+            HttpError::Status { head, .. } => write!(f, "HTTP status {}", head.status),
+        }
+    }
+}
+
+fn retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 409 | 429) || status >= 500
+}
+
+/// `Retry-After` (seconds or an HTTP date) or `retry-after-ms`, capped.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        return Some(Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 60.0)));
+    }
+    let v = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return Some(Duration::from_secs_f64(secs.clamp(0.0, 60.0)));
+    }
+    let when = httpdate(v)?;
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .min(Duration::from_secs(60)),
+    )
+}
+
+/// Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT").
+fn httpdate(s: &str) -> Option<SystemTime> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let day: u64 = parts[1].parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as u64
+        + 1;
+    let year: i64 = parts[3].parse().ok()?;
+    let hms: Vec<u64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
+    if hms.len() != 3 {
+        return None;
+    }
+    // days from civil (Howard Hinnant)
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    let secs = days * 86400 + (hms[0] * 3600 + hms[1] * 60 + hms[2]) as i64;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+fn backoff(opts: &ClientOptions, attempt: u32) -> Duration {
+    let base = opts
+        .initial_backoff
+        .saturating_mul(1 << attempt.min(10))
+        .min(MAX_BACKOFF);
+    // Up to 25% jitter, from the clock's low bits (no RNG dependency).
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    base.mul_f64(1.0 - (nanos % 250) as f64 / 1000.0)
+}
+
+/// Sends the request, retrying (connect errors, timeouts before the
+/// response, 408/409/429/5xx) while no body byte has been delivered.
+/// Returns the 2xx response, or the final failure.
+pub async fn send_with_retries(
+    client: &reqwest::Client,
+    spec: &RequestSpec,
+    opts: &ClientOptions,
+    mut on_attempt: impl FnMut(u32),
+) -> Result<Response, HttpError> {
+    let mut attempt = 0u32;
+    loop {
+        on_attempt(attempt + 1);
+        let mut req = client
+            .request(spec.method.clone(), spec.url.clone())
+            .headers(spec.headers.clone());
+        if let Some(body) = &spec.body {
+            req = req.body(body.clone());
+        }
+        let wait_headers = opts.connect_timeout + opts.read_timeout;
+        let outcome = tokio::time::timeout(wait_headers, req.send()).await;
+        let (failure, delay) = match outcome {
+            Err(_) => (
+                HttpError::Timeout(format!(
+                    "no response headers within {:.3}s (connect_timeout + read_timeout)",
+                    wait_headers.as_secs_f64()
+                )),
+                None,
+            ),
+            Ok(Err(e)) => {
+                let msg = describe_plain(&e);
+                if e.is_timeout() {
+                    (
+                        HttpError::Timeout(format!(
+                            "connect timed out after {:.3}s: {msg}",
+                            opts.connect_timeout.as_secs_f64()
+                        )),
+                        None,
+                    )
+                } else if e.is_builder() {
+                    return Err(HttpError::Invalid(msg));
+                } else {
+                    (HttpError::Connect(msg), None)
+                }
+            }
+            Ok(Ok(resp)) => {
+                let status = resp.status().as_u16();
+                if (200..300).contains(&status) {
+                    return Ok(resp);
+                }
+                let head = ResponseHead::of(&resp);
+                let delay = retry_after(resp.headers());
+                let body = read_limited(resp, MAX_ERROR_BODY).await;
+                let retry = retryable_status(status);
+                let err = HttpError::Status { head, body };
+                if !retry {
+                    return Err(err);
+                }
+                (err, delay)
+            }
+        };
+        if attempt >= opts.max_retries {
+            return Err(failure);
+        }
+        let pause = delay.unwrap_or_else(|| backoff(opts, attempt));
+        tokio::time::sleep(pause).await;
+        attempt += 1;
+    }
+}
+
+/// A reqwest error's message and causes, without the URL.
+pub fn describe_plain(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut msg = if e.is_connect() {
+        "connection failed".to_string()
+    } else if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_body() || e.is_decode() {
+        "error reading the response body".to_string()
+    } else if e.is_request() {
+        "error sending the request".to_string()
+    } else {
+        "HTTP error".to_string()
+    };
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_msg = s.to_string();
+        if !msg.contains(&s_msg) {
+            msg.push_str(": ");
+            msg.push_str(&s_msg);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+async fn read_limited(mut resp: Response, limit: usize) -> Bytes {
+    let mut buf = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = limit - buf.len();
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buf.len() >= limit {
+            break;
+        }
+    }
+    Bytes::from(buf)
+}
+
+pub fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("invalid header name {k:?}"))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {k:?}"))?;
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", HeaderValue::from_static("150"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+        let past = HeaderMap::from_iter([(
+            HeaderName::from_static("retry-after"),
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        )]);
+        assert_eq!(retry_after(&past), Some(Duration::ZERO));
+        assert_eq!(
+            httpdate("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(784111777))
+        );
+    }
+
+    #[test]
+    fn statuses_retried() {
+        assert!(
+            retryable_status(429)
+                && retryable_status(500)
+                && retryable_status(408)
+                && retryable_status(409)
+        );
+        assert!(!retryable_status(400) && !retryable_status(401) && !retryable_status(404));
+    }
+}

@@ -1,0 +1,300 @@
+//! `Client`: one connection pool on the shared runtime, and `client.stream(...)`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString};
+
+use crate::http::{build_client, header_map, ClientOptions, RequestSpec};
+use crate::pipeline::Ending;
+use crate::sse::DEFAULT_MAX_EVENT_SIZE;
+
+use super::stream::Stream;
+
+pub struct ClientInner {
+    pub http: reqwest::Client,
+    pub opts: ClientOptions,
+    pub base_url: Option<reqwest::Url>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// An HTTP client for SSE streams: one connection pool on sserpent's shared
+/// tokio runtime.
+///
+/// Timeouts (seconds): ``connect_timeout`` (default 5) for establishing a
+/// connection; ``read_timeout`` (default 600) for any gap in the data,
+/// restarted by every byte received, keep-alive comments included, and also
+/// bounding the wait for response headers; ``timeout`` (default None) a
+/// deadline for the whole stream, retries included. ``max_retries`` (default
+/// 2) retries connect errors and 408/409/429/5xx with exponential backoff or
+/// ``Retry-After``, only before any body byte was delivered. ``verify`` may
+/// be a path to a PEM CA bundle.
+#[pyclass(frozen, module = "sserpent", name = "Client")]
+pub struct Client {
+    pub inner: Arc<ClientInner>,
+}
+
+fn seconds(name: &str, v: f64) -> PyResult<Duration> {
+    if !(v.is_finite() && v > 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a positive number of seconds, got {v}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+pub fn str_pairs(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<(String, String)>> {
+    let Some(obj) = obj else {
+        return Ok(Vec::new());
+    };
+    if obj.is_none() {
+        return Ok(Vec::new());
+    }
+    let items = if let Ok(d) = obj.cast::<PyDict>() {
+        d.items().into_any()
+    } else {
+        obj.call_method0("items")?
+    };
+    let mut out = Vec::new();
+    for item in items.try_iter()? {
+        let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+        let k: String = k
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("{what} names must be str")))?;
+        let v: String = if v.is_instance_of::<PyString>() {
+            v.extract()?
+        } else {
+            v.str()?.extract()?
+        };
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+#[pymethods]
+impl Client {
+    #[new]
+    #[pyo3(signature = (
+        base_url = None, headers = None, connect_timeout = 5.0, read_timeout = 600.0, timeout = None,
+        max_retries = 2, http2 = false, proxy = None, verify = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        base_url: Option<&str>,
+        headers: Option<&Bound<'_, PyAny>>,
+        connect_timeout: f64,
+        read_timeout: f64,
+        timeout: Option<f64>,
+        max_retries: u32,
+        http2: bool,
+        proxy: Option<String>,
+        verify: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let mut opts = ClientOptions {
+            connect_timeout: seconds("connect_timeout", connect_timeout)?,
+            read_timeout: seconds("read_timeout", read_timeout)?,
+            total_timeout: timeout.map(|t| seconds("timeout", t)).transpose()?,
+            max_retries,
+            http2,
+            proxy,
+            ..ClientOptions::default()
+        };
+        if let Some(v) = verify {
+            if v.is_none() {
+            } else if let Ok(flag) = v.extract::<bool>() {
+                opts.verify = flag;
+                if !flag {
+                    let warnings = py.import("warnings")?;
+                    warnings.call_method1(
+                        "warn",
+                        (
+                            "sserpent.Client(verify=False) disables TLS certificate verification",
+                            py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                        ),
+                    )?;
+                }
+            } else {
+                let path: std::path::PathBuf = v.extract()?;
+                let pem = std::fs::read(&path).map_err(|e| {
+                    PyValueError::new_err(format!("cannot read CA bundle {}: {e}", path.display()))
+                })?;
+                opts.ca_bundle = Some(pem);
+            }
+        }
+        let base_url = match base_url {
+            Some(u) => Some(parse_url(u)?),
+            None => None,
+        };
+        let http = build_client(&opts).map_err(PyValueError::new_err)?;
+        let headers = str_pairs(headers, "header")?;
+        header_map(&headers).map_err(PyValueError::new_err)?;
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                http,
+                opts,
+                base_url,
+                headers,
+            }),
+        })
+    }
+
+    /// Prepares a streaming request; it is sent on first iteration or
+    /// ``open()`` / ``await aopen()``.
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE))]
+    #[allow(clippy::too_many_arguments)]
+    fn stream(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        json: Option<&Bound<'_, PyAny>>,
+        content: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyAny>>,
+        max_event_size: usize,
+    ) -> PyResult<Stream> {
+        self.build_stream(
+            py,
+            method,
+            url,
+            json,
+            content,
+            headers,
+            params,
+            max_event_size,
+            None,
+        )
+    }
+
+    #[getter]
+    fn base_url(&self) -> Option<String> {
+        self.inner.base_url.as_ref().map(|u| u.to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.inner.base_url {
+            Some(u) => format!("Client(base_url={:?})", redact_url(u)),
+            None => "Client()".to_string(),
+        }
+    }
+}
+
+impl Client {
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_stream(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        json: Option<&Bound<'_, PyAny>>,
+        content: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyAny>>,
+        max_event_size: usize,
+        ending: Option<Ending>,
+    ) -> PyResult<Stream> {
+        if max_event_size == 0 {
+            return Err(PyValueError::new_err("max_event_size must be positive"));
+        }
+        let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid HTTP method {method:?}")))?;
+        let mut full = self.join(url)?;
+        for (k, v) in str_pairs(params, "param")? {
+            full.query_pairs_mut().append_pair(&k, &v);
+        }
+        let mut pairs = self.inner.headers.clone();
+        let extra = str_pairs(headers, "header")?;
+        pairs.retain(|(k, _)| !extra.iter().any(|(k2, _)| k2.eq_ignore_ascii_case(k)));
+        pairs.extend(extra);
+        let has = |pairs: &Vec<(String, String)>, name: &str| {
+            pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        let body = match (json, content) {
+            (Some(j), None) if !j.is_none() => {
+                let dumps = py.import("json")?.getattr("dumps")?;
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("separators", (",", ":"))?;
+                kwargs.set_item("ensure_ascii", false)?;
+                let text: String = dumps.call((j,), Some(&kwargs))?.extract()?;
+                if !has(&pairs, "content-type") {
+                    pairs.push(("content-type".into(), "application/json".into()));
+                }
+                Some(Bytes::from(text.into_bytes()))
+            }
+            (None, Some(c)) | (Some(_), Some(c)) if json.is_none_or(|j| j.is_none()) => {
+                if let Ok(b) = c.cast::<PyBytes>() {
+                    Some(Bytes::copy_from_slice(b.as_bytes()))
+                } else if let Ok(s) = c.cast::<PyString>() {
+                    Some(Bytes::from(s.to_str()?.as_bytes().to_vec()))
+                } else {
+                    return Err(PyTypeError::new_err("content must be bytes or str"));
+                }
+            }
+            (Some(_), Some(_)) => {
+                return Err(PyValueError::new_err("pass json= or content=, not both"))
+            }
+            _ => None,
+        };
+        if !has(&pairs, "accept") {
+            pairs.push(("accept".into(), "text/event-stream".into()));
+        }
+        let headers = header_map(&pairs).map_err(PyValueError::new_err)?;
+        let spec = RequestSpec {
+            method,
+            url: full,
+            headers,
+            body,
+        };
+        Ok(Stream::new(
+            self.inner.clone(),
+            spec,
+            max_event_size,
+            ending,
+        ))
+    }
+
+    fn join(&self, url: &str) -> PyResult<reqwest::Url> {
+        if url.contains("://") {
+            return parse_url(url);
+        }
+        match &self.inner.base_url {
+            Some(base) => {
+                let b = base.as_str().trim_end_matches('/');
+                parse_url(&format!("{b}/{}", url.trim_start_matches('/')))
+            }
+            None => Err(PyValueError::new_err(format!(
+                "relative URL {url:?} needs a Client(base_url=...)"
+            ))),
+        }
+    }
+}
+
+pub fn parse_url(u: &str) -> PyResult<reqwest::Url> {
+    let url = reqwest::Url::parse(u)
+        .map_err(|e| PyValueError::new_err(format!("invalid URL {:?}: {e}", strip_query(u))))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(PyValueError::new_err(format!(
+            "unsupported URL scheme {:?} (http or https)",
+            url.scheme()
+        )));
+    }
+    Ok(url)
+}
+
+fn strip_query(u: &str) -> &str {
+    u.split(['?', '#']).next().unwrap_or(u)
+}
+
+/// The URL without credentials or query (either may hold secrets).
+pub fn redact_url(u: &reqwest::Url) -> String {
+    let mut u = u.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}

@@ -1,0 +1,853 @@
+//! `Stream`: a live SSE response read by a Rust task, consumed from Python
+//! with `for` or `async for` at the cost of a buffer pop per item.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use tokio::task::AbortHandle;
+
+use crate::channel::{Channel, Wait};
+use crate::http::{HttpError, RequestSpec, ResponseHead};
+use crate::metrics::Metrics;
+use crate::pipeline::Ending;
+use crate::stream::{Msg, StreamFault, StreamTask, View};
+
+use super::adapters::item_to_py;
+use super::bridge::{bridge_for, get_running_loop, BridgeInner, BridgeWaker, FutureSlot};
+use super::chunk::new_str;
+use super::client::{redact_url, ClientInner};
+use super::errors::{api_connection_error, api_timeout_error, fault_to_pyerr, make_error};
+
+/// Items the reader task may hold ready before it stops reading the socket.
+const CHANNEL_CAPACITY: usize = 1024;
+/// How often a blocked sync consumer checks for Ctrl-C.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+struct Consumer {
+    buf: VecDeque<Msg>,
+    finished: bool,
+    view: Option<View>,
+    head: Option<ResponseHead>,
+    /// The loop (kept alive) and bridge of the last async wait.
+    bridge: Option<(Py<PyAny>, Arc<BridgeInner>)>,
+}
+
+#[pyclass(frozen, module = "sserpent", name = "Stream")]
+pub struct Stream {
+    client: Arc<ClientInner>,
+    spec: RequestSpec,
+    max_event_size: usize,
+    ending: Option<Ending>,
+    channel: Arc<Channel<Msg>>,
+    metrics: Arc<Metrics>,
+    task: Mutex<Option<AbortHandle>>,
+    consumer: Mutex<Consumer>,
+    slot: Arc<FutureSlot>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// What a consumer wants next.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Item,
+    Head,
+}
+
+enum Step {
+    Value(Py<PyAny>),
+    End,
+    Pending,
+}
+
+impl Stream {
+    pub fn new(
+        client: Arc<ClientInner>,
+        spec: RequestSpec,
+        max_event_size: usize,
+        ending: Option<Ending>,
+    ) -> Self {
+        Stream {
+            client,
+            spec,
+            max_event_size,
+            ending,
+            channel: Channel::new(CHANNEL_CAPACITY),
+            metrics: Arc::new(Metrics::default()),
+            task: Mutex::new(None),
+            consumer: Mutex::new(Consumer {
+                buf: VecDeque::new(),
+                finished: false,
+                view: None,
+                head: None,
+                bridge: None,
+            }),
+            slot: Arc::new(FutureSlot::default()),
+        }
+    }
+
+    fn shutdown(&self) {
+        self.channel.cancel();
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+
+    fn consumer(&self) -> PyResult<MutexGuard<'_, Consumer>> {
+        match self.consumer.try_lock() {
+            Ok(c) => Ok(c),
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(PyRuntimeError::new_err(
+                "this stream is already being read by another thread or task; a stream has one consumer at a time",
+            )),
+        }
+    }
+
+    /// Starts the reader task on first use, fixing the view.
+    fn start(&self, c: &mut Consumer, view: Option<View>) -> PyResult<()> {
+        match (c.view, view) {
+            (None, v) => {
+                let v = v.unwrap_or(View::Chunks);
+                c.view = Some(v);
+                let task = StreamTask {
+                    client: self.client.http.clone(),
+                    spec: self.spec.clone(),
+                    opts: self.client.opts.clone(),
+                    channel: self.channel.clone(),
+                    metrics: self.metrics.clone(),
+                    view: v,
+                    max_event_size: self.max_event_size,
+                    ending: self.ending,
+                };
+                let handle = crate::runtime::runtime().spawn(task.run());
+                *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.abort_handle());
+                Ok(())
+            }
+            (Some(cur), Some(v)) if cur != v => Err(PyValueError::new_err(format!(
+                "this stream is already being read as {}; choose one of iteration, events() or text() before reading",
+                view_name(cur)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Serves from the local buffer, refilling it from the channel without
+    /// blocking. Faults become the Python exception; the end becomes `End`.
+    fn step(&self, py: Python<'_>, c: &mut Consumer, want: Want) -> PyResult<Step> {
+        loop {
+            if want == Want::Head && c.head.is_some() {
+                return Ok(Step::End);
+            }
+            if let Some(msg) = c.buf.front() {
+                if want == Want::Head && !matches!(msg, Msg::Head(_) | Msg::Fault(_)) {
+                    return Ok(Step::End);
+                }
+                let msg = c.buf.pop_front().expect("front exists");
+                match msg {
+                    Msg::Head(h) => {
+                        c.head = Some(h);
+                        continue;
+                    }
+                    Msg::Item(item) => return item_to_py(py, item).map(Step::Value),
+                    Msg::Text(t) => return Ok(Step::Value(new_str(py, &t))),
+                    Msg::Fault(f) => {
+                        c.finished = true;
+                        c.buf.clear();
+                        self.shutdown();
+                        return Err(self.fault_to_pyerr(py, f));
+                    }
+                    Msg::End => {
+                        c.finished = true;
+                        c.buf.clear();
+                        return Ok(Step::End);
+                    }
+                }
+            }
+            if c.finished {
+                return Ok(Step::End);
+            }
+            match self.channel.take_ready(&mut c.buf) {
+                Wait::Ready => continue,
+                Wait::Closed => {
+                    c.finished = true;
+                    return Ok(Step::End);
+                }
+                Wait::Empty => return Ok(Step::Pending),
+            }
+        }
+    }
+
+    /// Sync consumer: waits with the GIL released, checking for Ctrl-C.
+    fn next_blocking(
+        &self,
+        py: Python<'_>,
+        view: Option<View>,
+        want: Want,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let mut c = self.consumer()?;
+        self.start(&mut c, view)?;
+        loop {
+            match self.step(py, &mut c, want)? {
+                Step::Value(v) => return Ok(Some(v)),
+                Step::End => return Ok(None),
+                Step::Pending => {
+                    let channel = &self.channel;
+                    let buf = &mut c.buf;
+                    py.detach(|| channel.wait_sync(buf, SIGNAL_POLL));
+                    if let Err(e) = py.check_signals() {
+                        c.finished = true;
+                        self.shutdown();
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Async consumer: a ready value, the end, or a registered wait.
+    fn poll_async(&self, py: Python<'_>, view: Option<View>, want: Want) -> PyResult<Step> {
+        let mut c = self.consumer()?;
+        self.start(&mut c, view)?;
+        match self.step(py, &mut c, want)? {
+            Step::Pending => {}
+            done => return Ok(done),
+        }
+        let event_loop = get_running_loop(py)?;
+        let bridge = match &c.bridge {
+            Some((l, b)) if l.bind(py).is(&event_loop) => b.clone(),
+            _ => {
+                let b = bridge_for(py, &event_loop)?;
+                c.bridge = Some((event_loop.clone().unbind(), b.clone()));
+                b
+            }
+        };
+        let fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+        self.slot.set(fut.clone().unbind());
+        let waker = Arc::new(BridgeWaker {
+            bridge,
+            slot: self.slot.clone(),
+        });
+        match self.channel.take_or_register(&mut c.buf, waker) {
+            Wait::Empty => {
+                fut.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
+                Ok(Step::Value(fut.unbind()))
+            }
+            _ => {
+                self.slot.take();
+                match self.step(py, &mut c, want)? {
+                    Step::Pending => unreachable!("items were just taken"),
+                    done => Ok(done),
+                }
+            }
+        }
+    }
+
+    fn fault_to_pyerr(&self, py: Python<'_>, fault: StreamFault) -> PyErr {
+        match fault {
+            StreamFault::Pipeline(f) => fault_to_pyerr(py, f),
+            StreamFault::Http(e) => http_to_pyerr(py, e, &self.spec),
+        }
+    }
+
+    fn head_value<R>(&self, f: impl FnOnce(&ResponseHead) -> R) -> Option<R> {
+        let c = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+        c.head.as_ref().map(f)
+    }
+}
+
+fn view_name(v: View) -> &'static str {
+    match v {
+        View::Chunks => "chunks",
+        View::Events => "events()",
+        View::Text => "text()",
+    }
+}
+
+pub fn http_to_pyerr(py: Python<'_>, e: HttpError, spec: &RequestSpec) -> PyErr {
+    let target = format!("{} {}", spec.method, redact_url(&spec.url));
+    match e {
+        HttpError::Timeout(m) => {
+            make_error(py, api_timeout_error(py), format!("{m} ({target})"), None)
+        }
+        HttpError::Connect(m) | HttpError::Body(m) => make_error(
+            py,
+            api_connection_error(py),
+            format!("{m} ({target})"),
+            None,
+        ),
+        HttpError::Invalid(m) => PyValueError::new_err(m),
+        HttpError::Status { head, body } => status_error(py, &head, &body, &target),
+    }
+}
+
+fn status_error(py: Python<'_>, head: &ResponseHead, body: &[u8], target: &str) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let text = String::from_utf8_lossy(body).into_owned();
+        let parsed = py
+            .import("json")?
+            .getattr("loads")?
+            .call1((text.as_str(),))
+            .unwrap_or_else(|_| pyo3::types::PyString::new(py, &text).into_any());
+        // The provider's message: {"error": {"message": ...}}, {"message": ...} or the text.
+        let mut detail = None;
+        if let Ok(d) = parsed.cast::<PyDict>() {
+            let err = d.get_item("error")?;
+            let holder = match &err {
+                Some(e) if e.is_instance_of::<PyDict>() => e.clone(),
+                _ => d.clone().into_any(),
+            };
+            if let Ok(Some(m)) = holder
+                .cast::<PyDict>()
+                .map(|h| h.get_item("message"))
+                .unwrap_or(Ok(None))
+            {
+                detail = Some(m.str()?.to_string());
+            } else if let Some(e) = err.filter(|e| e.is_instance_of::<pyo3::types::PyString>()) {
+                detail = Some(e.str()?.to_string());
+            }
+        } else if !text.trim().is_empty() {
+            let mut t: String = text.trim().chars().take(200).collect();
+            if text.trim().chars().count() > 200 {
+                t.push_str("...");
+            }
+            detail = Some(t);
+        }
+        let message = match detail {
+            Some(d) => format!("HTTP {} from {target}: {d}", head.status),
+            None => format!("HTTP {} from {target}", head.status),
+        };
+        let headers = PyDict::new(py);
+        for (k, v) in &head.headers {
+            headers.set_item(k, v)?;
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("status_code", head.status)?;
+        kwargs.set_item("body", parsed)?;
+        kwargs.set_item("request_id", &head.request_id)?;
+        kwargs.set_item("headers", headers)?;
+        let cls = py
+            .import("sserpent._errors")?
+            .getattr("status_error_class")?
+            .call1((head.status,))?;
+        Ok(PyErr::from_value(cls.call((message,), Some(&kwargs))?))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+#[pymethods]
+impl Stream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.next_blocking(py, None, Want::Item)
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        anext(slf.py(), slf.clone().into_any().unbind(), slf.get(), None)
+    }
+
+    /// Sends the request and waits for the response headers; raises the
+    /// HTTP error (APIStatusError, APIConnectionError, ...) before any chunk is read.
+    fn open<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+        slf.get().next_blocking(slf.py(), None, Want::Head)?;
+        Ok(slf.clone())
+    }
+
+    /// Async ``open()``: ``await stream.aopen()`` returns the stream.
+    fn aopen(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let this = slf.clone().unbind();
+        let awaitable = Pending {
+            stream: this.clone_ref(py),
+            view: None,
+            want: Want::Head,
+            result: Some(this.into_any()),
+        };
+        Ok(Py::new(py, awaitable)?.into_any())
+    }
+
+    /// Raw :class:`Event` objects (``for`` and ``async for``).
+    fn events(slf: &Bound<'_, Self>) -> PyResult<StreamView> {
+        StreamView::new(slf, View::Events)
+    }
+
+    /// Just the text deltas, as ``str`` (``for`` and ``async for``).
+    fn text(slf: &Bound<'_, Self>) -> PyResult<StreamView> {
+        StreamView::new(slf, View::Text)
+    }
+
+    /// Stops reading and closes the upstream connection.
+    fn close(&self) {
+        if let Ok(mut c) = self.consumer.try_lock() {
+            c.finished = true;
+            c.buf.clear();
+        }
+        self.shutdown();
+    }
+
+    fn aclose(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.close();
+        Ok(Py::new(py, Ready { value: py.None() })?.into_any())
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _a: Option<&Bound<'_, PyAny>>,
+        _b: Option<&Bound<'_, PyAny>>,
+        _c: Option<&Bound<'_, PyAny>>,
+    ) -> bool {
+        self.close();
+        false
+    }
+
+    fn __aenter__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Ok(Py::new(
+            slf.py(),
+            Ready {
+                value: slf.clone().into_any().unbind(),
+            },
+        )?
+        .into_any())
+    }
+
+    fn __aexit__(
+        &self,
+        py: Python<'_>,
+        _a: Option<&Bound<'_, PyAny>>,
+        _b: Option<&Bound<'_, PyAny>>,
+        _c: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        self.close();
+        Ok(Py::new(
+            py,
+            Ready {
+                value: false.into_pyobject(py)?.to_owned().into_any().unbind(),
+            },
+        )?
+        .into_any())
+    }
+
+    /// HTTP status, once the response headers arrived (``None`` before).
+    #[getter]
+    fn status(&self) -> Option<u16> {
+        self.head_value(|h| h.status)
+    }
+
+    /// Response headers (case-insensitive), once they arrived.
+    #[getter]
+    fn headers(&self) -> Option<Headers> {
+        self.head_value(|h| Headers {
+            pairs: h.headers.clone(),
+        })
+    }
+
+    /// ``x-request-id``, ``apim-request-id`` or ``opc-request-id``.
+    #[getter]
+    fn request_id(&self) -> Option<String> {
+        self.head_value(|h| h.request_id.clone()).flatten()
+    }
+
+    #[getter]
+    fn metrics(&self) -> StreamMetrics {
+        StreamMetrics::from(&self.metrics.snapshot())
+    }
+
+    #[getter]
+    fn url(&self) -> String {
+        redact_url(&self.spec.url)
+    }
+
+    fn __repr__(&self) -> String {
+        let status = self
+            .head_value(|h| h.status)
+            .map(|s| format!(" status={s}"))
+            .unwrap_or_default();
+        format!(
+            "<Stream {} {}{status}>",
+            self.spec.method,
+            redact_url(&self.spec.url)
+        )
+    }
+}
+
+fn anext(
+    py: Python<'_>,
+    stream: Py<PyAny>,
+    this: &Stream,
+    view: Option<View>,
+) -> PyResult<Py<PyAny>> {
+    match this.step_now(py, view)? {
+        Some(Step::Value(v)) => Ok(Py::new(py, Ready { value: v })?.into_any()),
+        Some(Step::End) => Err(PyStopAsyncIteration::new_err(())),
+        _ => {
+            let stream: Py<Stream> = stream
+                .bind(py)
+                .clone()
+                .cast_into::<Stream>()
+                .map_err(PyErr::from)?
+                .unbind();
+            Ok(Py::new(
+                py,
+                Pending {
+                    stream,
+                    view,
+                    want: Want::Item,
+                    result: None,
+                },
+            )?
+            .into_any())
+        }
+    }
+}
+
+impl Stream {
+    /// A non-blocking step (None when the consumer is busy elsewhere is an error).
+    fn step_now(&self, py: Python<'_>, view: Option<View>) -> PyResult<Option<Step>> {
+        let mut c = self.consumer()?;
+        self.start(&mut c, view)?;
+        self.step(py, &mut c, Want::Item).map(Some)
+    }
+}
+
+/// `stream.events()` / `stream.text()`: the same stream read another way.
+#[pyclass(frozen, module = "sserpent", name = "StreamView")]
+pub struct StreamView {
+    stream: Py<Stream>,
+    view: View,
+}
+
+impl StreamView {
+    fn new(stream: &Bound<'_, Stream>, view: View) -> PyResult<Self> {
+        let this = stream.get();
+        let c = this.consumer()?;
+        if let Some(cur) = c.view {
+            if cur != view {
+                return Err(PyValueError::new_err(format!(
+                    "this stream is already being read as {}; choose one of iteration, events() or text() before reading",
+                    view_name(cur)
+                )));
+            }
+        }
+        Ok(StreamView {
+            stream: stream.clone().unbind(),
+            view,
+        })
+    }
+}
+
+#[pymethods]
+impl StreamView {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.stream
+            .get()
+            .next_blocking(py, Some(self.view), Want::Item)
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        anext(
+            py,
+            self.stream.clone_ref(py).into_any(),
+            self.stream.get(),
+            Some(self.view),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<StreamView {} of {}>",
+            view_name(self.view),
+            self.stream.get().__repr__()
+        )
+    }
+}
+
+/// An awaitable whose value is already known (no event-loop round trip).
+#[pyclass(frozen, module = "sserpent._sserpent", name = "_Ready")]
+pub struct Ready {
+    value: Py<PyAny>,
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Err(PyStopIteration::new_err(self.value.clone_ref(py)))
+    }
+
+    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__next__(py)
+    }
+
+    #[pyo3(signature = (typ, val = None, _tb = None))]
+    fn throw(
+        &self,
+        typ: &Bound<'_, PyAny>,
+        val: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyErr {
+        match val.filter(|v| !v.is_none()) {
+            Some(v) => PyErr::from_value(v.clone()),
+            None => PyErr::from_value(typ.clone()),
+        }
+    }
+
+    fn close(&self) {}
+}
+
+/// The awaitable of an `__anext__` (or `aopen()`) that has to wait: yields
+/// an asyncio future resolved through the loop bridge, then tries again.
+#[pyclass(module = "sserpent._sserpent", name = "_Pending")]
+pub struct Pending {
+    stream: Py<Stream>,
+    view: Option<View>,
+    want: Want,
+    /// For `aopen()`: the value to return once the headers are in.
+    result: Option<Py<PyAny>>,
+}
+
+#[pymethods]
+impl Pending {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let stream = self.stream.get();
+        match stream.poll_async(py, self.view, self.want)? {
+            Step::Value(v) if self.want == Want::Head => {
+                // Still waiting for headers: v is the future to yield.
+                Ok(v)
+            }
+            Step::Value(v) => {
+                if is_future(py, &v)? {
+                    return Ok(v);
+                }
+                Err(PyStopIteration::new_err(v))
+            }
+            Step::End => match (&self.want, &self.result) {
+                (Want::Head, Some(r)) => Err(PyStopIteration::new_err(r.clone_ref(py))),
+                _ => Err(PyStopAsyncIteration::new_err(())),
+            },
+            Step::Pending => unreachable!("poll_async never returns Pending"),
+        }
+    }
+
+    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__next__(py)
+    }
+
+    /// The awaiting task was cancelled (or another error thrown in): close
+    /// the upstream connection at once, then let the exception propagate.
+    #[pyo3(signature = (typ, val = None, _tb = None))]
+    fn throw(
+        &self,
+        py: Python<'_>,
+        typ: &Bound<'_, PyAny>,
+        val: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyErr {
+        let stream = self.stream.get();
+        if let Some(fut) = stream.slot.take() {
+            let _ = fut.bind(py).call_method0("cancel");
+        }
+        stream.close();
+        match val.filter(|v| !v.is_none()) {
+            Some(v) => PyErr::from_value(v.clone()),
+            None => PyErr::from_value(typ.clone()),
+        }
+    }
+
+    fn close(&self) {}
+}
+
+fn is_future(py: Python<'_>, v: &Py<PyAny>) -> PyResult<bool> {
+    v.bind(py)
+        .hasattr(pyo3::intern!(py, "_asyncio_future_blocking"))
+}
+
+/// Response headers with case-insensitive lookup.
+#[pyclass(frozen, module = "sserpent", name = "Headers")]
+pub struct Headers {
+    pairs: Vec<(String, String)>,
+}
+
+#[pymethods]
+impl Headers {
+    fn __getitem__(&self, key: &str) -> PyResult<String> {
+        self.get(key, None)
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.to_string()))
+    }
+
+    /// The value of ``key`` (values of a repeated header joined with ", ").
+    #[pyo3(signature = (key, default = None))]
+    fn get(&self, key: &str, default: Option<String>) -> Option<String> {
+        let values: Vec<&str> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if values.is_empty() {
+            default
+        } else {
+            Some(values.join(", "))
+        }
+    }
+
+    fn get_list(&self, key: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    fn __contains__(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case(key))
+    }
+
+    fn keys(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (k, _) in &self.pairs {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+                out.push(k.clone());
+            }
+        }
+        out
+    }
+
+    fn items(&self) -> Vec<(String, String)> {
+        self.keys()
+            .into_iter()
+            .map(|k| {
+                let v = self.get(&k, None).unwrap_or_default();
+                (k, v)
+            })
+            .collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.keys().len()
+    }
+
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(PyList::new(py, self.keys())?
+            .try_iter()?
+            .into_any()
+            .unbind())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Headers({:?})", self.items())
+    }
+}
+
+/// Timings and counts of one stream; times in seconds from the request start.
+#[pyclass(frozen, module = "sserpent", name = "StreamMetrics", get_all)]
+pub struct StreamMetrics {
+    time_to_headers: Option<f64>,
+    time_to_first_event: Option<f64>,
+    time_to_first_token: Option<f64>,
+    chunks: u64,
+    bytes_received: u64,
+    duration: Option<f64>,
+    gap_p50: Option<f64>,
+    gap_p99: Option<f64>,
+    attempts: u32,
+}
+
+impl From<&crate::metrics::Snapshot> for StreamMetrics {
+    fn from(s: &crate::metrics::Snapshot) -> Self {
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+        StreamMetrics {
+            time_to_headers: secs(s.since_start(s.headers_at)),
+            time_to_first_event: secs(s.since_start(s.first_event_at)),
+            time_to_first_token: secs(s.since_start(s.first_text_at)),
+            chunks: s.chunks,
+            bytes_received: s.bytes,
+            duration: secs(s.since_start(s.ended_at)),
+            gap_p50: secs(s.gap_percentile(0.5)),
+            gap_p99: secs(s.gap_percentile(0.99)),
+            attempts: s.attempts,
+        }
+    }
+}
+
+#[pymethods]
+impl StreamMetrics {
+    /// Chunks per second over the stream's duration.
+    #[getter]
+    fn chunks_per_second(&self) -> Option<f64> {
+        self.duration
+            .filter(|d| *d > 0.0)
+            .map(|d| self.chunks as f64 / d)
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("time_to_headers", self.time_to_headers)?;
+        d.set_item("time_to_first_event", self.time_to_first_event)?;
+        d.set_item("time_to_first_token", self.time_to_first_token)?;
+        d.set_item("chunks", self.chunks)?;
+        d.set_item("bytes_received", self.bytes_received)?;
+        d.set_item("duration", self.duration)?;
+        d.set_item("gap_p50", self.gap_p50)?;
+        d.set_item("gap_p99", self.gap_p99)?;
+        d.set_item("attempts", self.attempts)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let ms = |v: Option<f64>| {
+            v.map(|s| format!("{:.1}ms", s * 1e3))
+                .unwrap_or_else(|| "-".into())
+        };
+        format!(
+            "StreamMetrics(ttfb={}, ttft={}, chunks={}, bytes={}, duration={}, gap_p50={}, gap_p99={})",
+            ms(self.time_to_headers),
+            ms(self.time_to_first_token),
+            self.chunks,
+            self.bytes_received,
+            ms(self.duration),
+            ms(self.gap_p50),
+            ms(self.gap_p99)
+        )
+    }
+}

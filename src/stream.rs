@@ -1,0 +1,190 @@
+//! One stream's reader task: sends the request, then reads, decodes and
+//! parses ahead of the consumer into the bounded channel.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::channel::Channel;
+use crate::http::{send_with_retries, ClientOptions, HttpError, RequestSpec, ResponseHead};
+use crate::metrics::Metrics;
+use crate::pipeline::{Ending, Fault, Item, Mode, Out, Pipeline};
+use crate::text::text_delta;
+
+/// How the consumer reads the stream (fixed when it starts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Chunks,
+    Events,
+    Text,
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Head(ResponseHead),
+    Item(Item),
+    Text(String),
+    Fault(StreamFault),
+    End,
+}
+
+#[derive(Debug)]
+pub enum StreamFault {
+    Http(HttpError),
+    Pipeline(Fault),
+}
+
+pub struct StreamTask {
+    pub client: reqwest::Client,
+    pub spec: RequestSpec,
+    pub opts: ClientOptions,
+    pub channel: Arc<Channel<Msg>>,
+    pub metrics: Arc<Metrics>,
+    pub view: View,
+    pub max_event_size: usize,
+    pub ending: Option<Ending>,
+}
+
+/// Bytes drained after the terminator so the connection can go back to the
+/// pool (the server usually sends its last bytes right after `[DONE]`).
+const DRAIN_LIMIT: usize = 64 * 1024;
+const DRAIN_WAIT: Duration = Duration::from_millis(200);
+
+impl StreamTask {
+    pub async fn run(self) {
+        let started = Instant::now();
+        self.metrics.with(|m| m.start(started));
+        let channel = self.channel.clone();
+        let metrics = self.metrics.clone();
+        let total = self.opts.total_timeout;
+        let work = self.work();
+        let outcome = match total {
+            Some(t) => tokio::time::timeout(t, work).await.unwrap_or_else(|_| {
+                Err(StreamFault::Http(HttpError::Timeout(format!(
+                    "the stream exceeded its total timeout of {:.3}s",
+                    t.as_secs_f64()
+                ))))
+            }),
+            None => work.await,
+        };
+        match outcome {
+            Ok(()) => channel.push_now(Msg::End),
+            Err(fault) => channel.push_now(Msg::Fault(fault)),
+        }
+        metrics.with(|m| m.ended_at = Some(Instant::now()));
+        channel.close();
+    }
+
+    async fn work(&self) -> Result<(), StreamFault> {
+        let metrics = &self.metrics;
+        let mut resp = send_with_retries(&self.client, &self.spec, &self.opts, |n| {
+            metrics.with(|m| m.attempts = n)
+        })
+        .await
+        .map_err(StreamFault::Http)?;
+        let head_at = Instant::now();
+        metrics.with(|m| m.headers_at = Some(head_at));
+        if !self.channel.push(Msg::Head(ResponseHead::of(&resp))).await {
+            return Ok(());
+        }
+        let mode = if self.view == View::Events {
+            Mode::Events
+        } else {
+            Mode::Chunks
+        };
+        let mut pipeline = Pipeline::new(mode, self.max_event_size);
+        if let Some(e) = self.ending {
+            pipeline = pipeline.with_ending(e);
+        }
+        let mut out = Out::new();
+        let read_timeout = self.opts.read_timeout;
+        loop {
+            let read = tokio::time::timeout(read_timeout, resp.chunk()).await;
+            let at = Instant::now();
+            match read {
+                Err(_) => {
+                    self.deliver(&mut out, at).await;
+                    return Err(StreamFault::Http(HttpError::Timeout(format!(
+                        "no data received for {:.3}s (read_timeout) after {} chunks",
+                        read_timeout.as_secs_f64(),
+                        metrics.with(|m| m.chunks)
+                    ))));
+                }
+                Ok(Err(e)) => {
+                    self.deliver(&mut out, at).await;
+                    let chunks = metrics.with(|m| m.chunks);
+                    return Err(StreamFault::Pipeline(Fault::Incomplete(format!(
+                        "the connection broke after {chunks} complete chunks: {}",
+                        crate::http::describe_plain(&e)
+                    ))));
+                }
+                Ok(Ok(Some(bytes))) => {
+                    metrics.with(|m| m.bytes += bytes.len() as u64);
+                    pipeline.feed(&bytes, &mut out);
+                    if !self.deliver(&mut out, at).await {
+                        return Ok(());
+                    }
+                    if pipeline.finished() {
+                        self.drain_rest(&mut resp).await;
+                        return Ok(());
+                    }
+                }
+                Ok(Ok(None)) => {
+                    pipeline.finish(&mut out);
+                    self.deliver(&mut out, at).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Hands the items of one read to the consumer. Returns false when the
+    /// consumer is gone. A fault is pushed as the last message of the stream.
+    async fn deliver(&self, out: &mut Out, at: Instant) -> bool {
+        for item in out.drain(..) {
+            let msg = match item {
+                Ok(Item::Chunk(c)) => {
+                    let text = if self.view == View::Text
+                        || self.metrics.with(|m| m.first_text_at.is_none())
+                    {
+                        text_delta(&c).map(|t| t.into_owned())
+                    } else {
+                        None
+                    };
+                    self.metrics.with(|m| m.chunk(at, text.is_some()));
+                    match self.view {
+                        View::Text => match text {
+                            Some(t) => Msg::Text(t),
+                            None => continue,
+                        },
+                        _ => Msg::Item(Item::Chunk(c)),
+                    }
+                }
+                Ok(Item::Event(e)) => {
+                    self.metrics.with(|m| m.chunk(at, false));
+                    Msg::Item(Item::Event(e))
+                }
+                Err(fault) => {
+                    // Everything before the fault was delivered; the fault ends the stream.
+                    self.channel
+                        .push_now(Msg::Fault(StreamFault::Pipeline(fault)));
+                    self.channel.close();
+                    return false;
+                }
+            };
+            if !self.channel.push(msg).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn drain_rest(&self, resp: &mut reqwest::Response) {
+        let mut drained = 0;
+        while drained < DRAIN_LIMIT {
+            match tokio::time::timeout(DRAIN_WAIT, resp.chunk()).await {
+                Ok(Ok(Some(b))) => drained += b.len(),
+                _ => break,
+            }
+        }
+    }
+}

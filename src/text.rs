@@ -1,0 +1,135 @@
+//! The text delta carried by one chunk, for every provider shape sserpent
+//! streams: OpenAI chat and completions (and Azure), the Responses API,
+//! Anthropic Messages, OCI generateText and chat (GENERIC and COHERE).
+
+use std::borrow::Cow;
+
+use crate::json::{Doc, Kind};
+use crate::pipeline::Parsed;
+
+/// The text this chunk adds, if any (empty text counts as none).
+pub fn text_delta(p: &Parsed) -> Option<Cow<'_, str>> {
+    let doc = &*p.doc;
+    if doc.node(0).kind != Kind::Object {
+        return None;
+    }
+    let text = match p.event.as_deref() {
+        Some("response.output_text.delta") => str_at(doc, 0, "delta"),
+        Some("content_block_delta") => {
+            let delta = obj_at(doc, 0, "delta")?;
+            match doc
+                .get(delta, "type")
+                .and_then(|t| doc.str_value(t))
+                .as_deref()
+            {
+                Some("text_delta") => str_at(doc, delta, "text"),
+                _ => None,
+            }
+        }
+        Some(t)
+            if t.starts_with("response.")
+                || t.starts_with("message")
+                || t.starts_with("content_block") =>
+        {
+            None
+        }
+        _ => generic_text(doc),
+    }?;
+    (!text.is_empty()).then_some(text)
+}
+
+fn generic_text(doc: &Doc) -> Option<Cow<'_, str>> {
+    if let Some(choices) = doc.get(0, "choices") {
+        if doc.node(choices).kind != Kind::Array {
+            return None;
+        }
+        // Choice 0 (with n > 1 the choices interleave; `final()` keeps them apart).
+        let choice = doc.elements(choices).find(|&c| {
+            doc.node(c).kind == Kind::Object
+                && doc.get(c, "index").is_none_or(|i| doc.raw(i) == "0")
+        })?;
+        if let Some(delta) = obj_at(doc, choice, "delta") {
+            return str_at(doc, delta, "content");
+        }
+        return str_at(doc, choice, "text");
+    }
+    // OCI: COHERE chat's final event repeats the whole text with finishReason.
+    if doc.get(0, "finishReason").is_some() {
+        return None;
+    }
+    if let Some(message) = obj_at(doc, 0, "message") {
+        // OCI GENERIC chat: message.content[].text
+        let content = doc.get(message, "content")?;
+        if doc.node(content).kind != Kind::Array {
+            return str_at(doc, message, "content");
+        }
+        let mut out = String::new();
+        for part in doc.elements(content) {
+            if doc.node(part).kind == Kind::Object {
+                if let Some(t) = str_at(doc, part, "text") {
+                    out.push_str(&t);
+                }
+            }
+        }
+        return Some(Cow::Owned(out));
+    }
+    // OCI generateText and COHERE chat deltas.
+    str_at(doc, 0, "text")
+}
+
+fn obj_at(doc: &Doc, obj: u32, key: &str) -> Option<u32> {
+    doc.get(obj, key)
+        .filter(|&n| doc.node(n).kind == Kind::Object)
+}
+
+fn str_at<'a>(doc: &'a Doc, obj: u32, key: &str) -> Option<Cow<'a, str>> {
+    doc.get(obj, key).and_then(|n| doc.str_value(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{Item, Mode, Out, Pipeline};
+
+    fn text_of(path: &str) -> String {
+        let bytes = std::fs::read(format!(
+            "{}/tests/fixtures/wire/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut p = Pipeline::new(Mode::Chunks, 1 << 20);
+        let mut out = Out::new();
+        p.feed(&bytes, &mut out);
+        p.finish(&mut out);
+        let mut text = String::new();
+        for item in out {
+            if let Ok(Item::Chunk(c)) = item {
+                if let Some(t) = text_delta(&c) {
+                    text.push_str(&t);
+                }
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn every_provider_sample() {
+        assert_eq!(text_of("openai_chat_usage.sse"), "Two.");
+        assert_eq!(text_of("openai_chat_keepalive_cr.sse"), "AB");
+        assert_eq!(text_of("openai_completions.sse"), "This is a test.");
+        assert_eq!(text_of("openai_responses.sse"), "Hello there!");
+        assert_eq!(text_of("azure_chat.sse"), "なぜコンピュータは寒い？");
+        assert_eq!(
+            text_of("oci_generate_text.sse"),
+            " Why was the computer cold?\n\nBecause it left its Windows open!"
+        );
+        assert_eq!(text_of("oci_chat_generic.sse"), "Hello, world");
+        assert_eq!(text_of("oci_chat_cohere.sse"), "The answer is 42.");
+        assert_eq!(
+            text_of("anthropic_messages.sse"),
+            "Let me check the weather."
+        );
+        assert_eq!(text_of("openai_chat_error_midstream.sse"), "Hel");
+        assert_eq!(text_of("anthropic_error.sse"), "Par");
+    }
+}
