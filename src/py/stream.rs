@@ -617,11 +617,8 @@ impl Ready {
         typ: &Bound<'_, PyAny>,
         val: Option<&Bound<'_, PyAny>>,
         _tb: Option<&Bound<'_, PyAny>>,
-    ) -> PyErr {
-        match val.filter(|v| !v.is_none()) {
-            Some(v) => PyErr::from_value(v.clone()),
-            None => PyErr::from_value(typ.clone()),
-        }
+    ) -> PyResult<()> {
+        Err(thrown(typ, val))
     }
 
     fn close(&self) {}
@@ -682,19 +679,24 @@ impl Pending {
         typ: &Bound<'_, PyAny>,
         val: Option<&Bound<'_, PyAny>>,
         _tb: Option<&Bound<'_, PyAny>>,
-    ) -> PyErr {
+    ) -> PyResult<()> {
         let stream = self.stream.get();
         if let Some(fut) = stream.slot.take() {
             let _ = fut.bind(py).call_method0("cancel");
         }
         stream.close();
-        match val.filter(|v| !v.is_none()) {
-            Some(v) => PyErr::from_value(v.clone()),
-            None => PyErr::from_value(typ.clone()),
-        }
+        Err(thrown(typ, val))
     }
 
     fn close(&self) {}
+}
+
+/// The exception `throw(typ, val, tb)` asked for (an instance or a class).
+fn thrown(typ: &Bound<'_, PyAny>, val: Option<&Bound<'_, PyAny>>) -> PyErr {
+    match val.filter(|v| !v.is_none()) {
+        Some(v) => PyErr::from_value(v.clone()),
+        None => PyErr::from_value(typ.clone()),
+    }
 }
 
 fn is_future(py: Python<'_>, v: &Py<PyAny>) -> PyResult<bool> {
