@@ -251,10 +251,14 @@ where
         BodyKind::Length(len) => buf.len() >= len,
         BodyKind::Chunked => matches!(parse_chunked(buf), Ok(Some(_))),
     };
-    if !body_ready && head.expects_continue() {
-        if wr.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
-            return ReadResult::Closed;
-        }
+    if !body_ready
+        && head.expects_continue()
+        && wr
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .is_err()
+    {
+        return ReadResult::Closed;
     }
     let body = match kind {
         BodyKind::Length(len) => {
@@ -415,6 +419,20 @@ impl ChunkBuf {
         &self.buf[self.start..]
     }
 
+    /// Like `take`, with the last chunk (the end of a chunked body) appended.
+    pub fn take_last(&mut self) -> &[u8] {
+        if !self.chunked {
+            return self.take();
+        }
+        if self.is_empty() {
+            self.start = HEADROOM;
+        } else {
+            self.take();
+        }
+        self.buf.extend_from_slice(LAST_CHUNK);
+        &self.buf[self.start..]
+    }
+
     pub fn clear(&mut self) {
         self.buf.truncate(HEADROOM);
         self.start = HEADROOM;
@@ -469,9 +487,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(h.keep_alive());
-        let (h, _) = parse_head(b"GET / HTTP/1.1\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let (h, _) =
+            parse_head(b"GET / HTTP/1.1\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n")
+                .unwrap()
+                .unwrap();
         assert!(!h.keep_alive());
         assert!(h.expects_continue());
     }
@@ -540,6 +559,11 @@ mod tests {
         assert!(c.is_empty());
         c.data().extend_from_slice(b"ab");
         assert_eq!(c.take(), b"2\r\nab\r\n");
+        c.clear();
+        assert_eq!(c.take_last(), b"0\r\n\r\n");
+        c.clear();
+        c.data().extend_from_slice(b"ab");
+        assert_eq!(c.take_last(), b"2\r\nab\r\n0\r\n\r\n");
         let mut p = ChunkBuf::new(false, 8);
         p.data().extend_from_slice(b"ab");
         assert_eq!(p.take(), b"ab");
@@ -568,7 +592,8 @@ mod tests {
 
     #[tokio::test]
     async fn answers_expect_continue() {
-        let raw: &[u8] = b"POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc";
+        let raw: &[u8] =
+            b"POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc";
         // The body arrives after the head: feed it in two reads.
         let (head, body) = raw.split_at(raw.len() - 3);
         let mut rd = tokio::io::AsyncReadExt::chain(head, body);

@@ -157,6 +157,9 @@ impl Recorder {
             requests: 0,
             bytes_sent: bytes_sent.clone(),
         });
+        drop(inner);
+        // `wait_closed(None)` waiting for a first connection pins it now.
+        self.closed.notify_all();
         ConnHandle { id, bytes_sent }
     }
 
@@ -209,9 +212,24 @@ impl Recorder {
         inner.conns.retain(|c| c.closed_at.is_none());
     }
 
-    /// True when every recorded connection is closed.
-    pub fn all_closed(&self) -> bool {
-        self.lock().conns.iter().all(|c| c.closed_at.is_some())
+    /// Blocks until every recorded connection is closed or `timeout` passes.
+    pub fn wait_all_closed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.lock();
+        loop {
+            if inner.conns.iter().all(|c| c.closed_at.is_some()) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            inner = self
+                .closed
+                .wait_timeout(inner, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// Blocks until connection `id` (`None`: the most recent one, or the next
