@@ -68,6 +68,9 @@ impl<T> Channel<T> {
 
     /// Pushes one item, waiting while the channel is full. Returns false
     /// when the consumer is gone (the caller should stop reading).
+    ///
+    /// The consumer is not woken per item: call [`Channel::flush`] after the
+    /// items of one socket read, so a waiting consumer wakes once per batch.
     pub async fn push(&self, item: T) -> bool {
         let mut item = Some(item);
         loop {
@@ -79,11 +82,42 @@ impl<T> Channel<T> {
                 }
                 if st.items.len() < self.capacity {
                     st.items.push_back(item.take().expect("pushed once"));
-                    self.wake(st);
                     return true;
                 }
+                // Full: the consumer must hear about what is queued before we wait.
+                self.wake(st);
             }
             notified.await;
+        }
+    }
+
+    /// Pushes a batch (one lock per batch; waits for space as needed).
+    /// Returns false when the consumer is gone.
+    pub async fn push_many(&self, items: Vec<T>) -> bool {
+        let mut items = items.into_iter().peekable();
+        loop {
+            let notified = self.space.notified();
+            {
+                let mut st = self.lock();
+                if st.cancelled {
+                    return false;
+                }
+                let room = self.capacity.saturating_sub(st.items.len());
+                st.items.extend(items.by_ref().take(room));
+                if items.peek().is_none() {
+                    return true;
+                }
+                self.wake(st);
+            }
+            notified.await;
+        }
+    }
+
+    /// Wakes a waiting consumer if items are queued.
+    pub fn flush(&self) {
+        let st = self.lock();
+        if !st.items.is_empty() {
+            self.wake(st);
         }
     }
 
@@ -212,6 +246,7 @@ mod tests {
                 rt.block_on(async {
                     for i in 0..10 {
                         assert!(ch.push(i).await);
+                        ch.flush();
                     }
                     ch.close();
                 })

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+
 use crate::channel::Channel;
 use crate::http::{send_with_retries, ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::metrics::Metrics;
@@ -48,6 +50,8 @@ pub struct StreamTask {
 /// pool (the server usually sends its last bytes right after `[DONE]`).
 const DRAIN_LIMIT: usize = 64 * 1024;
 const DRAIN_WAIT: Duration = Duration::from_millis(200);
+/// Bytes gathered from frames already received before a batch is handed over.
+const BATCH_BYTES: usize = 256 * 1024;
 
 impl StreamTask {
     pub async fn run(self) {
@@ -86,6 +90,7 @@ impl StreamTask {
         if !self.channel.push(Msg::Head(ResponseHead::of(&resp))).await {
             return Ok(());
         }
+        self.channel.flush();
         let mode = if self.view == View::Events {
             Mode::Events
         } else {
@@ -96,13 +101,14 @@ impl StreamTask {
             pipeline = pipeline.with_ending(e);
         }
         let mut out = Out::new();
+        let mut seen_text = false;
         let read_timeout = self.opts.read_timeout;
         loop {
             let read = tokio::time::timeout(read_timeout, resp.chunk()).await;
             let at = Instant::now();
             match read {
                 Err(_) => {
-                    self.deliver(&mut out, at).await;
+                    self.deliver(&mut out, at, &mut seen_text).await;
                     return Err(StreamFault::Http(HttpError::Timeout(format!(
                         "no data received for {:.3}s (read_timeout) after {} chunks",
                         read_timeout.as_secs_f64(),
@@ -110,7 +116,7 @@ impl StreamTask {
                     ))));
                 }
                 Ok(Err(e)) => {
-                    self.deliver(&mut out, at).await;
+                    self.deliver(&mut out, at, &mut seen_text).await;
                     let chunks = metrics.with(|m| m.chunks);
                     return Err(StreamFault::Pipeline(Fault::Incomplete(format!(
                         "the connection broke after {chunks} complete chunks: {}",
@@ -118,9 +124,42 @@ impl StreamTask {
                     ))));
                 }
                 Ok(Ok(Some(bytes))) => {
-                    metrics.with(|m| m.bytes += bytes.len() as u64);
+                    let mut received = bytes.len();
                     pipeline.feed(&bytes, &mut out);
-                    if !self.deliver(&mut out, at).await {
+                    // Take whatever else the socket already delivered before handing
+                    // the batch over: one wake-up and one lock per batch, not per frame.
+                    let mut ended = None;
+                    while received < BATCH_BYTES && !pipeline.finished() {
+                        match resp.chunk().now_or_never() {
+                            Some(Ok(Some(more))) => {
+                                received += more.len();
+                                pipeline.feed(&more, &mut out);
+                            }
+                            Some(Ok(None)) => {
+                                ended = Some(Ok(()));
+                                break;
+                            }
+                            Some(Err(e)) => {
+                                ended = Some(Err(e));
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    metrics.with(|m| m.bytes += received as u64);
+                    match ended {
+                        Some(Ok(())) => pipeline.finish(&mut out),
+                        Some(Err(e)) => {
+                            self.deliver(&mut out, at, &mut seen_text).await;
+                            let chunks = metrics.with(|m| m.chunks);
+                            return Err(StreamFault::Pipeline(Fault::Incomplete(format!(
+                                "the connection broke after {chunks} complete chunks: {}",
+                                crate::http::describe_plain(&e)
+                            ))));
+                        }
+                        None => {}
+                    }
+                    if !self.deliver(&mut out, at, &mut seen_text).await || ended.is_some() {
                         return Ok(());
                     }
                     if pipeline.finished() {
@@ -130,7 +169,7 @@ impl StreamTask {
                 }
                 Ok(Ok(None)) => {
                     pipeline.finish(&mut out);
-                    self.deliver(&mut out, at).await;
+                    self.deliver(&mut out, at, &mut seen_text).await;
                     return Ok(());
                 }
             }
@@ -138,43 +177,59 @@ impl StreamTask {
     }
 
     /// Hands the items of one read to the consumer. Returns false when the
-    /// consumer is gone. A fault is pushed as the last message of the stream.
-    async fn deliver(&self, out: &mut Out, at: Instant) -> bool {
+    /// consumer is gone or a fault ended the stream (pushed as its last message).
+    async fn deliver(&self, out: &mut Out, at: Instant, seen_text: &mut bool) -> bool {
+        if out.is_empty() {
+            return true;
+        }
+        let mut msgs = Vec::with_capacity(out.len());
+        let mut marks: Vec<bool> = Vec::with_capacity(out.len());
+        let mut fault = None;
         for item in out.drain(..) {
-            let msg = match item {
+            match item {
                 Ok(Item::Chunk(c)) => {
-                    let text = if self.view == View::Text
-                        || self.metrics.with(|m| m.first_text_at.is_none())
-                    {
+                    let text = if self.view == View::Text || !*seen_text {
                         text_delta(&c).map(|t| t.into_owned())
                     } else {
                         None
                     };
-                    self.metrics.with(|m| m.chunk(at, text.is_some()));
+                    *seen_text |= text.is_some();
+                    marks.push(text.is_some());
                     match self.view {
-                        View::Text => match text {
-                            Some(t) => Msg::Text(t),
-                            None => continue,
-                        },
-                        _ => Msg::Item(Item::Chunk(c)),
+                        View::Text => {
+                            if let Some(t) = text {
+                                msgs.push(Msg::Text(t));
+                            }
+                        }
+                        _ => msgs.push(Msg::Item(Item::Chunk(c))),
                     }
                 }
                 Ok(Item::Event(e)) => {
-                    self.metrics.with(|m| m.chunk(at, false));
-                    Msg::Item(Item::Event(e))
+                    marks.push(false);
+                    msgs.push(Msg::Item(Item::Event(e)));
                 }
-                Err(fault) => {
-                    // Everything before the fault was delivered; the fault ends the stream.
-                    self.channel
-                        .push_now(Msg::Fault(StreamFault::Pipeline(fault)));
-                    self.channel.close();
-                    return false;
+                Err(f) => {
+                    fault = Some(f);
+                    break;
                 }
-            };
-            if !self.channel.push(msg).await {
-                return false;
             }
         }
+        out.clear();
+        self.metrics.with(|m| {
+            for has_text in &marks {
+                m.chunk(at, *has_text);
+            }
+        });
+        if !self.channel.push_many(msgs).await {
+            return false;
+        }
+        if let Some(f) = fault {
+            // Everything before the fault was delivered; the fault ends the stream.
+            self.channel.push_now(Msg::Fault(StreamFault::Pipeline(f)));
+            self.channel.close();
+            return false;
+        }
+        self.channel.flush();
         true
     }
 

@@ -1,0 +1,215 @@
+"""Reading a 200,000-chunk OpenAI chat stream over loopback HTTP, sserpent against its peers.
+
+The stream comes from sserpent's embedded mock server (its own threads; `x-mock-chunks`),
+and from nginx serving the same bytes as a static file when nginx is installed. Every reader
+reads ``choices[0].delta.content`` of every chunk. Prints µs per chunk (wall), process CPU
+seconds (all threads, the server's included) and ratios to sserpent sync.
+
+    python benches/bench_live.py [--chunks 200000] [--sdk-chunks 20000]
+
+The openai SDK spends ~100 µs a chunk, so it reads ``--sdk-chunks`` (per-chunk figures are
+comparable; the stream is just shorter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _common import print_table  # noqa: E402
+
+import sserpent  # noqa: E402
+from sserpent.testing import MockServer  # noqa: E402
+
+BODY = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def headers(n: int) -> dict[str, str]:
+    return {"x-mock-chunks": str(n)}
+
+
+def sserpent_sync(base: str, n: int) -> int:
+    client = sserpent.Client(base_url=base)
+    count = 0
+    for chunk in client.stream("POST", "/chat/completions", json=BODY, headers=headers(n)):
+        if chunk.choices:
+            chunk.choices[0].delta.content
+        count += 1
+    return count
+
+
+def sserpent_async(base: str, n: int) -> int:
+    async def run() -> int:
+        client = sserpent.Client(base_url=base)
+        count = 0
+        async for chunk in client.stream("POST", "/chat/completions", json=BODY, headers=headers(n)):
+            if chunk.choices:
+                chunk.choices[0].delta.content
+            count += 1
+        return count
+
+    return asyncio.run(run())
+
+
+def openai_sync(base: str, n: int) -> int:
+    import openai
+
+    client = openai.OpenAI(base_url=base, api_key="x", max_retries=0)
+    count = 0
+    for chunk in client.chat.completions.create(**BODY, extra_headers=headers(n)):
+        if chunk.choices:
+            chunk.choices[0].delta.content
+        count += 1
+    return count
+
+
+def openai_async(base: str, n: int) -> int:
+    import openai
+
+    async def run() -> int:
+        client = openai.AsyncOpenAI(base_url=base, api_key="x", max_retries=0)
+        count = 0
+        async for chunk in await client.chat.completions.create(**BODY, extra_headers=headers(n)):
+            if chunk.choices:
+                chunk.choices[0].delta.content
+            count += 1
+        return count
+
+    return asyncio.run(run())
+
+
+def httpx_sse_sync(base: str, n: int) -> int:
+    import httpx
+    from httpx_sse import connect_sse
+
+    count = 0
+    with httpx.Client(timeout=600) as client:
+        with connect_sse(client, "POST", base + "/chat/completions", json=BODY, headers=headers(n)) as es:
+            for sse in es.iter_sse():
+                if sse.data == "[DONE]":
+                    break
+                c = json.loads(sse.data)
+                if c["choices"]:
+                    c["choices"][0]["delta"].get("content")
+                count += 1
+    return count
+
+
+def aiohttp_lines(base: str, n: int) -> int:
+    import aiohttp
+
+    async def run() -> int:
+        count = 0
+        async with aiohttp.ClientSession() as session:
+            async with session.post(base + "/chat/completions", json=BODY, headers=headers(n)) as resp:
+                buf = b""
+                async for piece in resp.content.iter_any():
+                    buf += piece
+                    lines = buf.split(b"\n")
+                    buf = lines.pop()
+                    for line in lines:
+                        if line.startswith(b"data: "):
+                            data = line[6:]
+                            if data == b"[DONE]":
+                                return count
+                            c = json.loads(data)
+                            if c["choices"]:
+                                c["choices"][0]["delta"].get("content")
+                            count += 1
+        return count
+
+    return asyncio.run(run())
+
+
+def start_nginx(body: bytes, workdir: Path) -> tuple[str, object] | None:
+    """nginx serving the stream as a static file (POST answered via error_page 405 trick)."""
+    nginx = shutil.which("nginx") or (Path("/usr/sbin/nginx") if Path("/usr/sbin/nginx").exists() else None)
+    if not nginx:
+        return None
+    import socket
+    import subprocess
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "v1").mkdir(exist_ok=True)
+    (workdir / "v1" / "chat").mkdir(exist_ok=True)
+    (workdir / "v1" / "chat" / "completions").write_bytes(body)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = workdir / "nginx.conf"
+    conf.write_text(f"""
+daemon off; worker_processes 1; pid {workdir}/nginx.pid; error_log {workdir}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {workdir}; proxy_temp_path {workdir}; fastcgi_temp_path {workdir};
+  uwsgi_temp_path {workdir}; scgi_temp_path {workdir};
+  server {{
+    listen 127.0.0.1:{port};
+    root {workdir};
+    default_type text/event-stream;
+    error_page 405 =200 $uri;
+  }}
+}}
+""")
+    proc = subprocess.Popen([str(nginx), "-c", str(conf), "-p", str(workdir)])
+    time.sleep(0.5)
+    return f"http://127.0.0.1:{port}/v1", proc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--chunks", type=int, default=200_000)
+    ap.add_argument("--sdk-chunks", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    readers = [
+        ("sserpent sync", sserpent_sync, args.chunks),
+        ("sserpent async", sserpent_async, args.chunks),
+        ("httpx-sse + json.loads", httpx_sse_sync, args.chunks),
+        ("aiohttp + json.loads line loop", aiohttp_lines, args.chunks),
+        ("openai SDK sync", openai_sync, args.sdk_chunks),
+        ("openai SDK async", openai_async, args.sdk_chunks),
+    ]
+    with MockServer() as server:
+        sources = [("mock server", server.base_url)]
+        # Expected chunk count: role chunk + content chunks + finish chunk.
+        rows_by_source = {}
+        nginx = None
+        try:
+            import httpx
+
+            body = httpx.post(server.base_url + "/chat/completions", json=BODY, headers=headers(args.chunks),
+                              timeout=600).content
+            nginx = start_nginx(body, Path("/tmp/sserpent-bench-nginx"))
+            if nginx:
+                sources.append(("nginx static file", nginx[0]))
+            for label, base in sources:
+                rows = []
+                for name, fn, n in readers:
+                    best = (float("inf"), 0.0, 0)
+                    for _ in range(args.repeat if "openai" not in name else 1):
+                        w0, c0 = time.perf_counter(), time.process_time()
+                        count = fn(base, n)
+                        w1, c1 = time.perf_counter(), time.process_time()
+                        if w1 - w0 < best[0]:
+                            best = (w1 - w0, c1 - c0, count)
+                    rows.append((name, *best))
+                rows_by_source[label] = rows
+        finally:
+            if nginx:
+                nginx[1].terminate()  # type: ignore[attr-defined]
+    for label, rows in rows_by_source.items():
+        print_table(f"bench_live: OpenAI chat stream over loopback from the {label}", rows, "sserpent sync")
+
+
+if __name__ == "__main__":
+    main()
