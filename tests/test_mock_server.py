@@ -53,7 +53,8 @@ class Reply:
         if self.headers.get("transfer-encoding") != "chunked":
             length = int(self.headers.get("content-length", len(rest)))
             return rest[:length], len(rest) >= length
-        body, pos = [], 0
+        body: list[bytes] = []
+        pos = 0
         while True:
             end = rest.find(b"\r\n", pos)
             if end < 0:
@@ -115,7 +116,9 @@ def parse_sse(body: bytes) -> list[tuple[str, str]]:
     text = body.decode("utf-8")
     if text.startswith("\ufeff"):
         text = text[1:]
-    events, data, kind = [], [], "message"
+    events: list[tuple[str, str]] = []
+    data: list[str] = []
+    kind = "message"
     for line in re.split(r"\r\n|\r|\n", text):
         if line == "":
             if data:
@@ -643,7 +646,7 @@ def test_enqueue_rejects_nonsense(mock_server: MockServer, kwargs: dict[str, Any
 
 def test_enqueue_type_errors(mock_server: MockServer) -> None:
     with pytest.raises(TypeError):
-        mock_server.enqueue(sse=12)
+        mock_server.enqueue(sse=12)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         mock_server.enqueue(events=[object()])
     with pytest.raises(FileNotFoundError):
@@ -688,6 +691,7 @@ def test_records_requests_and_keep_alive_connections(mock_server: MockServer) ->
     (c,) = mock_server.connections
     assert (c.id, c.requests, c.open, c.closed_by) == (reqs[0].connection_id, 3, False, "client")
     assert c.bytes_sent > 0
+    assert c.closed_at is not None
     assert t0 <= c.opened_at <= c.closed_at <= time.monotonic()
     assert "closed by client" in repr(c)
 

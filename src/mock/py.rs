@@ -174,8 +174,9 @@ fn header_pairs(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Str
 #[pymethods]
 impl PyMockServer {
     #[new]
-    #[pyo3(signature = (host = String::from("127.0.0.1"), port = 0))]
-    fn new(py: Python<'_>, host: String, port: u16) -> PyResult<Self> {
+    #[pyo3(signature = (host = "127.0.0.1", port = 0))]
+    fn new(py: Python<'_>, host: &str, port: u16) -> PyResult<Self> {
+        let host = host.to_owned();
         let inner = py.detach(|| MockServer::start(&host, port))?;
         Ok(PyMockServer { inner })
     }
@@ -339,7 +340,10 @@ impl PyMockServer {
     }
 
     /// Block (without the GIL) until the connection is closed; ``True`` when it is.
-    #[pyo3(signature = (connection_id = None, timeout = Some(5.0)))]
+    #[pyo3(
+        signature = (connection_id = None, timeout = Some(5.0)),
+        text_signature = "($self, connection_id=None, timeout=5.0)"
+    )]
     fn wait_closed(
         &self,
         py: Python<'_>,
@@ -390,8 +394,13 @@ impl PyMockServer {
         slf
     }
 
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> bool {
         self.close(py);
         false
     }
