@@ -1,0 +1,164 @@
+"""N concurrent streams in one asyncio process, each paced at 20 chunks/s by the mock server.
+
+The mock server runs in a separate process (``python -m sserpent mock-server``) and stamps
+every content chunk with its send time (``x-mock-timestamps: 1`` → ``x_sent_ns``, wall clock
+ns). For each N this prints the client process's CPU %, peak RSS growth per stream, and the
+lag between the server's send and Python's receipt of each chunk (p50/p99; each stream's
+first chunk, which includes connecting, is left out). The openai SDK's AsyncOpenAI is
+measured the same way at the N it sustains.
+
+    python benches/bench_concurrency.py [--n 100 1000 5000] [--sdk-n 100 1000] [--chunks 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import sserpent
+
+BODY = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def run(kind: str, n: int, base: str, chunks: int) -> dict:
+    headers = {"x-mock-chunks": str(chunks), "x-mock-interval-ms": "50", "x-mock-timestamps": "1"}
+    lags: list[int] = []
+    done = 0
+    peak = base_rss = rss_bytes()
+    stop = False
+
+    async def sample() -> None:
+        nonlocal peak
+        while not stop:
+            peak = max(peak, rss_bytes())
+            await asyncio.sleep(0.05)
+
+    if kind == "sserpent":
+        client = sserpent.Client(base_url=base, max_retries=0, read_timeout=60)
+
+        async def one() -> None:
+            nonlocal done
+            first = True
+            async for chunk in client.stream("POST", "/chat/completions", json=BODY, headers=headers):
+                sent = chunk.get("x_sent_ns")
+                if sent is not None:
+                    if not first:
+                        lags.append(time.time_ns() - sent)
+                    first = False
+            done += 1
+    else:
+        import httpx
+        import openai
+
+        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+                                 timeout=60)
+        client = openai.AsyncOpenAI(base_url=base, api_key="x", max_retries=0, http_client=http)
+
+        async def one() -> None:
+            nonlocal done
+            first = True
+            stream = await client.chat.completions.create(**BODY, extra_headers=headers)
+            async for chunk in stream:
+                sent = (chunk.model_extra or {}).get("x_sent_ns")
+                if sent is not None:
+                    if not first:
+                        lags.append(time.time_ns() - sent)
+                    first = False
+            done += 1
+
+    sampler = asyncio.create_task(sample())
+    w0, c0 = time.perf_counter(), time.process_time()
+    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    w1, c1 = time.perf_counter(), time.process_time()
+    stop = True
+    await sampler
+    errors = [r for r in results if isinstance(r, BaseException)]
+    lags.sort()
+    q = (lambda p: lags[min(len(lags) - 1, int(p * len(lags)))] / 1e6) if lags else (lambda p: float("nan"))
+    return {
+        "kind": kind,
+        "n": n,
+        "ok": done,
+        "errors": len(errors),
+        "first_error": repr(errors[0])[:120] if errors else "",
+        "wall": w1 - w0,
+        "cpu_pct": (c1 - c0) / (w1 - w0) * 100,
+        "rss_per_stream_kib": (peak - base_rss) / n / 1024,
+        "p50": q(0.50),
+        "p99": q(0.99),
+        "chunks": len(lags),
+        "mean_lag": statistics.fmean(lags) / 1e6 if lags else float("nan"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, nargs="*", default=[100, 1000, 5000])
+    ap.add_argument("--sdk-n", type=int, nargs="*", default=[100, 1000])
+    ap.add_argument("--chunks", type=int, default=60, help="content chunks per stream (20/s)")
+    ap.add_argument("--uvloop", action="store_true")
+    args = ap.parse_args()
+    raise_fd_limit()
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "sserpent", "mock-server", "--port", str(port)],
+                              stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port)).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        runner = asyncio.run
+        if args.uvloop:
+            import uvloop
+
+            runner = uvloop.run
+        rows = []
+        for kind, ns in (("sserpent", args.n), ("openai", args.sdk_n)):
+            for n in ns:
+                rows.append(runner(run(kind, n, base, args.chunks)))
+        print(f"\nbench_concurrency: N streams × {args.chunks} chunks at 20 chunks/s, one "
+              f"{'uvloop' if args.uvloop else 'asyncio'} process, {os.cpu_count()} cores\n")
+        print("| client | N | completed | errors | CPU % | peak RSS / stream | lag p50 | lag p99 |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['kind']} | {r['n']:,} | {r['ok']:,} | {r['errors']} | {r['cpu_pct']:.0f} | "
+                  f"{r['rss_per_stream_kib']:.1f} KiB | {r['p50']:.1f} ms | {r['p99']:.1f} ms |")
+        for r in rows:
+            if r["errors"]:
+                print(f"{r['kind']} N={r['n']}: first error {r['first_error']}")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
