@@ -4,6 +4,7 @@
 //! `cargo test --no-default-features`) and, behind the `python` feature, the
 //! bindings that make up the `sserpent._sserpent` extension module.
 
+pub mod accumulate;
 pub mod channel;
 pub mod http;
 pub mod json;

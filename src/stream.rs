@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
+use crate::accumulate::Accumulator;
 use crate::channel::Channel;
 use crate::http::{send_with_retries, ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::metrics::Metrics;
@@ -44,6 +45,8 @@ pub struct StreamTask {
     pub view: View,
     pub max_event_size: usize,
     pub ending: Option<Ending>,
+    /// Folds every chunk into the `final()` result (chunk views only).
+    pub acc: Option<Arc<std::sync::Mutex<Accumulator>>>,
 }
 
 /// Bytes drained after the terminator so the connection can go back to the
@@ -181,6 +184,14 @@ impl StreamTask {
     async fn deliver(&self, out: &mut Out, at: Instant, seen_text: &mut bool) -> bool {
         if out.is_empty() {
             return true;
+        }
+        if let Some(acc) = &self.acc {
+            let mut acc = acc.lock().unwrap_or_else(|e| e.into_inner());
+            for item in out.iter() {
+                if let Ok(Item::Chunk(c)) = item {
+                    acc.add(c);
+                }
+            }
         }
         let mut msgs = Vec::with_capacity(out.len());
         let mut marks: Vec<bool> = Vec::with_capacity(out.len());

@@ -13,6 +13,7 @@ use tokio::task::AbortHandle;
 use crate::channel::{Channel, Wait};
 use crate::http::{HttpError, RequestSpec, ResponseHead};
 use crate::metrics::Metrics;
+use crate::accumulate::Accumulator;
 use crate::pipeline::Ending;
 use crate::stream::{Msg, StreamFault, StreamTask, View};
 
@@ -47,6 +48,7 @@ pub struct Stream {
     task: Mutex<Option<AbortHandle>>,
     consumer: Mutex<Consumer>,
     slot: Arc<FutureSlot>,
+    acc: Arc<Mutex<Accumulator>>,
 }
 
 impl Drop for Stream {
@@ -60,6 +62,8 @@ impl Drop for Stream {
 enum Want {
     Item,
     Head,
+    /// Everything left, discarded (for `final()`).
+    Drain,
 }
 
 enum Step {
@@ -91,6 +95,7 @@ impl Stream {
                 bridge: None,
             }),
             slot: Arc::new(FutureSlot::default()),
+            acc: Arc::new(Mutex::new(Accumulator::default())),
         }
     }
 
@@ -126,6 +131,7 @@ impl Stream {
                     view: v,
                     max_event_size: self.max_event_size,
                     ending: self.ending,
+                    acc: (v != View::Events).then(|| self.acc.clone()),
                 };
                 let handle = crate::runtime::runtime().spawn(task.run());
                 *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.abort_handle());
@@ -156,6 +162,7 @@ impl Stream {
                         c.head = Some(h);
                         continue;
                     }
+                    Msg::Item(_) | Msg::Text(_) if want == Want::Drain => continue,
                     Msg::Item(item) => return item_to_py(py, item).map(Step::Value),
                     Msg::Text(t) => return Ok(Step::Value(new_str(py, &t))),
                     Msg::Fault(f) => {
@@ -390,6 +397,28 @@ impl Stream {
         StreamView::new(slf, View::Text)
     }
 
+    /// Reads what is left and returns the accumulated result (the same names
+    /// for every provider): ``text``, ``role``, ``finish_reason``, ``refusal``,
+    /// ``tool_calls``, ``usage``, ``choices``. Chunks already iterated count too.
+    #[pyo3(name = "final")]
+    fn final_(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        {
+            let c = self.consumer()?;
+            if c.view == Some(View::Events) {
+                return Err(PyValueError::new_err("final() needs a chunk stream, not events()"));
+            }
+        }
+        self.next_blocking(py, None, Want::Drain)?;
+        self.final_value(py)
+    }
+
+    /// Async ``final()``.
+    fn afinal(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let awaitable = Pending { stream: slf.clone().unbind(), view: None, want: Want::Drain, result: None };
+        Ok(Py::new(py, awaitable)?.into_any())
+    }
+
     /// Stops reading and closes the upstream connection.
     fn close(&self) {
         if let Ok(mut c) = self.consumer.try_lock() {
@@ -519,6 +548,13 @@ fn anext(
 }
 
 impl Stream {
+    fn final_value(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let value = self.acc.lock().unwrap_or_else(|e| e.into_inner()).to_value();
+        let doc = crate::json::Doc::parse(value.to_string())
+            .map_err(|e| PyRuntimeError::new_err(format!("internal error building the result: {e}")))?;
+        super::chunk::doc_to_py(py, Arc::new(doc), &crate::schema::STREAM_RESULT)
+    }
+
     /// A non-blocking step (None when the consumer is busy elsewhere is an error).
     fn step_now(&self, py: Python<'_>, view: Option<View>) -> PyResult<Option<Step>> {
         let mut c = self.consumer()?;
@@ -648,7 +684,7 @@ impl Pending {
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let stream = self.stream.get();
         match stream.poll_async(py, self.view, self.want)? {
-            Step::Value(v) if self.want == Want::Head => {
+            Step::Value(v) if self.want != Want::Item => {
                 // Still waiting for headers: v is the future to yield.
                 Ok(v)
             }
@@ -660,6 +696,7 @@ impl Pending {
             }
             Step::End => match (&self.want, &self.result) {
                 (Want::Head, Some(r)) => Err(PyStopIteration::new_err(r.clone_ref(py))),
+                (Want::Drain, _) => Err(PyStopIteration::new_err(stream.final_value(py)?)),
                 _ => Err(PyStopAsyncIteration::new_err(())),
             },
             Step::Pending => unreachable!("poll_async never returns Pending"),

@@ -1,0 +1,395 @@
+//! Folds a stream's chunks into one result with the same names for every
+//! provider: text, role, finish_reason, refusal, tool_calls, usage, choices.
+//!
+//! OpenAI-style deltas merge the way the openai SDK's
+//! `ChatCompletionStreamState` does (strings append, `index`/`type` replace,
+//! tool calls merge by `index`), so `final()` equals the SDK's accumulated
+//! completion.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::json::{Doc, Kind};
+use crate::pipeline::Parsed;
+use crate::text::text_delta;
+
+#[derive(Default, Debug, Clone)]
+struct ToolCall {
+    id: Option<String>,
+    name: String,
+    arguments: String,
+}
+
+#[derive(Default, Debug, Clone)]
+struct Choice {
+    text: String,
+    role: Option<String>,
+    finish_reason: Option<String>,
+    refusal: Option<String>,
+    /// Keyed by the provider's index (OpenAI `index`, Anthropic block index).
+    tool_calls: BTreeMap<i64, ToolCall>,
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+struct Usage {
+    prompt: Option<i64>,
+    completion: Option<i64>,
+    total: Option<i64>,
+}
+
+#[derive(Default, Debug)]
+pub struct Accumulator {
+    choices: BTreeMap<i64, Choice>,
+    usage: Option<Usage>,
+    id: Option<String>,
+    model: Option<String>,
+}
+
+fn s(doc: &Doc, obj: u32, key: &str) -> Option<String> {
+    doc.get(obj, key).and_then(|n| doc.str_value(n)).map(|c| c.into_owned())
+}
+
+fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
+    doc.get(obj, key).filter(|&n| doc.node(n).kind == Kind::Int).and_then(|n| doc.raw(n).parse().ok())
+}
+
+fn obj(doc: &Doc, parent: u32, key: &str) -> Option<u32> {
+    doc.get(parent, key).filter(|&n| doc.node(n).kind == Kind::Object)
+}
+
+fn arr(doc: &Doc, parent: u32, key: &str) -> Option<u32> {
+    doc.get(parent, key).filter(|&n| doc.node(n).kind == Kind::Array)
+}
+
+fn append(slot: &mut Option<String>, more: String) {
+    match slot {
+        Some(s) => s.push_str(&more),
+        None => *slot = Some(more),
+    }
+}
+
+impl Accumulator {
+    fn choice(&mut self, index: i64) -> &mut Choice {
+        self.choices.entry(index).or_default()
+    }
+
+    pub fn add(&mut self, p: &Parsed) {
+        let doc = &*p.doc;
+        if doc.node(0).kind != Kind::Object {
+            return;
+        }
+        match p.event.as_deref() {
+            Some("message_start") => return self.anthropic_start(doc),
+            Some("content_block_start") => return self.anthropic_block_start(doc),
+            Some("content_block_delta") => return self.anthropic_block_delta(doc),
+            Some("message_delta") => return self.anthropic_message_delta(doc),
+            Some(t) if t.starts_with("response.") => return self.responses(doc, t),
+            Some(t) if t.starts_with("message") || t.starts_with("content_block") => return,
+            _ => {}
+        }
+        if self.id.is_none() {
+            self.id = s(doc, 0, "id");
+            self.model = s(doc, 0, "model");
+        }
+        if let Some(choices) = arr(doc, 0, "choices") {
+            for c in doc.elements(choices) {
+                if doc.node(c).kind == Kind::Object {
+                    self.openai_choice(doc, c);
+                }
+            }
+            if let Some(u) = obj(doc, 0, "usage") {
+                self.usage = Some(Usage {
+                    prompt: int(doc, u, "prompt_tokens"),
+                    completion: int(doc, u, "completion_tokens"),
+                    total: int(doc, u, "total_tokens"),
+                });
+            }
+            return;
+        }
+        self.oci(doc, p);
+    }
+
+    fn openai_choice(&mut self, doc: &Doc, c: u32) {
+        let index = int(doc, c, "index").unwrap_or(0);
+        let finish = s(doc, c, "finish_reason");
+        let ch = self.choice(index);
+        if finish.is_some() {
+            ch.finish_reason = finish;
+        }
+        if let Some(delta) = obj(doc, c, "delta") {
+            if let Some(role) = s(doc, delta, "role") {
+                ch.role = Some(role);
+            }
+            if let Some(t) = s(doc, delta, "content") {
+                ch.text.push_str(&t);
+            }
+            if let Some(r) = s(doc, delta, "refusal") {
+                append(&mut ch.refusal, r);
+            }
+            if let Some(calls) = arr(doc, delta, "tool_calls") {
+                for call in doc.elements(calls) {
+                    if doc.node(call).kind != Kind::Object {
+                        continue;
+                    }
+                    let i = int(doc, call, "index").unwrap_or(ch.tool_calls.len() as i64);
+                    let tc = ch.tool_calls.entry(i).or_default();
+                    if let Some(id) = s(doc, call, "id") {
+                        append(&mut tc.id, id);
+                    }
+                    if let Some(f) = obj(doc, call, "function") {
+                        if let Some(n) = s(doc, f, "name") {
+                            tc.name.push_str(&n);
+                        }
+                        if let Some(a) = s(doc, f, "arguments") {
+                            tc.arguments.push_str(&a);
+                        }
+                    }
+                }
+            }
+        } else if let Some(t) = s(doc, c, "text") {
+            ch.text.push_str(&t); // legacy completions
+        } else if let Some(m) = obj(doc, c, "message") {
+            // a non-streamed chat.completion
+            if let Some(t) = s(doc, m, "content") {
+                ch.text.push_str(&t);
+            }
+            ch.role = s(doc, m, "role").or(ch.role.take());
+        }
+    }
+
+    fn anthropic_start(&mut self, doc: &Doc) {
+        let Some(m) = obj(doc, 0, "message") else { return };
+        self.id = s(doc, m, "id");
+        self.model = s(doc, m, "model");
+        self.choice(0).role = s(doc, m, "role");
+        if let Some(u) = obj(doc, m, "usage") {
+            self.usage = Some(Usage { prompt: int(doc, u, "input_tokens"), completion: int(doc, u, "output_tokens"), total: None });
+        }
+    }
+
+    fn anthropic_block_start(&mut self, doc: &Doc) {
+        let index = int(doc, 0, "index").unwrap_or(0);
+        let Some(block) = obj(doc, 0, "content_block") else { return };
+        if s(doc, block, "type").as_deref() == Some("tool_use") {
+            let tc = self.choice(0).tool_calls.entry(index).or_default();
+            tc.id = s(doc, block, "id");
+            tc.name = s(doc, block, "name").unwrap_or_default();
+        } else if let Some(t) = s(doc, block, "text") {
+            self.choice(0).text.push_str(&t);
+        }
+    }
+
+    fn anthropic_block_delta(&mut self, doc: &Doc) {
+        let index = int(doc, 0, "index").unwrap_or(0);
+        let Some(delta) = obj(doc, 0, "delta") else { return };
+        match s(doc, delta, "type").as_deref() {
+            Some("text_delta") => {
+                if let Some(t) = s(doc, delta, "text") {
+                    self.choice(0).text.push_str(&t);
+                }
+            }
+            Some("input_json_delta") => {
+                if let Some(j) = s(doc, delta, "partial_json") {
+                    self.choice(0).tool_calls.entry(index).or_default().arguments.push_str(&j);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn anthropic_message_delta(&mut self, doc: &Doc) {
+        if let Some(d) = obj(doc, 0, "delta") {
+            if let Some(r) = s(doc, d, "stop_reason") {
+                self.choice(0).finish_reason = Some(r);
+            }
+        }
+        if let Some(u) = obj(doc, 0, "usage") {
+            let usage = self.usage.get_or_insert_with(Usage::default);
+            if let Some(out) = int(doc, u, "output_tokens") {
+                usage.completion = Some(out); // cumulative in message_delta
+            }
+            if let Some(inp) = int(doc, u, "input_tokens") {
+                usage.prompt = Some(inp);
+            }
+        }
+    }
+
+    fn responses(&mut self, doc: &Doc, event: &str) {
+        match event {
+            "response.output_text.delta" => {
+                if let Some(t) = s(doc, 0, "delta") {
+                    self.choice(0).text.push_str(&t);
+                }
+            }
+            "response.refusal.delta" => {
+                if let Some(t) = s(doc, 0, "delta") {
+                    append(&mut self.choice(0).refusal, t);
+                }
+            }
+            "response.created" => {
+                if let Some(r) = obj(doc, 0, "response") {
+                    self.id = s(doc, r, "id");
+                    self.model = s(doc, r, "model");
+                }
+                self.choice(0).role = Some("assistant".into());
+            }
+            "response.completed" | "response.incomplete" | "response.failed" => {
+                let Some(r) = obj(doc, 0, "response") else { return };
+                let status = s(doc, r, "status");
+                let ch = self.choice(0);
+                ch.finish_reason = status;
+                ch.role.get_or_insert_with(|| "assistant".into());
+                if let Some(out) = arr(doc, r, "output") {
+                    for (i, item) in doc.elements(out).enumerate() {
+                        if doc.node(item).kind == Kind::Object && s(doc, item, "type").as_deref() == Some("function_call") {
+                            let tc = ch.tool_calls.entry(i as i64).or_default();
+                            tc.id = s(doc, item, "call_id").or_else(|| s(doc, item, "id"));
+                            tc.name = s(doc, item, "name").unwrap_or_default();
+                            tc.arguments = s(doc, item, "arguments").unwrap_or_default();
+                        }
+                    }
+                }
+                if let Some(u) = obj(doc, r, "usage") {
+                    self.usage = Some(Usage {
+                        prompt: int(doc, u, "input_tokens"),
+                        completion: int(doc, u, "output_tokens"),
+                        total: int(doc, u, "total_tokens"),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// OCI Generative AI: generateText, chat GENERIC and COHERE.
+    fn oci(&mut self, doc: &Doc, p: &Parsed) {
+        if let Some(t) = text_delta(p) {
+            self.choice(0).text.push_str(&t);
+        }
+        if let Some(r) = s(doc, 0, "finishReason") {
+            self.choice(0).finish_reason = Some(r);
+        }
+        if let Some(m) = obj(doc, 0, "message") {
+            if let Some(role) = s(doc, m, "role") {
+                self.choice(0).role = Some(role.to_ascii_lowercase());
+            }
+            if let Some(calls) = arr(doc, m, "toolCalls") {
+                for (i, call) in doc.elements(calls).enumerate() {
+                    if doc.node(call).kind != Kind::Object {
+                        continue;
+                    }
+                    let id = s(doc, call, "id");
+                    let ch = self.choice(0);
+                    let key = id
+                        .as_ref()
+                        .and_then(|id| ch.tool_calls.iter().find(|(_, t)| t.id.as_deref() == Some(id)).map(|(k, _)| *k))
+                        .unwrap_or_else(|| if id.is_some() { ch.tool_calls.len() as i64 } else { i as i64 });
+                    let tc = ch.tool_calls.entry(key).or_default();
+                    if tc.id.is_none() {
+                        tc.id = id;
+                    }
+                    if let Some(n) = s(doc, call, "name") {
+                        if tc.name.is_empty() {
+                            tc.name = n;
+                        }
+                    }
+                    if let Some(a) = s(doc, call, "arguments") {
+                        tc.arguments.push_str(&a);
+                    }
+                }
+            }
+        }
+        if let Some(u) = obj(doc, 0, "usage") {
+            self.usage = Some(Usage {
+                prompt: int(doc, u, "promptTokens"),
+                completion: int(doc, u, "completionTokens"),
+                total: int(doc, u, "totalTokens"),
+            });
+        }
+    }
+
+    /// The result as JSON (parsed into a chunk object by the bindings).
+    pub fn to_value(&self) -> Value {
+        let choice_json = |index: i64, c: &Choice| {
+            let calls: Vec<Value> = c
+                .tool_calls
+                .values()
+                .map(|t| json!({"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}))
+                .collect();
+            json!({
+                "index": index,
+                "text": c.text,
+                "role": c.role,
+                "finish_reason": c.finish_reason,
+                "refusal": c.refusal,
+                "tool_calls": calls,
+            })
+        };
+        let first = self.choices.iter().next();
+        let mut out = match first {
+            Some((i, c)) => choice_json(*i, c),
+            None => choice_json(0, &Choice::default()),
+        };
+        let map: &mut Map<String, Value> = out.as_object_mut().expect("object");
+        map.remove("index");
+        map.insert("choices".into(), Value::Array(self.choices.iter().map(|(i, c)| choice_json(*i, c)).collect()));
+        let usage = self.usage.map(|u| {
+            let total = u.total.or(match (u.prompt, u.completion) {
+                (Some(p), Some(c)) => Some(p + c),
+                _ => None,
+            });
+            json!({"prompt_tokens": u.prompt, "completion_tokens": u.completion, "total_tokens": total})
+        });
+        map.insert("usage".into(), usage.unwrap_or(Value::Null));
+        map.insert("id".into(), self.id.clone().map(Value::String).unwrap_or(Value::Null));
+        map.insert("model".into(), self.model.clone().map(Value::String).unwrap_or(Value::Null));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{Item, Mode, Out, Pipeline};
+
+    fn fold(path: &str) -> (Value, Value) {
+        let dir = format!("{}/tests/fixtures/wire", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(format!("{dir}/{path}.sse")).unwrap();
+        let expected: Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{path}.expected.json")).unwrap()).unwrap();
+        let mut p = Pipeline::new(Mode::Chunks, 1 << 20);
+        let mut out = Out::new();
+        p.feed(&bytes, &mut out);
+        p.finish(&mut out);
+        let mut acc = Accumulator::default();
+        for item in out {
+            if let Ok(Item::Chunk(c)) = item {
+                acc.add(&c);
+            }
+        }
+        (acc.to_value(), expected)
+    }
+
+    #[test]
+    fn matches_every_expected_result() {
+        for name in [
+            "openai_chat_usage",
+            "openai_chat_tool_call",
+            "openai_chat_keepalive_cr",
+            "openai_completions",
+            "openai_responses",
+            "azure_chat",
+            "oci_generate_text",
+            "oci_chat_generic",
+            "oci_chat_cohere",
+            "anthropic_messages",
+        ] {
+            let (got, want) = fold(name);
+            for key in ["text", "finish_reason", "role", "usage", "tool_calls"] {
+                if let Some(w) = want.get(key) {
+                    assert_eq!(got.get(key), Some(w), "{name}: {key}");
+                }
+            }
+        }
+    }
+}
