@@ -47,19 +47,25 @@ pub struct Accumulator {
 }
 
 fn s(doc: &Doc, obj: u32, key: &str) -> Option<String> {
-    doc.get(obj, key).and_then(|n| doc.str_value(n)).map(|c| c.into_owned())
+    doc.get(obj, key)
+        .and_then(|n| doc.str_value(n))
+        .map(|c| c.into_owned())
 }
 
 fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
-    doc.get(obj, key).filter(|&n| doc.node(n).kind == Kind::Int).and_then(|n| doc.raw(n).parse().ok())
+    doc.get(obj, key)
+        .filter(|&n| doc.node(n).kind == Kind::Int)
+        .and_then(|n| doc.raw(n).parse().ok())
 }
 
 fn obj(doc: &Doc, parent: u32, key: &str) -> Option<u32> {
-    doc.get(parent, key).filter(|&n| doc.node(n).kind == Kind::Object)
+    doc.get(parent, key)
+        .filter(|&n| doc.node(n).kind == Kind::Object)
 }
 
 fn arr(doc: &Doc, parent: u32, key: &str) -> Option<u32> {
-    doc.get(parent, key).filter(|&n| doc.node(n).kind == Kind::Array)
+    doc.get(parent, key)
+        .filter(|&n| doc.node(n).kind == Kind::Array)
 }
 
 fn append(slot: &mut Option<String>, more: String) {
@@ -159,18 +165,26 @@ impl Accumulator {
     }
 
     fn anthropic_start(&mut self, doc: &Doc) {
-        let Some(m) = obj(doc, 0, "message") else { return };
+        let Some(m) = obj(doc, 0, "message") else {
+            return;
+        };
         self.id = s(doc, m, "id");
         self.model = s(doc, m, "model");
         self.choice(0).role = s(doc, m, "role");
         if let Some(u) = obj(doc, m, "usage") {
-            self.usage = Some(Usage { prompt: int(doc, u, "input_tokens"), completion: int(doc, u, "output_tokens"), total: None });
+            self.usage = Some(Usage {
+                prompt: int(doc, u, "input_tokens"),
+                completion: int(doc, u, "output_tokens"),
+                total: None,
+            });
         }
     }
 
     fn anthropic_block_start(&mut self, doc: &Doc) {
         let index = int(doc, 0, "index").unwrap_or(0);
-        let Some(block) = obj(doc, 0, "content_block") else { return };
+        let Some(block) = obj(doc, 0, "content_block") else {
+            return;
+        };
         if s(doc, block, "type").as_deref() == Some("tool_use") {
             let tc = self.choice(0).tool_calls.entry(index).or_default();
             tc.id = s(doc, block, "id");
@@ -182,7 +196,9 @@ impl Accumulator {
 
     fn anthropic_block_delta(&mut self, doc: &Doc) {
         let index = int(doc, 0, "index").unwrap_or(0);
-        let Some(delta) = obj(doc, 0, "delta") else { return };
+        let Some(delta) = obj(doc, 0, "delta") else {
+            return;
+        };
         match s(doc, delta, "type").as_deref() {
             Some("text_delta") => {
                 if let Some(t) = s(doc, delta, "text") {
@@ -191,7 +207,12 @@ impl Accumulator {
             }
             Some("input_json_delta") => {
                 if let Some(j) = s(doc, delta, "partial_json") {
-                    self.choice(0).tool_calls.entry(index).or_default().arguments.push_str(&j);
+                    self.choice(0)
+                        .tool_calls
+                        .entry(index)
+                        .or_default()
+                        .arguments
+                        .push_str(&j);
                 }
             }
             _ => {}
@@ -235,14 +256,18 @@ impl Accumulator {
                 self.choice(0).role = Some("assistant".into());
             }
             "response.completed" | "response.incomplete" | "response.failed" => {
-                let Some(r) = obj(doc, 0, "response") else { return };
+                let Some(r) = obj(doc, 0, "response") else {
+                    return;
+                };
                 let status = s(doc, r, "status");
                 let ch = self.choice(0);
                 ch.finish_reason = status;
                 ch.role.get_or_insert_with(|| "assistant".into());
                 if let Some(out) = arr(doc, r, "output") {
                     for (i, item) in doc.elements(out).enumerate() {
-                        if doc.node(item).kind == Kind::Object && s(doc, item, "type").as_deref() == Some("function_call") {
+                        if doc.node(item).kind == Kind::Object
+                            && s(doc, item, "type").as_deref() == Some("function_call")
+                        {
                             let tc = ch.tool_calls.entry(i as i64).or_default();
                             tc.id = s(doc, item, "call_id").or_else(|| s(doc, item, "id"));
                             tc.name = s(doc, item, "name").unwrap_or_default();
@@ -283,8 +308,19 @@ impl Accumulator {
                     let ch = self.choice(0);
                     let key = id
                         .as_ref()
-                        .and_then(|id| ch.tool_calls.iter().find(|(_, t)| t.id.as_deref() == Some(id)).map(|(k, _)| *k))
-                        .unwrap_or_else(|| if id.is_some() { ch.tool_calls.len() as i64 } else { i as i64 });
+                        .and_then(|id| {
+                            ch.tool_calls
+                                .iter()
+                                .find(|(_, t)| t.id.as_deref() == Some(id))
+                                .map(|(k, _)| *k)
+                        })
+                        .unwrap_or_else(|| {
+                            if id.is_some() {
+                                ch.tool_calls.len() as i64
+                            } else {
+                                i as i64
+                            }
+                        });
                     let tc = ch.tool_calls.entry(key).or_default();
                     if tc.id.is_none() {
                         tc.id = id;
@@ -333,7 +369,15 @@ impl Accumulator {
         };
         let map: &mut Map<String, Value> = out.as_object_mut().expect("object");
         map.remove("index");
-        map.insert("choices".into(), Value::Array(self.choices.iter().map(|(i, c)| choice_json(*i, c)).collect()));
+        map.insert(
+            "choices".into(),
+            Value::Array(
+                self.choices
+                    .iter()
+                    .map(|(i, c)| choice_json(*i, c))
+                    .collect(),
+            ),
+        );
         let usage = self.usage.map(|u| {
             let total = u.total.or(match (u.prompt, u.completion) {
                 (Some(p), Some(c)) => Some(p + c),
@@ -342,8 +386,14 @@ impl Accumulator {
             json!({"prompt_tokens": u.prompt, "completion_tokens": u.completion, "total_tokens": total})
         });
         map.insert("usage".into(), usage.unwrap_or(Value::Null));
-        map.insert("id".into(), self.id.clone().map(Value::String).unwrap_or(Value::Null));
-        map.insert("model".into(), self.model.clone().map(Value::String).unwrap_or(Value::Null));
+        map.insert(
+            "id".into(),
+            self.id.clone().map(Value::String).unwrap_or(Value::Null),
+        );
+        map.insert(
+            "model".into(),
+            self.model.clone().map(Value::String).unwrap_or(Value::Null),
+        );
         out
     }
 }
@@ -356,7 +406,10 @@ mod tests {
     fn fold(path: &str) -> (Value, Value) {
         let dir = format!("{}/tests/fixtures/wire", env!("CARGO_MANIFEST_DIR"));
         let bytes = std::fs::read(format!("{dir}/{path}.sse")).unwrap();
-        let expected: Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{path}.expected.json")).unwrap()).unwrap();
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{dir}/{path}.expected.json")).unwrap(),
+        )
+        .unwrap();
         let mut p = Pipeline::new(Mode::Chunks, 1 << 20);
         let mut out = Out::new();
         p.feed(&bytes, &mut out);

@@ -172,7 +172,11 @@ pub static CHAT_COMPLETION: Schema = Schema {
 };
 
 /// `stream.final()`: the accumulated result.
-pub static STREAM_RESULT: Schema = Schema { name: "StreamResult", optional: &[], children: &[] };
+pub static STREAM_RESULT: Schema = Schema {
+    name: "StreamResult",
+    optional: &[],
+    children: &[],
+};
 
 /// The schema for a document's root, chosen by its `object` field, and
 /// whether the root has an `error` member (one pass over the root's keys).

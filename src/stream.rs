@@ -19,6 +19,8 @@ pub enum View {
     Chunks,
     Events,
     Text,
+    /// Not a stream: the whole body, parsed as one JSON document.
+    Body,
 }
 
 #[derive(Debug)]
@@ -42,7 +44,9 @@ pub struct StreamTask {
     pub opts: ClientOptions,
     pub channel: Arc<Channel<Msg>>,
     pub metrics: Arc<Metrics>,
-    pub view: View,
+    /// The view, decided by the consumer's first read (`open()` does not decide it).
+    pub view: tokio::sync::watch::Receiver<Option<View>>,
+    pub resolved: View,
     pub max_event_size: usize,
     pub ending: Option<Ending>,
     /// Folds every chunk into the `final()` result (chunk views only).
@@ -57,7 +61,7 @@ const DRAIN_WAIT: Duration = Duration::from_millis(200);
 const BATCH_BYTES: usize = 256 * 1024;
 
 impl StreamTask {
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let started = Instant::now();
         self.metrics.with(|m| m.start(started));
         let channel = self.channel.clone();
@@ -81,7 +85,7 @@ impl StreamTask {
         channel.close();
     }
 
-    async fn work(&self) -> Result<(), StreamFault> {
+    async fn work(&mut self) -> Result<(), StreamFault> {
         let metrics = &self.metrics;
         let mut resp = send_with_retries(&self.client, &self.spec, &self.opts, |n| {
             metrics.with(|m| m.attempts = n)
@@ -94,7 +98,15 @@ impl StreamTask {
             return Ok(());
         }
         self.channel.flush();
-        let mode = if self.view == View::Events {
+        let mut rx = self.view.clone();
+        self.resolved = match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.unwrap_or(View::Chunks),
+            Err(_) => return Ok(()), // the stream was dropped
+        };
+        if self.resolved == View::Body {
+            return self.read_body(resp).await;
+        }
+        let mode = if self.resolved == View::Events {
             Mode::Events
         } else {
             Mode::Chunks
@@ -199,14 +211,14 @@ impl StreamTask {
         for item in out.drain(..) {
             match item {
                 Ok(Item::Chunk(c)) => {
-                    let text = if self.view == View::Text || !*seen_text {
+                    let text = if self.resolved == View::Text || !*seen_text {
                         text_delta(&c).map(|t| t.into_owned())
                     } else {
                         None
                     };
                     *seen_text |= text.is_some();
                     marks.push(text.is_some());
-                    match self.view {
+                    match self.resolved {
                         View::Text => {
                             if let Some(t) = text {
                                 msgs.push(Msg::Text(t));
@@ -242,6 +254,68 @@ impl StreamTask {
         }
         self.channel.flush();
         true
+    }
+
+    /// A non-streamed response: read it whole (bounded) and parse it.
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<(), StreamFault> {
+        let mut body = Vec::new();
+        loop {
+            let read = tokio::time::timeout(self.opts.read_timeout, resp.chunk()).await;
+            match read {
+                Err(_) => {
+                    return Err(StreamFault::Http(HttpError::Timeout(format!(
+                        "no data received for {:.3}s (read_timeout)",
+                        self.opts.read_timeout.as_secs_f64()
+                    ))))
+                }
+                Ok(Err(e)) => {
+                    return Err(StreamFault::Http(HttpError::Body(format!(
+                        "the connection broke while reading the response: {}",
+                        crate::http::describe_plain(&e)
+                    ))))
+                }
+                Ok(Ok(Some(b))) => {
+                    if body.len() + b.len() > self.max_event_size {
+                        return Err(StreamFault::Pipeline(Fault::Sse(
+                            crate::sse::SseError::EventTooLarge {
+                                limit: self.max_event_size,
+                            },
+                        )));
+                    }
+                    body.extend_from_slice(&b);
+                }
+                Ok(Ok(None)) => break,
+            }
+        }
+        self.metrics.with(|m| m.bytes += body.len() as u64);
+        let text = String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let event = crate::sse::Event {
+            event: None,
+            data: text,
+            id: Arc::from(""),
+        };
+        match crate::json::Doc::tape(&event.data) {
+            Ok(nodes) => {
+                let doc = Arc::new(crate::json::Doc {
+                    text: event.data,
+                    nodes,
+                });
+                let (schema, _) = crate::schema::detect(&doc);
+                let parsed = crate::pipeline::Parsed {
+                    doc,
+                    schema,
+                    event: None,
+                };
+                if let Some(acc) = &self.acc {
+                    acc.lock().unwrap_or_else(|e| e.into_inner()).add(&parsed);
+                }
+                self.metrics.with(|m| m.chunk(Instant::now(), false));
+                self.channel.push_now(Msg::Item(Item::Chunk(parsed)));
+                Ok(())
+            }
+            Err(error) => Err(StreamFault::Pipeline(Fault::InvalidJson { error, event })),
+        }
     }
 
     async fn drain_rest(&self, resp: &mut reqwest::Response) {

@@ -27,6 +27,7 @@ from ._errors import (
     StreamError,
     UnprocessableEntityError,
 )
+from ._providers import Anthropic, AsyncAnthropic, AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
 from ._sserpent import (
     Chunk,
     ChunkIter,
@@ -49,6 +50,12 @@ DEFAULT_MAX_EVENT_SIZE = 16 * 2**20
 _BytesLike = Union[bytes, bytearray, memoryview]
 
 __all__ = [
+    "Anthropic",
+    "AsyncAnthropic",
+    "AsyncAzureOpenAI",
+    "AsyncOpenAI",
+    "AzureOpenAI",
+    "OpenAI",
     "APIConnectionError",
     "APIError",
     "APIStatusError",

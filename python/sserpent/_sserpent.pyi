@@ -112,6 +112,30 @@ class Client:
         params: _Pairs = None,
         max_event_size: int = ...,
     ) -> Stream: ...
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        content: Union[bytes, str, None] = None,
+        headers: _Pairs = None,
+        params: _Pairs = None,
+        max_size: int = ...,
+    ) -> Any:
+        """A non-streaming request: the JSON response body as chunk objects."""
+    def arequest(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        content: Union[bytes, str, None] = None,
+        headers: _Pairs = None,
+        params: _Pairs = None,
+        max_size: int = ...,
+    ) -> Any:
+        """Async :meth:`request` (await it)."""
     @property
     def base_url(self) -> Optional[str]: ...
 
@@ -127,6 +151,10 @@ class Stream:
     def aopen(self) -> Any: ...
     def events(self) -> StreamView: ...
     def text(self) -> StreamView: ...
+    def final(self) -> Any:
+        """Reads what is left; returns the accumulated result (text, role, finish_reason,
+        refusal, tool_calls, usage, choices), the same names for every provider."""
+    def afinal(self) -> Any: ...
     def close(self) -> None: ...
     def aclose(self) -> Any: ...
     def __enter__(self) -> Stream: ...

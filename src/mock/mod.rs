@@ -47,6 +47,9 @@ pub struct MockServer {
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     runtime: Mutex<Option<Runtime>>,
+    /// The process that started the server: a child forked from it holds a
+    /// copy of this object but none of the runtime's threads.
+    owner_pid: u32,
 }
 
 impl std::fmt::Debug for MockServer {
@@ -133,6 +136,7 @@ impl MockServer {
             shared,
             shutdown,
             runtime: Mutex::new(Some(runtime)),
+            owner_pid: std::process::id(),
         })
     }
 
@@ -212,6 +216,13 @@ impl MockServer {
         else {
             return;
         };
+        if std::process::id() != self.owner_pid {
+            // A forked child: the threads (and the listening socket's server)
+            // live in the parent. Stopping a runtime without its threads could
+            // hang, so the child's copy is left alone.
+            std::mem::forget(runtime);
+            return;
+        }
         let _ = self.shutdown.send(true);
         let in_runtime = tokio::runtime::Handle::try_current().is_ok();
         if in_runtime {

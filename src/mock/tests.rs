@@ -354,3 +354,116 @@ fn close_stops_stalled_connections_and_records_the_server() {
     assert!(rest.is_empty());
     assert!(TcpStream::connect(server.addr()).is_err());
 }
+
+/// CPU seconds (user, system) used so far by the server's runtime threads.
+fn mock_threads_cpu() -> (f64, f64) {
+    let (mut user, mut sys) = (0u64, 0u64);
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != "sserpent-mock" {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        user += fields[11].parse::<u64>().unwrap_or(0);
+        sys += fields[12].parse::<u64>().unwrap_or(0);
+    }
+    (user as f64 / 100.0, sys as f64 / 100.0)
+}
+
+/// Load check, not a unit test:
+/// `MOCK_LOAD_N=5000 cargo test --release --no-default-features mock::tests::load -- --ignored --nocapture`
+#[test]
+#[ignore = "load check; run on demand"]
+fn load_paced_streams() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let n: usize = std::env::var("MOCK_LOAD_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let chunks = 100; // 5 s at 20 chunks/s
+    let server = MockServer::start("127.0.0.1", 0).unwrap();
+    let addr = server.addr();
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let req = post(
+        "/v1/chat/completions",
+        &format!("connection: close\r\nx-mock-chunks: {chunks}\r\nx-mock-interval-ms: 50\r\nx-mock-timestamps: 1\r\n"),
+        r#"{"stream":true}"#,
+    );
+    let cpu0 = mock_threads_cpu();
+    let t0 = Instant::now();
+    let mut lags: Vec<u64> = client.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..n {
+            let req = req.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                s.write_all(&req).await.unwrap();
+                let mut lags = Vec::new();
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut carry: Vec<u8> = Vec::new();
+                loop {
+                    let k = s.read(&mut buf).await.unwrap();
+                    if k == 0 {
+                        return lags;
+                    }
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_nanos() as u64;
+                    carry.extend_from_slice(&buf[..k]);
+                    let key = b"\"x_sent_ns\":";
+                    let mut pos = 0;
+                    while let Some(at) = carry[pos..].windows(key.len()).position(|w| w == key) {
+                        let start = pos + at + key.len();
+                        let end = start
+                            + carry[start..]
+                                .iter()
+                                .take_while(|b| b.is_ascii_digit())
+                                .count();
+                        if end == carry.len() {
+                            break;
+                        }
+                        let sent: u64 = std::str::from_utf8(&carry[start..end])
+                            .unwrap()
+                            .parse()
+                            .unwrap();
+                        lags.push(now.saturating_sub(sent));
+                        pos = end;
+                    }
+                    carry.drain(..pos);
+                }
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu1 = mock_threads_cpu();
+    let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    let cpu = user + sys;
+    lags.sort_unstable();
+    let pct = |p: f64| lags[((lags.len() - 1) as f64 * p) as usize] as f64 / 1e6;
+    assert_eq!(lags.len(), n * chunks);
+    eprintln!(
+        "{n} streams x {chunks} chunks at 20/s: wall {wall:.2} s, server CPU {user:.2} s user + {sys:.2} s system ({:.0}% of one core), lag p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+        100.0 * cpu / wall,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+}

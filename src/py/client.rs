@@ -170,6 +170,46 @@ impl Client {
         )
     }
 
+    /// Sends a non-streaming request and returns its JSON body as chunk
+    /// objects (HTTP errors raise as for streams; retries apply).
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_size = 64 * 1024 * 1024))]
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        json: Option<&Bound<'_, PyAny>>,
+        content: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyAny>>,
+        max_size: usize,
+    ) -> PyResult<Py<PyAny>> {
+        let stream = self.body_stream(py, method, url, json, content, headers, params, max_size)?;
+        stream.body_blocking(py)
+    }
+
+    /// Async :meth:`request`: ``await client.arequest(...)``.
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_size = 64 * 1024 * 1024))]
+    #[allow(clippy::too_many_arguments)]
+    fn arequest(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        json: Option<&Bound<'_, PyAny>>,
+        content: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyAny>>,
+        max_size: usize,
+    ) -> PyResult<Py<PyAny>> {
+        let stream = Bound::new(
+            py,
+            self.body_stream(py, method, url, json, content, headers, params, max_size)?,
+        )?;
+        Stream::body_awaitable(&stream)
+    }
+
     #[getter]
     fn base_url(&self) -> Option<String> {
         self.inner.base_url.as_ref().map(|u| u.to_string())
@@ -255,6 +295,39 @@ impl Client {
             max_event_size,
             ending,
         ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn body_stream(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        json: Option<&Bound<'_, PyAny>>,
+        content: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyAny>>,
+        max_size: usize,
+    ) -> PyResult<Stream> {
+        let mut pairs = str_pairs(headers, "header")?;
+        if !pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
+            pairs.push(("accept".into(), "application/json".into()));
+        }
+        let headers = PyDict::new(py);
+        for (k, v) in pairs {
+            headers.set_item(k, v)?;
+        }
+        self.build_stream(
+            py,
+            method,
+            url,
+            json,
+            content,
+            Some(headers.as_any()),
+            params,
+            max_size,
+            None,
+        )
     }
 
     fn join(&self, url: &str) -> PyResult<reqwest::Url> {

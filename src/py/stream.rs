@@ -10,10 +10,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tokio::task::AbortHandle;
 
+use crate::accumulate::Accumulator;
 use crate::channel::{Channel, Wait};
 use crate::http::{HttpError, RequestSpec, ResponseHead};
 use crate::metrics::Metrics;
-use crate::accumulate::Accumulator;
 use crate::pipeline::Ending;
 use crate::stream::{Msg, StreamFault, StreamTask, View};
 
@@ -29,6 +29,7 @@ const CHANNEL_CAPACITY: usize = 1024;
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
 struct Consumer {
+    started: bool,
     buf: VecDeque<Msg>,
     finished: bool,
     view: Option<View>,
@@ -49,6 +50,7 @@ pub struct Stream {
     consumer: Mutex<Consumer>,
     slot: Arc<FutureSlot>,
     acc: Arc<Mutex<Accumulator>>,
+    view_tx: tokio::sync::watch::Sender<Option<View>>,
 }
 
 impl Drop for Stream {
@@ -88,6 +90,7 @@ impl Stream {
             metrics: Arc::new(Metrics::default()),
             task: Mutex::new(None),
             consumer: Mutex::new(Consumer {
+                started: false,
                 buf: VecDeque::new(),
                 finished: false,
                 view: None,
@@ -96,6 +99,7 @@ impl Stream {
             }),
             slot: Arc::new(FutureSlot::default()),
             acc: Arc::new(Mutex::new(Accumulator::default())),
+            view_tx: tokio::sync::watch::channel(None).0,
         }
     }
 
@@ -116,29 +120,41 @@ impl Stream {
         }
     }
 
-    /// Starts the reader task on first use, fixing the view.
-    fn start(&self, c: &mut Consumer, view: Option<View>) -> PyResult<()> {
+    /// Starts the reader task on first use; a read (not `open()`) fixes the view.
+    fn start(&self, c: &mut Consumer, view: Option<View>, want: Want) -> PyResult<()> {
+        if !c.started {
+            c.started = true;
+            let task = StreamTask {
+                client: self.client.http.clone(),
+                spec: self.spec.clone(),
+                opts: self.client.opts.clone(),
+                channel: self.channel.clone(),
+                metrics: self.metrics.clone(),
+                view: self.view_tx.subscribe(),
+                resolved: View::Chunks,
+                max_event_size: self.max_event_size,
+                ending: self.ending,
+                acc: Some(self.acc.clone()),
+            };
+            let handle = crate::runtime::runtime().spawn(task.run());
+            *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.abort_handle());
+        }
+        if want == Want::Head {
+            return Ok(());
+        }
         match (c.view, view) {
             (None, v) => {
                 let v = v.unwrap_or(View::Chunks);
                 c.view = Some(v);
-                let task = StreamTask {
-                    client: self.client.http.clone(),
-                    spec: self.spec.clone(),
-                    opts: self.client.opts.clone(),
-                    channel: self.channel.clone(),
-                    metrics: self.metrics.clone(),
-                    view: v,
-                    max_event_size: self.max_event_size,
-                    ending: self.ending,
-                    acc: (v != View::Events).then(|| self.acc.clone()),
-                };
-                let handle = crate::runtime::runtime().spawn(task.run());
-                *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.abort_handle());
+                let _ = self.view_tx.send(Some(v));
                 Ok(())
             }
             (Some(cur), Some(v)) if cur != v => Err(PyValueError::new_err(format!(
                 "this stream is already being read as {}; choose one of iteration, events() or text() before reading",
+                view_name(cur)
+            ))),
+            (Some(cur), None) if want == Want::Item && cur != View::Chunks => Err(PyValueError::new_err(format!(
+                "this stream is already being read as {}; iterate that view instead",
                 view_name(cur)
             ))),
             _ => Ok(()),
@@ -200,7 +216,7 @@ impl Stream {
         want: Want,
     ) -> PyResult<Option<Py<PyAny>>> {
         let mut c = self.consumer()?;
-        self.start(&mut c, view)?;
+        self.start(&mut c, view, want)?;
         loop {
             match self.step(py, &mut c, want)? {
                 Step::Value(v) => return Ok(Some(v)),
@@ -222,7 +238,7 @@ impl Stream {
     /// Async consumer: a ready value, the end, or a registered wait.
     fn poll_async(&self, py: Python<'_>, view: Option<View>, want: Want) -> PyResult<Step> {
         let mut c = self.consumer()?;
-        self.start(&mut c, view)?;
+        self.start(&mut c, view, want)?;
         match self.step(py, &mut c, want)? {
             Step::Pending => {}
             done => return Ok(done),
@@ -275,6 +291,7 @@ fn view_name(v: View) -> &'static str {
         View::Chunks => "chunks",
         View::Events => "events()",
         View::Text => "text()",
+        View::Body => "a JSON body",
     }
 }
 
@@ -405,7 +422,9 @@ impl Stream {
         {
             let c = self.consumer()?;
             if c.view == Some(View::Events) {
-                return Err(PyValueError::new_err("final() needs a chunk stream, not events()"));
+                return Err(PyValueError::new_err(
+                    "final() needs a chunk stream, not events()",
+                ));
             }
         }
         self.next_blocking(py, None, Want::Drain)?;
@@ -415,7 +434,12 @@ impl Stream {
     /// Async ``final()``.
     fn afinal(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let awaitable = Pending { stream: slf.clone().unbind(), view: None, want: Want::Drain, result: None };
+        let awaitable = Pending {
+            stream: slf.clone().unbind(),
+            view: None,
+            want: Want::Drain,
+            result: None,
+        };
         Ok(Py::new(py, awaitable)?.into_any())
     }
 
@@ -548,17 +572,41 @@ fn anext(
 }
 
 impl Stream {
+    /// `client.request(...)`: the parsed JSON body of a non-streamed response.
+    pub fn body_blocking(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self.next_blocking(py, Some(View::Body), Want::Item)? {
+            Some(v) => Ok(v),
+            None => Err(PyRuntimeError::new_err("the response ended without a body")),
+        }
+    }
+
+    /// `await client.arequest(...)`.
+    pub fn body_awaitable(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let awaitable = Pending {
+            stream: slf.clone().unbind(),
+            view: Some(View::Body),
+            want: Want::Item,
+            result: None,
+        };
+        Ok(Py::new(slf.py(), awaitable)?.into_any())
+    }
+
     fn final_value(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let value = self.acc.lock().unwrap_or_else(|e| e.into_inner()).to_value();
-        let doc = crate::json::Doc::parse(value.to_string())
-            .map_err(|e| PyRuntimeError::new_err(format!("internal error building the result: {e}")))?;
+        let value = self
+            .acc
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .to_value();
+        let doc = crate::json::Doc::parse(value.to_string()).map_err(|e| {
+            PyRuntimeError::new_err(format!("internal error building the result: {e}"))
+        })?;
         super::chunk::doc_to_py(py, Arc::new(doc), &crate::schema::STREAM_RESULT)
     }
 
     /// A non-blocking step (None when the consumer is busy elsewhere is an error).
     fn step_now(&self, py: Python<'_>, view: Option<View>) -> PyResult<Option<Step>> {
         let mut c = self.consumer()?;
-        self.start(&mut c, view)?;
+        self.start(&mut c, view, Want::Item)?;
         self.step(py, &mut c, Want::Item).map(Some)
     }
 }

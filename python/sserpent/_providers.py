@@ -1,0 +1,353 @@
+"""Drop-in clients: the openai and anthropic SDKs' constructors and ``create`` calls,
+streamed through sserpent's Rust core.
+
+Only configuration lives here (URLs, auth headers, environment variables); the requests,
+SSE decoding, JSON parsing, retries and errors are the core's.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping, Optional
+
+from ._errors import SserpentError
+from ._sserpent import Client, Stream
+
+__all__ = [
+    "OpenAI",
+    "AsyncOpenAI",
+    "AzureOpenAI",
+    "AsyncAzureOpenAI",
+    "Anthropic",
+    "AsyncAnthropic",
+]
+
+# Request options the SDKs accept on every call, next to the API parameters.
+_EXTRAS = ("extra_headers", "extra_query", "extra_body", "timeout")
+
+
+def _timeouts(timeout: Any) -> dict[str, float]:
+    """Maps the SDKs' ``timeout`` (seconds, or an httpx.Timeout-like object) onto the core's."""
+    if timeout is None:
+        return {}
+    if isinstance(timeout, (int, float)):
+        return {"read_timeout": float(timeout), "connect_timeout": min(5.0, float(timeout))}
+    out: dict[str, float] = {}
+    connect = getattr(timeout, "connect", None)
+    read = getattr(timeout, "read", None)
+    if connect:
+        out["connect_timeout"] = float(connect)
+    if read:
+        out["read_timeout"] = float(read)
+    return out
+
+
+def _split(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """API parameters (the JSON body) and the per-call extras."""
+    extras = {k: params.pop(k) for k in _EXTRAS if k in params}
+    body = {k: v for k, v in params.items() if v is not _NOT_GIVEN}
+    body.update(extras.get("extra_body") or {})
+    return body, extras
+
+
+class _NotGiven:
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_NOT_GIVEN = _NotGiven()
+
+
+class _Base:
+    """Shared by every provider client: one core :class:`Client` and request plumbing."""
+
+    _auth_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: Any,
+        max_retries: int,
+        default_query: Optional[Mapping[str, Any]],
+        verify: Any = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self._query = dict(default_query or {})
+        self._client = Client(
+            base_url=self.base_url, headers=dict(headers), max_retries=max_retries, verify=verify,
+            **_timeouts(timeout),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def _prepare(self, path: str, params: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any], Any]:
+        body, extras = _split(params)
+        headers = self._auth_headers()
+        headers.update(extras.get("extra_headers") or {})
+        query = dict(self._query)
+        query.update(extras.get("extra_query") or {})
+        return path, body, {"headers": headers, "params": query or None}, body.get("stream", False)
+
+    def _post(self, path: str, params: dict[str, Any]) -> Any:
+        path, body, kw, stream = self._prepare(path, params)
+        if stream:
+            return self._client.stream("POST", path, json=body, **kw).open()
+        return self._client.request("POST", path, json=body, **kw)
+
+    async def _apost(self, path: str, params: dict[str, Any]) -> Any:
+        path, body, kw, stream = self._prepare(path, params)
+        if stream:
+            s: Stream = self._client.stream("POST", path, json=body, **kw)
+            return await s.aopen()
+        return await self._client.arequest("POST", path, json=body, **kw)
+
+
+class _Resource:
+    def __init__(self, owner: _Base, path: str, is_async: bool) -> None:
+        self._owner = owner
+        self._path = path
+        self._async = is_async
+
+    def _call(self, params: dict[str, Any]) -> Any:
+        if self._async:
+            return self._owner._apost(self._path_for(params), params)
+        return self._owner._post(self._path_for(params), params)
+
+    def _path_for(self, params: dict[str, Any]) -> str:
+        return self._path
+
+    def create(self, **params: Any) -> Any:
+        """POST the parameters as the JSON body. ``stream=True`` returns an opened
+        :class:`sserpent.Stream` (HTTP errors raise here); otherwise the JSON response
+        as a chunk object. For the async clients, await the call."""
+        return self._call(params)
+
+
+class _Chat:
+    def __init__(self, completions: _Resource) -> None:
+        self.completions = completions
+
+
+# --- OpenAI ----------------------------------------------------------------------------------
+
+
+class OpenAI(_Base):
+    """Same constructor arguments and environment variables as ``openai.OpenAI``."""
+
+    _is_async = False
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        organization: Optional[str] = None,
+        project: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: Any = None,
+        max_retries: int = 2,
+        default_headers: Optional[Mapping[str, str]] = None,
+        default_query: Optional[Mapping[str, Any]] = None,
+        verify: Any = None,
+    ) -> None:
+        api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if not api_key:
+            raise SserpentError(
+                "The api_key client option must be set either by passing api_key to the client or by "
+                "setting the OPENAI_API_KEY environment variable"
+            )
+        self._api_key = api_key
+        self.organization = organization if organization is not None else os.environ.get("OPENAI_ORG_ID")
+        self.project = project if project is not None else os.environ.get("OPENAI_PROJECT_ID")
+        headers = {"authorization": f"Bearer {api_key}"}
+        if self.organization:
+            headers["openai-organization"] = self.organization
+        if self.project:
+            headers["openai-project"] = self.project
+        headers.update(default_headers or {})
+        super().__init__(
+            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
+            headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
+            verify=verify,
+        )
+        self.chat = _Chat(_Resource(self, "/chat/completions", self._is_async))
+        self.completions = _Resource(self, "/completions", self._is_async)
+        self.responses = _Resource(self, "/responses", self._is_async)
+
+
+class AsyncOpenAI(OpenAI):
+    """Same as :class:`OpenAI`; ``await client.chat.completions.create(..., stream=True)``
+    returns a stream for ``async for``."""
+
+    _is_async = True
+
+
+# --- Azure OpenAI ----------------------------------------------------------------------------
+
+
+class _AzureDeploymentResource(_Resource):
+    """Without ``azure_deployment``, the request's ``model`` names the deployment."""
+
+    def __init__(self, owner: AzureOpenAI, suffix: str, is_async: bool) -> None:
+        super().__init__(owner, suffix, is_async)
+        self._suffix = suffix
+
+    def _path_for(self, params: dict[str, Any]) -> str:
+        owner = self._owner
+        assert isinstance(owner, AzureOpenAI)
+        if owner._deployment_in_url:
+            return self._suffix
+        model = params.get("model")
+        if not model:
+            raise SserpentError("AzureOpenAI without azure_deployment needs model= (the deployment name)")
+        return f"/deployments/{model}{self._suffix}"
+
+
+class AzureOpenAI(_Base):
+    """Same constructor arguments and environment variables as ``openai.AzureOpenAI``.
+
+    Deployment URLs ``{azure_endpoint}/openai/deployments/{deployment}/chat/completions
+    ?api-version=...`` (the deployment from ``azure_deployment`` or each request's ``model``),
+    or the v1 API with ``base_url="https://{resource}.openai.azure.com/openai/v1"``.
+    ``api_key`` is sent as ``api-key``; ``azure_ad_token`` / ``azure_ad_token_provider`` as
+    a bearer token (the provider is called for every request).
+    """
+
+    _is_async = False
+
+    def __init__(
+        self,
+        *,
+        api_version: Optional[str] = None,
+        azure_endpoint: Optional[str] = None,
+        azure_deployment: Optional[str] = None,
+        api_key: Optional[str] = None,
+        azure_ad_token: Optional[str] = None,
+        azure_ad_token_provider: Optional[Callable[[], str]] = None,
+        organization: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: Any = None,
+        max_retries: int = 2,
+        default_headers: Optional[Mapping[str, str]] = None,
+        default_query: Optional[Mapping[str, Any]] = None,
+        verify: Any = None,
+    ) -> None:
+        api_key = api_key if api_key is not None else os.environ.get("AZURE_OPENAI_API_KEY")
+        azure_ad_token = azure_ad_token if azure_ad_token is not None else os.environ.get("AZURE_OPENAI_AD_TOKEN")
+        if not (api_key or azure_ad_token or azure_ad_token_provider):
+            raise SserpentError(
+                "Missing credentials. Please pass one of `api_key`, `azure_ad_token`, or "
+                "`azure_ad_token_provider`, or set the AZURE_OPENAI_API_KEY or AZURE_OPENAI_AD_TOKEN "
+                "environment variable"
+            )
+        api_version = api_version if api_version is not None else os.environ.get("OPENAI_API_VERSION")
+        if base_url is None:
+            azure_endpoint = azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+            if not azure_endpoint:
+                raise SserpentError(
+                    "Must provide one of the `base_url` or `azure_endpoint` arguments, or the "
+                    "AZURE_OPENAI_ENDPOINT environment variable"
+                )
+            if api_version is None:
+                raise SserpentError(
+                    "Must provide either the `api_version` argument or the OPENAI_API_VERSION environment variable"
+                )
+            root = azure_endpoint.rstrip("/") + "/openai"
+            base_url = f"{root}/deployments/{azure_deployment}" if azure_deployment else root
+            self._deployment_in_url = bool(azure_deployment)
+        else:
+            self._deployment_in_url = True
+        self._api_key = api_key
+        self._azure_ad_token = azure_ad_token
+        self._token_provider = azure_ad_token_provider
+        self.api_version = api_version
+        query = dict(default_query or {})
+        if api_version:
+            query.setdefault("api-version", api_version)
+        headers: dict[str, str] = {}
+        if api_key:
+            headers["api-key"] = api_key
+        if organization:
+            headers["openai-organization"] = organization
+        headers.update(default_headers or {})
+        super().__init__(
+            base_url=base_url, headers=headers, timeout=timeout, max_retries=max_retries, default_query=query,
+            verify=verify,
+        )
+        self.chat = _Chat(_AzureDeploymentResource(self, "/chat/completions", self._is_async))
+        self.completions = _AzureDeploymentResource(self, "/completions", self._is_async)
+        self.responses = _Resource(self, "/responses", self._is_async)
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._token_provider is not None:
+            return {"authorization": f"Bearer {self._token_provider()}"}
+        if self._azure_ad_token and not self._api_key:
+            return {"authorization": f"Bearer {self._azure_ad_token}"}
+        return {}
+
+
+class AsyncAzureOpenAI(AzureOpenAI):
+    """Async :class:`AzureOpenAI` (``await client.chat.completions.create(...)``)."""
+
+    _is_async = True
+
+
+# --- Anthropic -------------------------------------------------------------------------------
+
+
+class Anthropic(_Base):
+    """Same constructor arguments and environment variables as ``anthropic.Anthropic``:
+    ``messages.create(..., stream=True)`` streams every event type (``ping`` skipped) and
+    ends at ``message_stop``."""
+
+    _is_async = False
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        auth_token: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: Any = None,
+        max_retries: int = 2,
+        default_headers: Optional[Mapping[str, str]] = None,
+        default_query: Optional[Mapping[str, Any]] = None,
+        anthropic_version: str = "2023-06-01",
+        verify: Any = None,
+    ) -> None:
+        api_key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
+        auth_token = auth_token if auth_token is not None else os.environ.get("ANTHROPIC_AUTH_TOKEN")
+        if not (api_key or auth_token):
+            raise SserpentError(
+                "Could not resolve authentication method. Expected either api_key or auth_token to be set, "
+                "or the ANTHROPIC_API_KEY environment variable"
+            )
+        self._api_key = api_key
+        headers: dict[str, str] = {"anthropic-version": anthropic_version}
+        if api_key:
+            headers["x-api-key"] = api_key
+        if auth_token:
+            headers["authorization"] = f"Bearer {auth_token}"
+        headers.update(default_headers or {})
+        super().__init__(
+            base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com",
+            headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
+            verify=verify,
+        )
+        self.messages = _Resource(self, "/v1/messages", self._is_async)
+
+
+class AsyncAnthropic(Anthropic):
+    """Async :class:`Anthropic`."""
+
+    _is_async = True
+
