@@ -774,6 +774,33 @@ def test_port_in_use_raises_oserror() -> None:
         MockServer(port=server.port)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_leaves_the_parents_server_alone(mock_server: MockServer) -> None:
+    pid = os.fork()
+    if pid == 0:  # the child: use the parent's server, then drop its copy
+        code = 1
+        try:
+            status = call(mock_server, "/v1/chat/completions", {}).status
+            mock_server.close()
+            code = 0 if status == 200 else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.01)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert not mock_server.closed
+    assert call(mock_server, "/v1/chat/completions", {}).status == 200
+    assert len(mock_server.requests) == 2
+
+
 def test_many_concurrent_paced_streams(mock_server: MockServer) -> None:
     socks = [
         send(
