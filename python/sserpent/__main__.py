@@ -2,7 +2,8 @@
 
 Commands:
 
-- ``mock-server``: run the embedded mock LLM server until Ctrl-C.
+- ``mock-server``: run the embedded mock LLM server until Ctrl-C;
+- ``chat``: stream a chat completion to the terminal (see ``_chat.py``).
 """
 
 from __future__ import annotations
@@ -64,9 +65,8 @@ def _add_mock_server(commands: argparse._SubParsersAction) -> None:
 
 
 # --- chat subcommand -------------------------------------------------------------------------
-# `python -m sserpent chat "prompt"` (issue 3, item 8) is added here by its owner: define
-# `_add_chat(commands)` that registers the "chat" parser with `set_defaults(handler=...)`,
-# and call it from `build_parser` below, next to `_add_mock_server`.
+# `python -m sserpent chat "prompt"` (issue 3, item 8) lives in `_chat.py`, owned by the chat
+# feature; `add_chat` registers it in `build_parser` below, next to `_add_mock_server`.
 # ----------------------------------------------------------------------------------------------
 
 
