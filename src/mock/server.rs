@@ -182,18 +182,18 @@ enum Outcome {
 }
 
 async fn serve(
-    stream: TcpStream,
+    mut stream: TcpStream,
     conn: ConnHandle,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Declared after the socket, so dropped before it: a close by the server
+    // is recorded before the client can see it.
     let mut guard = CloseGuard {
         shared: shared.clone(),
         id: conn.id,
         by: ClosedBy::Server,
     };
-    // Declared after the guard: the socket is closed before the close is recorded.
-    let mut stream = stream;
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
@@ -367,9 +367,14 @@ async fn respond_inner<W: AsyncWrite + Unpin>(
         if let (Some(d), true) = (f.delay, sent > 0) {
             flush(wr, &mut cb, conn).await?;
             // On a fixed schedule from the first frame, so pauses don't drift.
-            let due = first_at + d * sent as u32;
-            if due > Instant::now() {
-                sleep_until(due).await;
+            let due = u32::try_from(sent)
+                .ok()
+                .and_then(|k| d.checked_mul(k))
+                .and_then(|t| first_at.checked_add(t));
+            match due {
+                Some(due) if due <= Instant::now() => {}
+                Some(due) => sleep_until(due).await,
+                None => sleep(d).await,
             }
         }
         if f.cut_after == Some(sent) {

@@ -230,7 +230,7 @@ fn cut_after_and_mid_event() {
         std::str::from_utf8(tail).is_err(),
         "the cut splits a character"
     );
-    assert!(server.wait_closed(None, Duration::from_secs(5)).unwrap());
+    // Recorded before the client could see the close: no wait needed.
     assert_eq!(server.connections()[1].closed_by, Some(ClosedBy::Server));
 }
 
