@@ -10,6 +10,7 @@ pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod mock;
+pub mod oci;
 pub mod pipeline;
 pub mod runtime;
 pub mod schema;

@@ -118,6 +118,9 @@ pub struct Pipeline {
     scratch: Output,
     /// Count of items produced, for messages.
     produced: u64,
+    /// A body without a single event is incomplete (live streams: the
+    /// request asked for a stream).
+    require_events: bool,
 }
 
 impl Pipeline {
@@ -129,12 +132,19 @@ impl Pipeline {
             finished: false,
             scratch: Vec::new(),
             produced: 0,
+            require_events: false,
         }
     }
 
     /// Fixes the terminator instead of learning it.
     pub fn with_ending(mut self, ending: Ending) -> Self {
         self.ending = ending;
+        self
+    }
+
+    /// An empty body is reported as incomplete.
+    pub fn requiring_events(mut self) -> Self {
+        self.require_events = true;
         self
     }
 
@@ -184,6 +194,10 @@ impl Pipeline {
                     "events"
                 }
             ))));
+        } else if self.require_events && self.produced == 0 && self.ending != Ending::Eof {
+            out.push_back(Err(Fault::Incomplete(
+                "the response body ended before its first event".into(),
+            )));
         } else if !matches!(self.ending, Ending::Unknown | Ending::Eof) {
             out.push_back(Err(Fault::Incomplete(format!(
                 "the stream ended without {}, after {} complete {}",
@@ -288,7 +302,8 @@ impl Pipeline {
                 self.fail(Fault::Provider(Box::new(p)), out);
                 return;
             }
-            return self.emit(
+            // e.g. `"error": null` in an ordinary chunk: not an error.
+            return self.chunk(
                 Parsed {
                     doc,
                     schema,
@@ -298,13 +313,18 @@ impl Pipeline {
                 out,
             );
         }
+        self.chunk(Parsed { doc, schema, event }, stop, out);
+    }
+
+    fn chunk(&mut self, parsed: Parsed, stop: bool, out: &mut Out) {
+        let schema = parsed.schema;
         if self.ending == Ending::Unknown
             && (std::ptr::eq(schema, &schema::CHAT_COMPLETION_CHUNK)
                 || std::ptr::eq(schema, &schema::COMPLETION))
         {
             self.ending = Ending::Done;
         }
-        self.emit(Parsed { doc, schema, event }, stop, out);
+        self.emit(parsed, stop, out);
     }
 
     fn emit(&mut self, parsed: Parsed, stop: bool, out: &mut Out) {

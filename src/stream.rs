@@ -77,11 +77,14 @@ impl StreamTask {
             }),
             None => work.await,
         };
+        // The end time is recorded before the consumer can see the end.
+        metrics.with(|m| {
+            m.ended_at.get_or_insert_with(Instant::now);
+        });
         match outcome {
             Ok(()) => channel.push_now(Msg::End),
             Err(fault) => channel.push_now(Msg::Fault(fault)),
         }
-        metrics.with(|m| m.ended_at = Some(Instant::now()));
         channel.close();
     }
 
@@ -111,7 +114,7 @@ impl StreamTask {
         } else {
             Mode::Chunks
         };
-        let mut pipeline = Pipeline::new(mode, self.max_event_size);
+        let mut pipeline = Pipeline::new(mode, self.max_event_size).requiring_events();
         if let Some(e) = self.ending {
             pipeline = pipeline.with_ending(e);
         }
@@ -248,6 +251,7 @@ impl StreamTask {
         }
         if let Some(f) = fault {
             // Everything before the fault was delivered; the fault ends the stream.
+            self.metrics.with(|m| m.ended_at = Some(Instant::now()));
             self.channel.push_now(Msg::Fault(StreamFault::Pipeline(f)));
             self.channel.close();
             return false;

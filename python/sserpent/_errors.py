@@ -175,3 +175,18 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     if status_code >= 500:
         return InternalServerError
     return _STATUS_ERRORS.get(status_code, APIStatusError)
+
+
+def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    obj = cls.__new__(cls, *args)
+    BaseException.__init__(obj, *args)
+    obj.__dict__.update(state)
+    return obj
+
+
+def _reduce(self: BaseException) -> tuple[Any, ...]:
+    # The default reduce calls cls(*args), which keyword-only fields break.
+    return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+SserpentError.__reduce__ = _reduce  # type: ignore[method-assign,assignment]

@@ -10,12 +10,14 @@
 //! - [`http1`]: minimal HTTP/1.1 (requests in, heads and chunked bodies out);
 //! - [`scenario`]: queued scripted responses and their faults;
 //! - [`generate`]: the default provider responses;
-//! - [`record`]: the request and connection records.
+//! - [`record`]: the request and connection records;
+//! - [`oci_auth`]: OCI request-signature checks (when a public key is set).
 //!
 //! `py` holds the Python class `sserpent._sserpent.MockServer`.
 
 pub mod generate;
 pub mod http1;
+pub mod oci_auth;
 pub mod record;
 pub mod scenario;
 pub mod server;
@@ -167,6 +169,16 @@ impl MockServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pending()
+    }
+
+    /// Requires OCI request signatures verifying with `key` on the OCI
+    /// paths (`None`: no check). Requests that fail are answered 401.
+    pub fn require_oci_signature(&self, key: Option<crate::oci::PublicKey>) {
+        *self
+            .shared
+            .oci_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = key;
     }
 
     pub fn requests(&self) -> Vec<Arc<RequestRecord>> {

@@ -171,14 +171,30 @@ fn header_pairs(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Str
     Ok(out)
 }
 
+fn oci_key(pem: &str) -> PyResult<crate::oci::PublicKey> {
+    crate::oci::PublicKey::from_pem(pem).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 #[pymethods]
 impl PyMockServer {
     #[new]
-    #[pyo3(signature = (host = "127.0.0.1", port = 0))]
-    fn new(py: Python<'_>, host: &str, port: u16) -> PyResult<Self> {
+    #[pyo3(signature = (host = "127.0.0.1", port = 0, *, oci_public_key = None))]
+    fn new(py: Python<'_>, host: &str, port: u16, oci_public_key: Option<&str>) -> PyResult<Self> {
+        let key = oci_public_key.map(oci_key).transpose()?;
         let host = host.to_owned();
         let inner = py.detach(|| MockServer::start(&host, port))?;
+        inner.require_oci_signature(key);
         Ok(PyMockServer { inner })
+    }
+
+    /// Require OCI request signatures on the OCI paths, verified with this
+    /// RSA public key (PEM; a private key PEM gives its public half); ``None``
+    /// stops checking. Failing requests are answered 401 ``NotAuthenticated``.
+    #[pyo3(signature = (public_key_pem))]
+    fn require_oci_signature(&self, public_key_pem: Option<&str>) -> PyResult<()> {
+        let key = public_key_pem.map(oci_key).transpose()?;
+        self.inner.require_oci_signature(key);
+        Ok(())
     }
 
     /// ``http://HOST:PORT``.
@@ -473,6 +489,31 @@ impl PyMockRequest {
     #[getter]
     fn received_at(&self) -> f64 {
         self.inner.received_at
+    }
+
+    /// ``True``/``False`` when the server checked this request's OCI
+    /// signature (see :meth:`MockServer.require_oci_signature`), else ``None``.
+    #[getter]
+    fn oci_signature_valid(&self) -> Option<bool> {
+        self.inner.oci_signature.as_ref().map(|r| r.is_ok())
+    }
+
+    /// Why the OCI signature check failed (``None`` when it passed or was not made).
+    #[getter]
+    fn oci_signature_error(&self) -> Option<&str> {
+        match &self.inner.oci_signature {
+            Some(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The ``keyId`` of a valid OCI signature.
+    #[getter]
+    fn oci_key_id(&self) -> Option<&str> {
+        match &self.inner.oci_signature {
+            Some(Ok(k)) => Some(k),
+            _ => None,
+        }
     }
 
     /// The body parsed with ``json.loads``.

@@ -34,6 +34,9 @@ pub struct RequestRecord {
     pub connection_id: u64,
     /// `monotonic()` when the whole request had arrived.
     pub received_at: f64,
+    /// The OCI signature check (when the server requires one on this
+    /// path): the `keyId`, or why the request failed.
+    pub oci_signature: Option<Result<String, String>>,
 }
 
 impl RequestRecord {
@@ -287,6 +290,7 @@ mod tests {
             body: Bytes::from_static(b"{}"),
             connection_id: 1,
             received_at: monotonic(),
+            oci_signature: None,
         });
         a.add_sent(10);
         rec.close_connection(1, ClosedBy::Client);

@@ -18,6 +18,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use super::generate::{self, GenRequest};
 use super::http1::{self, ChunkBuf, Framing, ReadResult, Request};
+use super::oci_auth;
 use super::record::{monotonic, ClosedBy, ConnHandle, Recorder, RequestRecord};
 use super::scenario::{
     merge_headers, mid_cut, FrameSource, ListSource, Reply, ReplyBody, Scenario, ScenarioBody,
@@ -37,6 +38,8 @@ pub struct Shared {
     pub queue: Mutex<ScenarioQueue>,
     pub recorder: Recorder,
     seq: AtomicU64,
+    /// Set: OCI paths require a request signature verifying with this key.
+    pub oci_key: Mutex<Option<crate::oci::PublicKey>>,
 }
 
 impl Shared {
@@ -219,6 +222,18 @@ async fn serve(
                 return;
             }
         };
+        let oci_key = shared
+            .oci_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let oci_signature = match oci_key {
+            Some(key) if oci_auth::is_oci_path(req.head.path()) => {
+                Some(oci_auth::check(&key, &req))
+            }
+            _ => None,
+        };
+        let unauthorized = matches!(oci_signature, Some(Err(_)));
         shared.recorder.add_request(RequestRecord {
             method: req.head.method.clone(),
             path: req.head.path().to_owned(),
@@ -227,10 +242,15 @@ async fn serve(
             body: req.body.clone(),
             connection_id: conn.id,
             received_at: monotonic(),
+            oci_signature,
         });
         let keep_alive = req.head.keep_alive();
         let chunked = req.head.version >= 1;
-        let reply = shared.reply_for(&req);
+        let reply = if unauthorized {
+            oci_auth::unauthorized()
+        } else {
+            shared.reply_for(&req)
+        };
         let reset = reply.faults.reset;
         let outcome = tokio::select! {
             biased;

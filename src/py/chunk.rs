@@ -54,13 +54,31 @@ impl Chunk {
     }
 
     fn value_of_key(&self, py: Python<'_>, key: u32) -> PyResult<Py<PyAny>> {
-        let name = self
-            .doc
-            .str_value(key)
-            .map(|s| s.into_owned())
-            .unwrap_or_default();
-        let v = self.lookup(&name).unwrap_or(key + 1);
-        to_py(py, &self.doc, v, self.schema.child(&name))
+        let name = scalar(py, &self.doc, key)?;
+        let (v, schema) = self.find(py, name.bind(py))?.unwrap_or((key + 1, &ANY));
+        to_py(py, &self.doc, v, schema)
+    }
+
+    /// The value node for a Python key (the last member of that name) and its schema.
+    fn find(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<(u32, &'static Schema)>> {
+        let Ok(k) = key.cast::<PyString>() else {
+            return Ok(None);
+        };
+        if let Ok(k) = k.to_str() {
+            return Ok(self.lookup(k).map(|v| (v, self.schema.child(k))));
+        }
+        // A key with lone surrogates: no Rust string can hold it; compare as Python strings.
+        let mut found = None;
+        for (kn, v) in self.doc.members(self.node) {
+            if self.doc.str_value(kn).is_none() && scalar(py, &self.doc, kn)?.bind(py).eq(key)? {
+                found = Some((v, &ANY));
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -227,13 +245,10 @@ impl Chunk {
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        if let Ok(k) = key.cast::<PyString>() {
-            let k = k.to_str()?;
-            if let Some(v) = self.lookup(k) {
-                return to_py(py, &self.doc, v, self.schema.child(k));
-            }
+        match self.find(py, key)? {
+            Some((v, schema)) => to_py(py, &self.doc, v, schema),
+            None => Err(PyKeyError::new_err(key.clone().unbind())),
         }
-        Err(PyKeyError::new_err(key.clone().unbind()))
     }
 
     #[pyo3(signature = (key, default=None))]
@@ -243,20 +258,14 @@ impl Chunk {
         key: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        if let Ok(k) = key.cast::<PyString>() {
-            let k = k.to_str()?;
-            if let Some(v) = self.lookup(k) {
-                return to_py(py, &self.doc, v, self.schema.child(k));
-            }
+        match self.find(py, key)? {
+            Some((v, schema)) => to_py(py, &self.doc, v, schema),
+            None => Ok(default.unwrap_or_else(|| py.None())),
         }
-        Ok(default.unwrap_or_else(|| py.None()))
     }
 
-    fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        match key.cast::<PyString>() {
-            Ok(k) => Ok(self.lookup(k.to_str()?).is_some()),
-            Err(_) => Ok(false),
-        }
+    fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self.find(py, key)?.is_some())
     }
 
     fn __len__(&self) -> usize {
@@ -335,6 +344,31 @@ impl Chunk {
             CompareOp::Ne => mine.ne(other_plain)?.into_py_any(py),
             _ => Ok(py.NotImplemented()),
         }
+    }
+
+    /// Pickles as its JSON text, parsed again on load.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyAny>,))> {
+        let caller = py
+            .import("operator")?
+            .getattr("methodcaller")?
+            .call1(("json",))?;
+        let event = super::event::PyEvent::from(crate::sse::Event {
+            event: None,
+            data: self.doc.json_text(self.node).to_string(),
+            id: Arc::from(""),
+        });
+        Ok((caller, (Bound::new(py, event)?.into_any(),)))
+    }
+
+    fn __copy__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __deepcopy__<'py>(slf: PyRef<'py, Self>, _memo: &Bound<'py, PyAny>) -> PyRef<'py, Self> {
+        slf
     }
 
     fn __repr__(&self) -> String {

@@ -53,10 +53,13 @@ pub fn str_pairs(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<(St
     if obj.is_none() {
         return Ok(Vec::new());
     }
+    // A mapping, or an iterable of (name, value) pairs.
     let items = if let Ok(d) = obj.cast::<PyDict>() {
         d.items().into_any()
-    } else {
+    } else if obj.hasattr("items")? {
         obj.call_method0("items")?
+    } else {
+        obj.clone()
     };
     let mut out = Vec::new();
     for item in items.try_iter()? {
@@ -144,7 +147,12 @@ impl Client {
 
     /// Prepares a streaming request; it is sent on first iteration or
     /// ``open()`` / ``await aopen()``.
-    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE))]
+    ///
+    /// ``terminator`` fixes how the stream must end instead of learning it
+    /// from its first events: ``"done"`` (``data: [DONE]``),
+    /// ``"message_stop"``, ``"response.completed"``, or ``"eof"`` (the body
+    /// may just end, as OCI's streams do).
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE, terminator = None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -156,7 +164,20 @@ impl Client {
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
         max_event_size: usize,
+        terminator: Option<&str>,
     ) -> PyResult<Stream> {
+        let ending = match terminator {
+            None => None,
+            Some("done") => Some(Ending::Done),
+            Some("message_stop") => Some(Ending::MessageStop),
+            Some("response.completed") => Some(Ending::ResponseDone),
+            Some("eof") => Some(Ending::Eof),
+            Some(t) => {
+                return Err(PyValueError::new_err(format!(
+                    "terminator must be \"done\", \"message_stop\", \"response.completed\" or \"eof\", not {t:?}"
+                )))
+            }
+        };
         self.build_stream(
             py,
             method,
@@ -166,7 +187,7 @@ impl Client {
             headers,
             params,
             max_event_size,
-            None,
+            ending,
         )
     }
 

@@ -68,6 +68,27 @@ impl PyEvent {
         parse_event_json(py, &self.inner)
     }
 
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (String, String, String))> {
+        let cls = py.get_type::<PyEvent>().into_any();
+        let args = (
+            self.inner.data.clone(),
+            self.inner.event_type().to_string(),
+            self.inner.id.to_string(),
+        );
+        Ok((cls, args))
+    }
+
+    fn __copy__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __deepcopy__<'py>(slf: PyRef<'py, Self>, _memo: &Bound<'py, PyAny>) -> PyRef<'py, Self> {
+        slf
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Event(event={:?}, data={:?}, id={:?})",

@@ -6,6 +6,7 @@ pub mod chunk;
 pub mod client;
 pub mod errors;
 pub mod event;
+pub mod oci;
 pub mod stream;
 
 use pyo3::prelude::*;
@@ -23,5 +24,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::Headers>()?;
     m.add_function(wrap_pyfunction!(adapters::iter_events, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::iter_chunks, m)?)?;
+    m.add_function(wrap_pyfunction!(oci::oci_sign, m)?)?;
     Ok(())
 }

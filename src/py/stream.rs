@@ -239,35 +239,35 @@ impl Stream {
     fn poll_async(&self, py: Python<'_>, view: Option<View>, want: Want) -> PyResult<Step> {
         let mut c = self.consumer()?;
         self.start(&mut c, view, want)?;
-        match self.step(py, &mut c, want)? {
-            Step::Pending => {}
-            done => return Ok(done),
-        }
-        let event_loop = get_running_loop(py)?;
-        let bridge = match &c.bridge {
-            Some((l, b)) if l.bind(py).is(&event_loop) => b.clone(),
-            _ => {
-                let b = bridge_for(py, &event_loop)?;
-                c.bridge = Some((event_loop.clone().unbind(), b.clone()));
-                b
+        loop {
+            match self.step(py, &mut c, want)? {
+                Step::Pending => {}
+                done => return Ok(done),
             }
-        };
-        let fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
-        self.slot.set(fut.clone().unbind());
-        let waker = Arc::new(BridgeWaker {
-            bridge,
-            slot: self.slot.clone(),
-        });
-        match self.channel.take_or_register(&mut c.buf, waker) {
-            Wait::Empty => {
-                fut.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
-                Ok(Step::Value(fut.unbind()))
-            }
-            _ => {
-                self.slot.take();
-                match self.step(py, &mut c, want)? {
-                    Step::Pending => unreachable!("items were just taken"),
-                    done => Ok(done),
+            let event_loop = get_running_loop(py)?;
+            let bridge = match &c.bridge {
+                Some((l, b)) if l.bind(py).is(&event_loop) => b.clone(),
+                _ => {
+                    let b = bridge_for(py, &event_loop)?;
+                    c.bridge = Some((event_loop.clone().unbind(), b.clone()));
+                    b
+                }
+            };
+            let fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+            self.slot.set(fut.clone().unbind());
+            let waker = Arc::new(BridgeWaker {
+                bridge,
+                slot: self.slot.clone(),
+            });
+            match self.channel.take_or_register(&mut c.buf, waker) {
+                Wait::Empty => {
+                    fut.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
+                    return Ok(Step::Value(fut.unbind()));
+                }
+                // Something arrived meanwhile: serve it (a drain may consume it all
+                // and have to wait again).
+                _ => {
+                    self.slot.take();
                 }
             }
         }
@@ -918,6 +918,7 @@ impl StreamMetrics {
         d.set_item("gap_p50", self.gap_p50)?;
         d.set_item("gap_p99", self.gap_p99)?;
         d.set_item("attempts", self.attempts)?;
+        d.set_item("chunks_per_second", self.chunks_per_second())?;
         Ok(d)
     }
 
