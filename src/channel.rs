@@ -218,13 +218,15 @@ impl<T> Channel<T> {
         }
     }
 
-    /// The consumer is gone: drop queued items and tell the producer.
+    /// The consumer is gone (or the stream was closed from elsewhere): drop
+    /// queued items, stop the producer, and end any wait in progress.
     pub fn cancel(&self) {
         let mut st = self.lock();
         st.cancelled = true;
+        st.closed = true;
         st.items.clear();
-        st.async_waker = None;
-        drop(st);
+        st.sync_waiting = true; // make `wake` notify unconditionally
+        self.wake(st);
         self.space.notify_waiters();
     }
 }

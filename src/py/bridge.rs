@@ -28,6 +28,18 @@ impl FutureSlot {
         *self.future.lock().unwrap_or_else(|e| e.into_inner()) = Some(fut);
     }
 
+    /// A consumer already awaits through this slot (its future is not done).
+    pub fn is_pending(&self, py: Python<'_>) -> bool {
+        let guard = self.future.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().is_some_and(|f| {
+            f.bind(py)
+                .call_method0(pyo3::intern!(py, "done"))
+                .and_then(|d| d.is_truthy())
+                .map(|d| !d)
+                .unwrap_or(false)
+        })
+    }
+
     pub fn take(&self) -> Option<Py<PyAny>> {
         self.future.lock().unwrap_or_else(|e| e.into_inner()).take()
     }

@@ -253,6 +253,11 @@ impl Stream {
                     b
                 }
             };
+            if self.slot.is_pending(py) {
+                return Err(PyRuntimeError::new_err(
+                    "this stream is already being read by another thread or task; a stream has one consumer at a time",
+                ));
+            }
             let fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
             self.slot.set(fut.clone().unbind());
             let waker = Arc::new(BridgeWaker {
