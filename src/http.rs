@@ -60,11 +60,8 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
     } else {
         b = b.http1_only();
     }
-    match &opts.proxy {
-        Some(p) => {
-            b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy URL: {e}"))?)
-        }
-        None => {}
+    if let Some(p) = &opts.proxy {
+        b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy URL: {e}"))?);
     }
     if let Some(pem) = &opts.ca_bundle {
         let certs = reqwest::Certificate::from_pem_bundle(pem)

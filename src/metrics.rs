@@ -57,7 +57,7 @@ impl Snapshot {
             if self.gap_stride == 0 {
                 self.gap_stride = 1;
             }
-            if self.gap_seen % self.gap_stride == 0 {
+            if self.gap_seen.is_multiple_of(self.gap_stride) {
                 if self.gaps_ns.len() >= MAX_GAPS {
                     let kept: Vec<u64> = self.gaps_ns.iter().step_by(2).copied().collect();
                     self.gaps_ns = kept;
