@@ -6,6 +6,7 @@
 
 pub mod accumulate;
 pub mod channel;
+pub mod encode;
 pub mod http;
 pub mod json;
 pub mod metrics;

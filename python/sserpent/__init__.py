@@ -36,11 +36,13 @@ from ._sserpent import (
     Decoder,
     Event,
     Headers,
+    SseIterator,
     Stream,
     StreamMetrics,
     StreamView,
     iter_chunks,
     iter_events,
+    sse_encode,
 )
 
 __version__ = "0.1.0"
@@ -78,6 +80,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "SSEError",
+    "SseIterator",
     "SserpentError",
     "Stream",
     "StreamError",
@@ -88,6 +91,7 @@ __all__ = [
     "aiter_events",
     "iter_chunks",
     "iter_events",
+    "sse_encode",
     "stream",
 ]
 

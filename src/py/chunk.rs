@@ -32,6 +32,11 @@ impl Chunk {
         &self.doc
     }
 
+    /// This object's JSON text exactly as received.
+    pub fn json_text(&self) -> &str {
+        self.doc.json_text(self.node)
+    }
+
     fn lookup(&self, key: &str) -> Option<u32> {
         self.doc.get(self.node, key)
     }

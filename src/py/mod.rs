@@ -7,6 +7,7 @@ pub mod client;
 pub mod errors;
 pub mod event;
 pub mod oci;
+pub mod sse_out;
 pub mod stream;
 
 use pyo3::prelude::*;
@@ -22,6 +23,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::StreamView>()?;
     m.add_class::<stream::StreamMetrics>()?;
     m.add_class::<stream::Headers>()?;
+    m.add_class::<sse_out::SseIter>()?;
+    m.add_function(wrap_pyfunction!(sse_out::sse_encode, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::iter_events, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::iter_chunks, m)?)?;
     m.add_function(wrap_pyfunction!(oci::oci_sign, m)?)?;

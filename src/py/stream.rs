@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration, PyValueError};
 use pyo3::prelude::*;
@@ -61,17 +61,20 @@ impl Drop for Stream {
 
 /// What a consumer wants next.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Want {
+pub(crate) enum Want {
     Item,
     Head,
     /// Everything left, discarded (for `final()`).
     Drain,
 }
 
-enum Step {
+pub(crate) enum Step {
     Value(Py<PyAny>),
     End,
+    /// Nothing ready (from `step`), or the deadline passed with nothing (from the waits).
     Pending,
+    /// An async consumer must yield this asyncio future and poll again.
+    Wait(Py<PyAny>),
 }
 
 impl Stream {
@@ -215,34 +218,65 @@ impl Stream {
         view: Option<View>,
         want: Want,
     ) -> PyResult<Option<Py<PyAny>>> {
+        match self.wait_blocking(py, view, want, None)? {
+            Step::Value(v) => Ok(Some(v)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Blocks until a value, the end, or `deadline` (then `Pending`).
+    pub(crate) fn wait_blocking(
+        &self,
+        py: Python<'_>,
+        view: Option<View>,
+        want: Want,
+        deadline: Option<Instant>,
+    ) -> PyResult<Step> {
         let mut c = self.consumer()?;
         self.start(&mut c, view, want)?;
         loop {
             match self.step(py, &mut c, want)? {
-                Step::Value(v) => return Ok(Some(v)),
-                Step::End => return Ok(None),
                 Step::Pending => {
+                    let mut slice = SIGNAL_POLL;
+                    if let Some(d) = deadline {
+                        let left = d.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return Ok(Step::Pending);
+                        }
+                        slice = slice.min(left);
+                    }
                     let channel = &self.channel;
                     let buf = &mut c.buf;
-                    py.detach(|| channel.wait_sync(buf, SIGNAL_POLL));
+                    py.detach(|| channel.wait_sync(buf, slice));
                     if let Err(e) = py.check_signals() {
                         c.finished = true;
                         self.shutdown();
                         return Err(e);
                     }
                 }
+                done => return Ok(done),
             }
         }
     }
 
     /// Async consumer: a ready value, the end, or a registered wait.
-    fn poll_async(&self, py: Python<'_>, view: Option<View>, want: Want) -> PyResult<Step> {
+    pub(crate) fn poll_async(
+        &self,
+        py: Python<'_>,
+        view: Option<View>,
+        want: Want,
+        deadline: Option<Instant>,
+    ) -> PyResult<Step> {
         let mut c = self.consumer()?;
         self.start(&mut c, view, want)?;
         loop {
             match self.step(py, &mut c, want)? {
                 Step::Pending => {}
                 done => return Ok(done),
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Ok(Step::Pending);
             }
             let event_loop = get_running_loop(py)?;
             let bridge = match &c.bridge {
@@ -267,7 +301,15 @@ impl Stream {
             match self.channel.take_or_register(&mut c.buf, waker) {
                 Wait::Empty => {
                     fut.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
-                    return Ok(Step::Value(fut.unbind()));
+                    if let Some(l) = left {
+                        // Wake up at the deadline even if nothing arrives.
+                        let wake = wrap_pyfunction!(resolve_future, py)?;
+                        event_loop.call_method1(
+                            pyo3::intern!(py, "call_later"),
+                            (l.as_secs_f64(), wake, &fut),
+                        )?;
+                    }
+                    return Ok(Step::Wait(fut.unbind()));
                 }
                 // Something arrived meanwhile: serve it (a drain may consume it all
                 // and have to wait again).
@@ -450,11 +492,30 @@ impl Stream {
 
     /// Stops reading and closes the upstream connection.
     fn close(&self) {
-        if let Ok(mut c) = self.consumer.try_lock() {
-            c.finished = true;
-            c.buf.clear();
-        }
-        self.shutdown();
+        self.close_now();
+    }
+
+    /// Renders the text live in a Jupyter output cell (``sserpent.notebook.display``).
+    fn display(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        Ok(py
+            .import("sserpent.notebook")?
+            .getattr("display")?
+            .call1((slf,))?
+            .unbind())
+    }
+
+    /// SSE bytes for ``StreamingResponse``: the upstream events unchanged, or
+    /// ``transform(chunk)`` re-encoded; ``ping`` idle seconds between ``: ping``
+    /// comments. Sync and async iterable.
+    #[pyo3(signature = (transform = None, *, ping = None, terminator = Some("[DONE]".to_string())))]
+    fn sse(
+        slf: &Bound<'_, Self>,
+        transform: Option<Py<PyAny>>,
+        ping: Option<f64>,
+        terminator: Option<String>,
+    ) -> PyResult<super::sse_out::SseIter> {
+        super::sse_out::SseIter::new(slf.clone().unbind(), transform, ping, terminator)
     }
 
     fn aclose(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -555,6 +616,7 @@ fn anext(
     match this.step_now(py, view)? {
         Some(Step::Value(v)) => Ok(Py::new(py, Ready { value: v })?.into_any()),
         Some(Step::End) => Err(PyStopAsyncIteration::new_err(())),
+        Some(Step::Wait(_)) => unreachable!("step never waits"),
         _ => {
             let stream: Py<Stream> = stream
                 .bind(py)
@@ -576,7 +638,29 @@ fn anext(
     }
 }
 
+/// An already-resolved awaitable.
+pub(crate) fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(py, Ready { value })?.into_any())
+}
+
 impl Stream {
+    /// Closes the stream (also from `sse()` and the awaitables).
+    pub(crate) fn close_now(&self) {
+        if let Ok(mut c) = self.consumer.try_lock() {
+            c.finished = true;
+            c.buf.clear();
+        }
+        self.shutdown();
+    }
+
+    /// A task awaiting this stream was cancelled: drop its future, close.
+    pub(crate) fn cancel_wait(&self, py: Python<'_>) {
+        if let Some(fut) = self.slot.take() {
+            let _ = fut.bind(py).call_method0("cancel");
+        }
+        self.close_now();
+    }
+
     /// `client.request(...)`: the parsed JSON body of a non-streamed response.
     pub fn body_blocking(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match self.next_blocking(py, Some(View::Body), Want::Item)? {
@@ -736,23 +820,15 @@ impl Pending {
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let stream = self.stream.get();
-        match stream.poll_async(py, self.view, self.want)? {
-            Step::Value(v) if self.want != Want::Item => {
-                // Still waiting for headers: v is the future to yield.
-                Ok(v)
-            }
-            Step::Value(v) => {
-                if is_future(py, &v)? {
-                    return Ok(v);
-                }
-                Err(PyStopIteration::new_err(v))
-            }
+        match stream.poll_async(py, self.view, self.want, None)? {
+            Step::Wait(fut) => Ok(fut),
+            Step::Value(v) => Err(PyStopIteration::new_err(v)),
             Step::End => match (&self.want, &self.result) {
                 (Want::Head, Some(r)) => Err(PyStopIteration::new_err(r.clone_ref(py))),
                 (Want::Drain, _) => Err(PyStopIteration::new_err(stream.final_value(py)?)),
                 _ => Err(PyStopAsyncIteration::new_err(())),
             },
-            Step::Pending => unreachable!("poll_async never returns Pending"),
+            Step::Pending => unreachable!("no deadline was given"),
         }
     }
 
@@ -782,16 +858,20 @@ impl Pending {
 }
 
 /// The exception `throw(typ, val, tb)` asked for (an instance or a class).
-fn thrown(typ: &Bound<'_, PyAny>, val: Option<&Bound<'_, PyAny>>) -> PyErr {
+pub(crate) fn thrown(typ: &Bound<'_, PyAny>, val: Option<&Bound<'_, PyAny>>) -> PyErr {
     match val.filter(|v| !v.is_none()) {
         Some(v) => PyErr::from_value(v.clone()),
         None => PyErr::from_value(typ.clone()),
     }
 }
 
-fn is_future(py: Python<'_>, v: &Py<PyAny>) -> PyResult<bool> {
-    v.bind(py)
-        .hasattr(pyo3::intern!(py, "_asyncio_future_blocking"))
+/// `loop.call_later` target: ends a deadline wait if nothing resolved it first.
+#[pyfunction]
+fn resolve_future(fut: &Bound<'_, PyAny>) -> PyResult<()> {
+    if !fut.call_method0("done")?.is_truthy()? {
+        fut.call_method1("set_result", (fut.py().None(),))?;
+    }
+    Ok(())
 }
 
 /// Response headers with case-insensitive lookup.

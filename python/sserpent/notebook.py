@@ -1,0 +1,58 @@
+"""Jupyter: render a stream live as Markdown in the output cell.
+
+.. code-block:: python
+
+    stream = client.chat.completions.create(..., stream=True)
+    sserpent.notebook.display(stream)      # or stream.display()
+
+One display is updated in place at most ``max_updates_per_second`` times however fast the
+chunks come, and a one-line footer ends it: time to first token, chunks, chunks per second,
+total time. Plain ``print(..., end="")`` loops keep working too.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+__all__ = ["display", "footer"]
+
+
+def footer(metrics: Any) -> str:
+    """``first token 212 ms · 48 chunks · 39.1 chunks/s · 1.23 s``"""
+
+    def ms(v: Any) -> str:
+        return "–" if v is None else f"{v * 1e3:.0f} ms"
+
+    rate = metrics.chunks_per_second
+    total = metrics.duration
+    return (
+        f"first token {ms(metrics.time_to_first_token)} · {metrics.chunks} chunks · "
+        f"{'–' if rate is None else f'{rate:.1f}'} chunks/s · {'–' if total is None else f'{total:.2f} s'}"
+    )
+
+
+def display(stream: Any, *, max_updates_per_second: float = 20.0) -> str:
+    """Streams the text of ``stream`` into one live Markdown display; returns the text."""
+    from IPython.display import Markdown
+    from IPython.display import display as ipy_display
+
+    handle = ipy_display(Markdown(""), display_id=True)
+    interval = 1.0 / max_updates_per_second
+    text = ""
+    last = 0.0
+    dirty = False
+    try:
+        for delta in stream.text():
+            text += delta
+            dirty = True
+            now = time.monotonic()
+            if now - last >= interval:
+                handle.update(Markdown(text))
+                last = now
+                dirty = False
+    finally:
+        if dirty:
+            handle.update(Markdown(text))
+    handle.update(Markdown(f"{text}\n\n---\n*{footer(stream.metrics)}*"))
+    return text
