@@ -1,8 +1,6 @@
 from os import PathLike
 from types import TracebackType
-from typing import Any, AsyncIterator, Generator, Iterable, Iterator, Mapping, Optional, Union, final
-
-
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Optional, Union, final
 
 _Bytes = Union[bytes, bytearray, memoryview]
 
@@ -17,6 +15,8 @@ class Event:
     def data(self) -> str: ...
     @property
     def id(self) -> str: ...
+    def __copy__(self) -> Event: ...
+    def __deepcopy__(self, memo: Any, /) -> Event: ...
     def json(self) -> Any:
         """Parse ``data`` as JSON: objects become :class:`Chunk`, arrays lists."""
     def __eq__(self, other: object, /) -> bool: ...
@@ -55,6 +55,8 @@ class Chunk:
     def items(self) -> list[tuple[str, Any]]: ...
     def to_dict(self) -> dict[str, Any]: ...
     def to_json(self) -> str: ...
+    def __copy__(self) -> Chunk: ...
+    def __deepcopy__(self, memo: Any, /) -> Chunk: ...
     def model_dump(self) -> dict[str, Any]: ...
     def model_dump_json(self) -> str: ...
 
@@ -111,7 +113,11 @@ class Client:
         headers: _Pairs = None,
         params: _Pairs = None,
         max_event_size: int = ...,
-    ) -> Stream: ...
+        terminator: Optional[Literal["done", "message_stop", "response.completed", "eof"]] = None,
+    ) -> Stream:
+        """``terminator`` fixes how the stream must end instead of learning it from its first
+        events: ``"done"`` (``data: [DONE]``), ``"message_stop"``, ``"response.completed"``,
+        or ``"eof"`` (the body may just end, as OCI's streams do)."""
     def request(
         self,
         method: str,
@@ -155,6 +161,17 @@ class Stream:
         """Reads what is left; returns the accumulated result (text, role, finish_reason,
         refusal, tool_calls, usage, choices), the same names for every provider."""
     def afinal(self) -> Any: ...
+    def sse(
+        self,
+        transform: Optional[Callable[[Any], Any]] = None,
+        *,
+        ping: Optional[float] = None,
+        terminator: Optional[str] = ...,
+    ) -> SseIterator:
+        """SSE bytes for ``StreamingResponse``: upstream events unchanged, or ``transform(chunk)``
+        re-encoded (dict/list as JSON, str as data, Event, bytes, None to drop)."""
+    def display(self) -> Any:
+        """Renders the text live in a Jupyter output cell."""
     def close(self) -> None: ...
     def aclose(self) -> Any: ...
     def __enter__(self) -> Stream: ...
@@ -181,6 +198,22 @@ class Stream:
     def metrics(self) -> StreamMetrics: ...
     @property
     def url(self) -> str: ...
+
+@final
+class SseIterator:
+    """``stream.sse()``: SSE bytes, sync and async iterable."""
+
+    def __iter__(self) -> SseIterator: ...
+    def __next__(self) -> bytes: ...
+    def __aiter__(self) -> SseIterator: ...
+    def __anext__(self) -> Any: ...
+    def close(self) -> None: ...
+    def aclose(self) -> Any: ...
+
+def sse_encode(
+    data: Any, event: Optional[str] = None, id: Optional[str] = None, retry: Optional[int] = None
+) -> bytes:
+    """Encodes one server-sent event (multi-line data split; no CR/LF injection via event or id)."""
 
 @final
 class StreamView:
@@ -231,13 +264,34 @@ class StreamMetrics:
     def to_dict(self) -> dict[str, Any]: ...
 
 
+# --- OCI request signing (src/oci.rs, src/py/oci.rs) ---
+
+def oci_sign(
+    method: str,
+    url: str,
+    headers: _Pairs,
+    body: Optional[bytes],
+    key_id: str,
+    private_key_pem: str,
+    date: Optional[str] = None,
+) -> dict[str, str]:
+    """Sign a request by OCI's HTTP Signature scheme (``rsa-sha256``); return the headers to add:
+    ``date``, ``host``, ``content-type``, for POST/PUT/PATCH ``content-length`` and
+    ``x-content-sha256``, then ``authorization``. ``key_id``: ``TENANCY/USER/FINGERPRINT`` or
+    ``ST$<token>``; ``private_key_pem``: an unencrypted RSA key, PKCS#1 or PKCS#8."""
+
 # --- mock server (src/mock) ---
 
 @final
 class MockServer:
     """An embedded mock LLM server on its own threads (see :mod:`sserpent.testing`)."""
 
-    def __new__(cls, host: str = "127.0.0.1", port: int = 0) -> MockServer: ...
+    def __new__(
+        cls, host: str = "127.0.0.1", port: int = 0, *, oci_public_key: str | None = None
+    ) -> MockServer: ...
+    def require_oci_signature(self, public_key_pem: str | None) -> None:
+        """Require OCI request signatures on the OCI paths, verified with this RSA public key
+        (PEM); ``None`` stops checking. Failing requests get 401 ``NotAuthenticated``."""
     @property
     def url(self) -> str: ...
     @property
@@ -304,6 +358,12 @@ class MockRequest:
     def connection_id(self) -> int: ...
     @property
     def received_at(self) -> float: ...
+    @property
+    def oci_signature_valid(self) -> bool | None: ...
+    @property
+    def oci_signature_error(self) -> str | None: ...
+    @property
+    def oci_key_id(self) -> str | None: ...
     def json(self) -> Any: ...
 
 @final
