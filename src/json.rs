@@ -130,18 +130,23 @@ impl Doc {
         if n.escaped {
             unescape(self.raw(key)).is_some_and(|k| k == name)
         } else {
-            self.raw(key) == name
+            // Length first, then bytes: no char-boundary checks on this hot path.
+            (n.end - n.start) as usize == name.len()
+                && self.text.as_bytes()[n.start as usize..n.end as usize] == *name.as_bytes()
         }
     }
 
-    /// The value node of the first member named `name` (JSON objects may
-    /// repeat a key; `json.loads` keeps the last, so do we).
+    /// The value node of the member named `name` (JSON objects may repeat a
+    /// key; `json.loads` keeps the last, so do we).
     pub fn get(&self, obj: u32, name: &str) -> Option<u32> {
         let mut found = None;
-        for (k, v) in self.members(obj) {
-            if self.key_is(k, name) {
-                found = Some(v);
+        let nodes = &self.nodes;
+        let mut at = obj + 1;
+        for _ in 0..nodes[obj as usize].len {
+            if self.key_is(at, name) {
+                found = Some(at + 1);
             }
+            at = nodes[at as usize + 1].next;
         }
         found
     }
@@ -314,7 +319,7 @@ impl Parser<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_ws(&mut self) {
         while let Some(&c) = self.s.get(self.i) {
             if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
@@ -330,7 +335,7 @@ impl Parser<'_> {
         self.s.get(self.i).copied()
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, kind: Kind, start: usize, end: usize) -> u32 {
         let idx = self.nodes.len() as u32;
         self.nodes.push(Node {
@@ -422,6 +427,7 @@ impl Parser<'_> {
         }
     }
 
+    #[inline(always)]
     fn key(&mut self) -> Result<(), JsonError> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expecting property name enclosed in double quotes"));
@@ -445,6 +451,7 @@ impl Parser<'_> {
         }
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Result<(), JsonError> {
         let s = self.s;
         let start = self.i;
@@ -495,6 +502,7 @@ impl Parser<'_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn string(&mut self) -> Result<(), JsonError> {
         let s = self.s;
         let start = self.i + 1;

@@ -44,17 +44,34 @@ impl Chunk {
     /// Key nodes in first-occurrence order; a repeated key keeps its first
     /// position and its last value, as `json.loads` does.
     fn keys_vec(&self) -> Vec<u32> {
+        let members: Vec<u32> = self.doc.members(self.node).map(|(k, _)| k).collect();
+        let name = |k: u32| {
+            self.doc
+                .str_value(k)
+                .unwrap_or_else(|| self.doc.raw(k).into())
+        };
+        if members.len() <= 16 {
+            // Small objects (every LLM chunk): quadratic, but no hashing or allocation per key.
+            let fast = members.iter().all(|&k| !self.doc.node(k).escaped);
+            return members
+                .iter()
+                .enumerate()
+                .filter(|&(i, &k)| {
+                    !members[..i].iter().any(|&p| {
+                        if fast {
+                            self.doc.raw(p) == self.doc.raw(k)
+                        } else {
+                            name(p) == name(k)
+                        }
+                    })
+                })
+                .map(|(_, &k)| k)
+                .collect();
+        }
         let mut seen = std::collections::HashSet::new();
-        self.doc
-            .members(self.node)
-            .filter(|&(k, _)| {
-                seen.insert(
-                    self.doc
-                        .str_value(k)
-                        .unwrap_or_else(|| self.doc.raw(k).into()),
-                )
-            })
-            .map(|(k, _)| k)
+        members
+            .into_iter()
+            .filter(|&k| seen.insert(name(k)))
             .collect()
     }
 
