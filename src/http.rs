@@ -51,6 +51,9 @@ fn install_crypto_provider() {
 pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
     install_crypto_provider();
     let mut b = reqwest::Client::builder()
+        // Redirects are followed in `send_following`, which knows which
+        // headers are credentials and drops them on a change of origin.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(opts.connect_timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
@@ -226,14 +229,8 @@ pub async fn send_with_retries(
     let mut attempt = 0u32;
     loop {
         on_attempt(attempt + 1);
-        let mut req = client
-            .request(spec.method.clone(), spec.url.clone())
-            .headers(spec.headers.clone());
-        if let Some(body) = &spec.body {
-            req = req.body(body.clone());
-        }
         let wait_headers = opts.connect_timeout + opts.read_timeout;
-        let outcome = tokio::time::timeout(wait_headers, req.send()).await;
+        let outcome = tokio::time::timeout(wait_headers, send_following(client, spec)).await;
         let (failure, delay) = match outcome {
             Err(_) => (
                 HttpError::Timeout(format!(
@@ -280,6 +277,73 @@ pub async fn send_with_retries(
         let pause = delay.unwrap_or_else(|| backoff(opts, attempt));
         tokio::time::sleep(pause).await;
         attempt += 1;
+    }
+}
+
+/// Headers that carry credentials: never sent to another origin on a redirect.
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "api-key",
+    "x-api-key",
+    "ocp-apim-subscription-key",
+    "x-goog-api-key",
+    "opc-obo-token",
+    "x-content-sha256",
+];
+
+const MAX_REDIRECTS: usize = 10;
+
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Sends once, following up to ten redirects: 303 (and 301/302 after a POST)
+/// become a GET without body, 307/308 repeat the request; a redirect to
+/// another origin drops every credential header.
+async fn send_following(client: &reqwest::Client, spec: &RequestSpec) -> reqwest::Result<Response> {
+    let mut method = spec.method.clone();
+    let mut url = spec.url.clone();
+    let mut headers = spec.headers.clone();
+    let mut body = spec.body.clone();
+    let mut hops = 0;
+    loop {
+        let mut req = client
+            .request(method.clone(), url.clone())
+            .headers(headers.clone());
+        if let Some(b) = &body {
+            req = req.body(b.clone());
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok());
+        let next = match (status, location) {
+            (301 | 302 | 303 | 307 | 308, Some(loc)) if hops < MAX_REDIRECTS => url.join(loc).ok(),
+            _ => None,
+        };
+        let Some(next) = next else { return Ok(resp) };
+        if !matches!(next.scheme(), "http" | "https") {
+            return Ok(resp);
+        }
+        if status == 303 || (matches!(status, 301 | 302) && method == Method::POST) {
+            method = Method::GET;
+            body = None;
+            headers.remove(reqwest::header::CONTENT_TYPE);
+            headers.remove(reqwest::header::CONTENT_LENGTH);
+        }
+        if !same_origin(&url, &next) {
+            for name in CREDENTIAL_HEADERS {
+                headers.remove(*name);
+            }
+        }
+        url = next;
+        hops += 1;
     }
 }
 
