@@ -13,6 +13,25 @@ use crate::metrics::Metrics;
 use crate::pipeline::{Ending, Fault, Item, Mode, Out, Pipeline};
 use crate::text::text_delta;
 
+/// Reader tasks alive right now (a leak check: returns to zero when every
+/// stream has ended or been dropped).
+pub static LIVE_TASKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct LiveTask;
+
+impl LiveTask {
+    fn new() -> Self {
+        LIVE_TASKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        LiveTask
+    }
+}
+
+impl Drop for LiveTask {
+    fn drop(&mut self) {
+        LIVE_TASKS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How the consumer reads the stream (fixed when it starts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
@@ -62,6 +81,8 @@ const BATCH_BYTES: usize = 256 * 1024;
 
 impl StreamTask {
     pub async fn run(mut self) {
+        // Counted until the future completes or is dropped (aborted).
+        let _live = LiveTask::new();
         let started = Instant::now();
         self.metrics.with(|m| m.start(started));
         let channel = self.channel.clone();

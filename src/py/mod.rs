@@ -12,7 +12,14 @@ pub mod stream;
 
 use pyo3::prelude::*;
 
+/// Internal counters for leak checks: live reader tasks.
+#[pyfunction]
+fn _live_tasks() -> usize {
+    crate::stream::LIVE_TASKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
     m.add_class::<event::PyEvent>()?;
     m.add_class::<event::PyDecoder>()?;
     m.add_class::<chunk::Chunk>()?;
