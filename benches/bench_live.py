@@ -23,9 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import print_table  # noqa: E402
-
 import sserpent  # noqa: E402
+from _common import print_table  # noqa: E402
 from sserpent.testing import MockServer  # noqa: E402
 
 BODY = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}

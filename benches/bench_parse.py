@@ -17,9 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import measure, openai_chat_stream, print_table, split  # noqa: E402
-
 import sserpent  # noqa: E402
+from _common import measure, openai_chat_stream, print_table, split  # noqa: E402
 
 
 def read_sserpent(pieces: list[bytes]) -> int:

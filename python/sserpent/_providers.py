@@ -42,10 +42,17 @@ def _timeouts(timeout: Any) -> dict[str, float]:
     return out
 
 
+def _given(value: Any) -> bool:
+    """False for sserpent's ``NOT_GIVEN`` and for the SDKs' own sentinels (``openai.NOT_GIVEN``,
+    ``openai.omit``, ``anthropic.NOT_GIVEN``), which code written for the SDKs passes."""
+    return value is not _NOT_GIVEN and type(value).__name__ not in ("NotGiven", "Omit")
+
+
 def _split(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """API parameters (the JSON body) and the per-call extras."""
     extras = {k: params.pop(k) for k in _EXTRAS if k in params}
-    body = {k: v for k, v in params.items() if v is not _NOT_GIVEN}
+    extras = {k: v for k, v in extras.items() if _given(v)}
+    body = {k: v for k, v in params.items() if _given(v)}
     body.update(extras.get("extra_body") or {})
     return body, extras
 
@@ -206,10 +213,10 @@ class _AzureDeploymentResource(_Resource):
         assert isinstance(owner, AzureOpenAI)
         if owner._deployment_in_url:
             return self._suffix
-        model = params.get("model")
-        if not model:
+        deployment = owner._azure_deployment or params.get("model")
+        if not deployment or not _given(deployment):
             raise SserpentError("AzureOpenAI without azure_deployment needs model= (the deployment name)")
-        return f"/deployments/{model}{self._suffix}"
+        return f"/deployments/{deployment}{self._suffix}"
 
 
 class AzureOpenAI(_Base):
@@ -261,11 +268,16 @@ class AzureOpenAI(_Base):
                 raise SserpentError(
                     "Must provide either the `api_version` argument or the OPENAI_API_VERSION environment variable"
                 )
-            root = azure_endpoint.rstrip("/") + "/openai"
-            base_url = f"{root}/deployments/{azure_deployment}" if azure_deployment else root
-            self._deployment_in_url = bool(azure_deployment)
+            # Deployment endpoints get /deployments/{azure_deployment or model}; the others
+            # (responses) stay under /openai, as in the SDK.
+            base_url = azure_endpoint.rstrip("/") + "/openai"
+            self._azure_deployment = azure_deployment
+            self._deployment_in_url = False
         else:
-            self._deployment_in_url = True
+            # As in the SDK, a base_url naming no deployment gets /deployments/{model}, except
+            # Azure's v1 API (.../openai/v1), which has no deployment in its paths.
+            self._azure_deployment = None
+            self._deployment_in_url = "/deployments" in base_url or base_url.rstrip("/").endswith("/v1")
         self._api_key = api_key
         self._azure_ad_token = azure_ad_token
         self._token_provider = azure_ad_token_provider
