@@ -20,6 +20,11 @@ With no scripted response queued it answers like the providers, by path (POST):
   (``chatRequest.apiFormat`` GENERIC or COHERE);
 - anything else: 404 with an OpenAI-style error body.
 
+``MockServer(oci_public_key=pem)`` (or :meth:`MockServer.require_oci_signature`) makes the OCI
+paths check OCI request signatures (``rsa-sha256``, the signed headers present, ``x-content-sha256``
+matching the body) and answer 401 ``NotAuthenticated`` otherwise; each request records the outcome
+(``oci_signature_valid``, ``oci_signature_error``, ``oci_key_id``).
+
 Request headers set the load: ``x-mock-chunks: N`` content chunks, ``x-mock-interval-ms: F``
 between events, ``x-mock-timestamps: 1`` adds ``"x_sent_ns"`` (``time.time_ns()`` clock, taken
 just before the write) to every content chunk.
