@@ -5,6 +5,14 @@
 source "$(dirname "$0")/_venv.sh"
 step() { printf '\n== %s\n' "$*"; }
 
+# tests/test_browser.py drives Debian's headless Chromium.
+if ! command -v chromium >/dev/null; then
+  step "apt-get install chromium (for tests/test_browser.py)"
+  if [ "$(id -u)" -ne 0 ] && sudo -n true 2>/dev/null; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 step "cargo fmt --check"
 cargo fmt --check
 step "cargo clippy (core and bindings) -D warnings"

@@ -32,8 +32,31 @@ def footer(metrics: Any) -> str:
     )
 
 
+def _in_kernel() -> bool:
+    """True in a Jupyter kernel (a shell with a ``kernel``); not in a script or terminal IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def _print_live(stream: Any) -> str:
+    """Outside a kernel: the text printed as it comes, then the footer on its own line."""
+    text = ""
+    for delta in stream.text():
+        text += delta
+        print(delta, end="", flush=True)
+    print(f"\n{footer(stream.metrics)}", flush=True)
+    return text
+
+
 def display(stream: Any, *, max_updates_per_second: float = 20.0) -> str:
-    """Streams the text of ``stream`` into one live Markdown display; returns the text."""
+    """Streams the text of ``stream`` into one live Markdown display; returns the text.
+
+    Outside a Jupyter kernel (a script, a terminal) it prints the text as it comes instead."""
+    if not _in_kernel():
+        return _print_live(stream)
     from IPython.display import Markdown
     from IPython.display import display as ipy_display
 
