@@ -94,9 +94,12 @@ impl Accumulator {
             Some(t) if t.starts_with("message") || t.starts_with("content_block") => return,
             _ => {}
         }
+        // Azure's first chunk (prompt_filter_results) has empty id and model.
         if self.id.is_none() {
-            self.id = s(doc, 0, "id");
-            self.model = s(doc, 0, "model");
+            self.id = s(doc, 0, "id").filter(|v| !v.is_empty());
+        }
+        if self.model.is_none() {
+            self.model = s(doc, 0, "model").filter(|v| !v.is_empty());
         }
         if let Some(choices) = arr(doc, 0, "choices") {
             for c in doc.elements(choices) {

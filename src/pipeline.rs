@@ -244,7 +244,9 @@ impl Pipeline {
         }
         match self.mode {
             Mode::Events => {
-                let stop = is_done || self.ends_stream(ev.event_type());
+                // An `event: error` ends the stream too (Anthropic, Responses API).
+                let stop =
+                    is_done || self.ends_stream(ev.event_type()) || ev.event_type() == "error";
                 self.produced += 1;
                 out.push_back(Ok(Item::Event(ev)));
                 if stop {

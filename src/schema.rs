@@ -44,7 +44,13 @@ pub static ANY: Schema = Schema {
 
 static PROMPT_TOKENS_DETAILS: Schema = Schema {
     name: "PromptTokensDetails",
-    optional: &["audio_tokens", "cached_tokens"],
+    optional: &[
+        "audio_tokens",
+        "cached_tokens",
+        "cache_write_tokens",
+        "image_tokens",
+        "text_tokens",
+    ],
     children: &[],
 };
 
@@ -55,6 +61,7 @@ static COMPLETION_TOKENS_DETAILS: Schema = Schema {
         "audio_tokens",
         "reasoning_tokens",
         "rejected_prediction_tokens",
+        "text_tokens",
     ],
     children: &[],
 };
@@ -88,7 +95,14 @@ static FUNCTION_CALL_DELTA: Schema = Schema {
 
 static DELTA: Schema = Schema {
     name: "ChoiceDelta",
-    optional: &["content", "function_call", "refusal", "role", "tool_calls"],
+    optional: &[
+        "audio",
+        "content",
+        "function_call",
+        "refusal",
+        "role",
+        "tool_calls",
+    ],
     children: &[
         ("tool_calls", &TOOL_CALL_DELTA),
         ("function_call", &FUNCTION_CALL_DELTA),
@@ -110,7 +124,13 @@ static CHUNK_CHOICE: Schema = Schema {
 /// `openai.types.chat.ChatCompletionChunk`
 pub static CHAT_COMPLETION_CHUNK: Schema = Schema {
     name: "ChatCompletionChunk",
-    optional: &["service_tier", "system_fingerprint", "usage"],
+    optional: &[
+        "moderation",
+        "obfuscation",
+        "service_tier",
+        "system_fingerprint",
+        "usage",
+    ],
     children: &[("choices", &CHUNK_CHOICE), ("usage", &USAGE)],
 };
 

@@ -210,6 +210,9 @@ class SseIterator:
     def close(self) -> None: ...
     def aclose(self) -> Any: ...
 
+def _live_tasks() -> int:
+    """Reader tasks alive in this process (leak checks)."""
+
 def sse_encode(
     data: Any, event: Optional[str] = None, id: Optional[str] = None, retry: Optional[int] = None
 ) -> bytes:

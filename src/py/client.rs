@@ -15,7 +15,9 @@ use crate::sse::DEFAULT_MAX_EVENT_SIZE;
 use super::stream::Stream;
 
 pub struct ClientInner {
-    pub http: reqwest::Client,
+    /// The connection pool and the pid it belongs to: a forked child must not
+    /// reuse the parent's pooled connections (they are the parent's sockets).
+    http: std::sync::Mutex<(u32, reqwest::Client)>,
     pub opts: ClientOptions,
     pub base_url: Option<reqwest::Url>,
     pub headers: Vec<(String, String)>,
@@ -32,6 +34,23 @@ pub struct ClientInner {
 /// 2) retries connect errors and 408/409/429/5xx with exponential backoff or
 /// ``Retry-After``, only before any body byte was delivered. ``verify`` may
 /// be a path to a PEM CA bundle.
+impl ClientInner {
+    /// This process's HTTP client (rebuilt once in a forked child).
+    pub fn http(&self) -> reqwest::Client {
+        let mut slot = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = std::process::id();
+        if slot.0 != pid {
+            if let Ok(fresh) = build_client(&self.opts) {
+                // The parent's pool holds the parent's connections: never touch them here.
+                let old = std::mem::replace(&mut slot.1, fresh);
+                std::mem::forget(old);
+            }
+            slot.0 = pid;
+        }
+        slot.1.clone()
+    }
+}
+
 #[pyclass(frozen, module = "sserpent", name = "Client")]
 pub struct Client {
     pub inner: Arc<ClientInner>,
@@ -137,7 +156,7 @@ impl Client {
         header_map(&headers).map_err(PyValueError::new_err)?;
         Ok(Client {
             inner: Arc::new(ClientInner {
-                http,
+                http: std::sync::Mutex::new((std::process::id(), http)),
                 opts,
                 base_url,
                 headers,

@@ -65,8 +65,22 @@ pub fn sse_encode<'py>(
     data: &Bound<'py, PyAny>,
     event: Option<&str>,
     id: Option<&str>,
-    retry: Option<u64>,
+    retry: Option<i64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let retry = match retry {
+        Some(r) if r < 0 => {
+            return Err(PyValueError::new_err(format!(
+                "retry must be >= 0 ms, got {r}"
+            )))
+        }
+        r => r.map(|r| r as u64),
+    };
+    if let Ok(ev) = data.cast::<PyEvent>() {
+        let ev = &ev.get().inner;
+        let event = event.or(ev.event.as_deref());
+        let id = id.or((!ev.id.is_empty()).then_some(&*ev.id));
+        return Ok(PyBytes::new(py, &encode(&ev.data, event, id, retry)?));
+    }
     let text = data_text(py, data)?;
     Ok(PyBytes::new(py, &encode(&text, event, id, retry)?))
 }

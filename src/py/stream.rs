@@ -125,10 +125,14 @@ impl Stream {
 
     /// Starts the reader task on first use; a read (not `open()`) fixes the view.
     fn start(&self, c: &mut Consumer, view: Option<View>, want: Want) -> PyResult<()> {
+        if !c.started && c.finished {
+            // closed before it was ever sent: never send it
+            c.started = true;
+        }
         if !c.started {
             c.started = true;
             let task = StreamTask {
-                client: self.client.http.clone(),
+                client: self.client.http(),
                 spec: self.spec.clone(),
                 opts: self.client.opts.clone(),
                 channel: self.channel.clone(),
