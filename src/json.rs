@@ -279,7 +279,8 @@ struct Parser<'a> {
     s: &'a [u8],
     i: usize,
     nodes: Vec<Node>,
-    stack: Vec<u32>,
+    /// Open containers: (node index, is an object, elements so far).
+    stack: Vec<(u32, bool, u32)>,
 }
 
 fn parse_tape(s: &[u8]) -> Result<Vec<Node>, JsonError> {
@@ -373,7 +374,7 @@ impl Parser<'_> {
                         if self.stack.len() >= MAX_DEPTH {
                             return Err(self.err("JSON nested too deeply"));
                         }
-                        self.stack.push(idx);
+                        self.stack.push((idx, kind == Kind::Object, 0));
                         if kind == Kind::Object {
                             self.key()?;
                         }
@@ -391,15 +392,15 @@ impl Parser<'_> {
             }
             // A value is complete: close containers or move to the next element.
             loop {
-                let Some(&top) = self.stack.last() else {
+                let Some(top) = self.stack.last_mut() else {
                     return Ok(());
                 };
+                let (idx, is_obj) = (top.0, top.1);
+                top.2 += 1;
                 self.skip_ws();
-                let is_obj = self.nodes[top as usize].kind == Kind::Object;
                 match self.peek() {
                     Some(b',') => {
                         self.i += 1;
-                        self.nodes[top as usize].len += 1;
                         if is_obj {
                             self.skip_ws();
                             self.key()?;
@@ -417,10 +418,10 @@ impl Parser<'_> {
                     }
                 }
                 self.i += 1;
-                self.stack.pop();
+                let (_, _, count) = self.stack.pop().expect("an open container");
                 let next = self.nodes.len() as u32;
-                let n = &mut self.nodes[top as usize];
-                n.len += 1;
+                let n = &mut self.nodes[idx as usize];
+                n.len = count;
                 n.end = self.i as u32;
                 n.next = next;
             }
