@@ -94,6 +94,13 @@ impl Doc {
         &self.text[n.start as usize..n.end as usize]
     }
 
+    /// The raw bytes of a node (strings without their quotes), unchecked for char boundaries.
+    #[inline]
+    pub fn raw_bytes(&self, i: u32) -> &[u8] {
+        let n = self.node(i);
+        &self.text.as_bytes()[n.start as usize..n.end as usize]
+    }
+
     /// The JSON text of a node exactly as it appeared in the source.
     pub fn json_text(&self, i: u32) -> &str {
         let n = self.node(i);

@@ -206,19 +206,20 @@ pub fn detect(doc: &Doc) -> (&'static Schema, bool) {
     }
     let (mut object, mut choices, mut error) = (None, false, false);
     for (k, v) in doc.members(0) {
-        match doc.raw(k) {
-            "object" => object = Some(v),
-            "choices" => choices = true,
-            "error" => error = true,
+        match doc.raw_bytes(k) {
+            b"object" => object = Some(v),
+            b"choices" => choices = true,
+            b"error" => error = true,
             _ => {}
         }
     }
-    let schema = match object.and_then(|o| doc.str_value(o)).as_deref() {
-        Some("chat.completion.chunk") => &CHAT_COMPLETION_CHUNK,
+    let object = object.filter(|&o| doc.node(o).kind == Kind::Str && !doc.node(o).escaped);
+    let schema = match object.map(|o| doc.raw_bytes(o)) {
+        Some(b"chat.completion.chunk") => &CHAT_COMPLETION_CHUNK,
         // Azure's first chunk (prompt_filter_results) has an empty `object`.
-        Some("") if choices => &CHAT_COMPLETION_CHUNK,
-        Some("text_completion") => &COMPLETION,
-        Some("chat.completion") => &CHAT_COMPLETION,
+        Some(b"") if choices => &CHAT_COMPLETION_CHUNK,
+        Some(b"text_completion") => &COMPLETION,
+        Some(b"chat.completion") => &CHAT_COMPLETION,
         _ => &ANY,
     };
     (schema, error)
