@@ -138,8 +138,11 @@ impl Doc {
             unescape(self.raw(key)).is_some_and(|k| k == name)
         } else {
             // Length first, then bytes: no char-boundary checks on this hot path.
-            (n.end - n.start) as usize == name.len()
-                && self.text.as_bytes()[n.start as usize..n.end as usize] == *name.as_bytes()
+            let key = &self.text.as_bytes()[n.start as usize..n.end as usize];
+            // Length and first byte settle most mismatches without a memcmp call.
+            key.len() == name.len()
+                && key.first() == name.as_bytes().first()
+                && key == name.as_bytes()
         }
     }
 

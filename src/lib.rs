@@ -20,6 +20,10 @@ pub mod stream;
 pub mod text;
 
 #[cfg(feature = "python")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "python")]
 mod py;
 
 #[cfg(feature = "python")]
