@@ -40,6 +40,8 @@ def snapshot() -> tuple[float, int, int, int]:
 
 def one(client: sserpent.Client, kind: int) -> None:
     headers = {"x-mock-chunks": "20"}
+    if kind in (1, 2):  # paced, so leaving after the first chunk really cuts the stream
+        headers["x-mock-interval-ms"] = "2"
     if kind == 0:  # consumed to the end
         for _ in client.stream("POST", "/chat/completions", json=BODY, headers=headers):
             pass
