@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
             if _live_tasks() == 0:
                 break
             time.sleep(0.02)
-        return len(os.listdir("/proc/self/fd")), threading.active_count(), _live_tasks(), rss_mib()
+        return len(os.listdir("/proc/self/fd")), len(os.listdir("/proc/self/task")), _live_tasks(), rss_mib()
 
     with MockServer() as server:
         client = sserpent.Client(base_url=server.base_url)
@@ -39,11 +39,12 @@ SCRIPT = textwrap.dedent(
             else:
                 one(client, i % 4)
         loop.close()
-        after = settle()
         time.sleep(0.5)
         cut = sum(1 for c in server.connections if c.closed_by == "client")
         still_open = sum(1 for c in server.connections if c.open)
         total = len(server.connections)
+        server.reset()  # the mock's request records live in this process too
+        after = settle()
     print(json.dumps({"before": before, "after": after, "open": still_open, "total": total, "cut": cut}))
     """
 )
