@@ -114,7 +114,7 @@ def main() -> None:
     for name, fn in readers:
         # Warm-up on a tenth of the stream (allocator and caches), the same for every reader.
         fn(warmup)
-        wall, cpu, n = measure(lambda fn=fn: fn(pieces), repeat=1 if "openai" in name else 3)
+        wall, cpu, n = measure(lambda fn=fn: fn(pieces), repeat=1 if "openai" in name else 5)
         rows.append((name, wall, cpu, n))
         if n != args.chunks - 0:
             raise SystemExit(f"{name} read {n} chunks, expected {args.chunks}")
