@@ -12,6 +12,7 @@ total time. Plain ``print(..., end="")`` loops keep working too.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -62,20 +63,39 @@ def display(stream: Any, *, max_updates_per_second: float = 20.0) -> str:
 
     handle = ipy_display(Markdown(""), display_id=True)
     interval = 1.0 / max_updates_per_second
-    text = ""
-    last = 0.0
-    dirty = False
+    state = {"text": "", "shown": "", "last": 0.0}
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def show(now: float) -> None:
+        # Caller holds the lock.
+        if state["text"] != state["shown"]:
+            handle.update(Markdown(state["text"]))
+            state["shown"] = state["text"]
+            state["last"] = now
+
+    def flush_when_stalled() -> None:
+        # Text held back by the rate limit still appears if the stream then stalls.
+        while not done.wait(interval):
+            with lock:
+                now = time.monotonic()
+                if now - state["last"] >= interval:
+                    show(now)
+
+    flusher = threading.Thread(target=flush_when_stalled, name="sserpent-display", daemon=True)
+    flusher.start()
     try:
         for delta in stream.text():
-            text += delta
-            dirty = True
-            now = time.monotonic()
-            if now - last >= interval:
-                handle.update(Markdown(text))
-                last = now
-                dirty = False
+            with lock:
+                state["text"] += delta
+                now = time.monotonic()
+                if now - state["last"] >= interval:
+                    show(now)
     finally:
-        if dirty:
-            handle.update(Markdown(text))
+        done.set()
+        flusher.join()
+        with lock:
+            show(time.monotonic())
+    text = state["text"]
     handle.update(Markdown(f"{text}\n\n---\n*{footer(stream.metrics)}*"))
     return text
