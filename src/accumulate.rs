@@ -52,6 +52,12 @@ fn s(doc: &Doc, obj: u32, key: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
+/// A string field borrowed from the document: appended fragments (every chunk's
+/// content) cost no allocation unless they hold escapes.
+fn frag<'a>(doc: &'a Doc, obj: u32, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+    doc.get(obj, key).and_then(|n| doc.str_value(n))
+}
+
 fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
     doc.get(obj, key)
         .filter(|&n| doc.node(n).kind == Kind::Int)
@@ -68,10 +74,10 @@ fn arr(doc: &Doc, parent: u32, key: &str) -> Option<u32> {
         .filter(|&n| doc.node(n).kind == Kind::Array)
 }
 
-fn append(slot: &mut Option<String>, more: String) {
+fn append(slot: &mut Option<String>, more: &str) {
     match slot {
-        Some(s) => s.push_str(&more),
-        None => *slot = Some(more),
+        Some(s) => s.push_str(more),
+        None => *slot = Some(more.to_string()),
     }
 }
 
@@ -130,11 +136,11 @@ impl Accumulator {
             if let Some(role) = s(doc, delta, "role") {
                 ch.role = Some(role);
             }
-            if let Some(t) = s(doc, delta, "content") {
+            if let Some(t) = frag(doc, delta, "content") {
                 ch.text.push_str(&t);
             }
-            if let Some(r) = s(doc, delta, "refusal") {
-                append(&mut ch.refusal, r);
+            if let Some(r) = frag(doc, delta, "refusal") {
+                append(&mut ch.refusal, &r);
             }
             if let Some(calls) = arr(doc, delta, "tool_calls") {
                 for call in doc.elements(calls) {
@@ -143,24 +149,24 @@ impl Accumulator {
                     }
                     let i = int(doc, call, "index").unwrap_or(ch.tool_calls.len() as i64);
                     let tc = ch.tool_calls.entry(i).or_default();
-                    if let Some(id) = s(doc, call, "id") {
-                        append(&mut tc.id, id);
+                    if let Some(id) = frag(doc, call, "id") {
+                        append(&mut tc.id, &id);
                     }
                     if let Some(f) = obj(doc, call, "function") {
-                        if let Some(n) = s(doc, f, "name") {
+                        if let Some(n) = frag(doc, f, "name") {
                             tc.name.push_str(&n);
                         }
-                        if let Some(a) = s(doc, f, "arguments") {
+                        if let Some(a) = frag(doc, f, "arguments") {
                             tc.arguments.push_str(&a);
                         }
                     }
                 }
             }
-        } else if let Some(t) = s(doc, c, "text") {
+        } else if let Some(t) = frag(doc, c, "text") {
             ch.text.push_str(&t); // legacy completions
         } else if let Some(m) = obj(doc, c, "message") {
             // a non-streamed chat.completion
-            if let Some(t) = s(doc, m, "content") {
+            if let Some(t) = frag(doc, m, "content") {
                 ch.text.push_str(&t);
             }
             ch.role = s(doc, m, "role").or(ch.role.take());
@@ -192,7 +198,7 @@ impl Accumulator {
             let tc = self.choice(0).tool_calls.entry(index).or_default();
             tc.id = s(doc, block, "id");
             tc.name = s(doc, block, "name").unwrap_or_default();
-        } else if let Some(t) = s(doc, block, "text") {
+        } else if let Some(t) = frag(doc, block, "text") {
             self.choice(0).text.push_str(&t);
         }
     }
@@ -204,12 +210,12 @@ impl Accumulator {
         };
         match s(doc, delta, "type").as_deref() {
             Some("text_delta") => {
-                if let Some(t) = s(doc, delta, "text") {
+                if let Some(t) = frag(doc, delta, "text") {
                     self.choice(0).text.push_str(&t);
                 }
             }
             Some("input_json_delta") => {
-                if let Some(j) = s(doc, delta, "partial_json") {
+                if let Some(j) = frag(doc, delta, "partial_json") {
                     self.choice(0)
                         .tool_calls
                         .entry(index)
@@ -242,13 +248,13 @@ impl Accumulator {
     fn responses(&mut self, doc: &Doc, event: &str) {
         match event {
             "response.output_text.delta" => {
-                if let Some(t) = s(doc, 0, "delta") {
+                if let Some(t) = frag(doc, 0, "delta") {
                     self.choice(0).text.push_str(&t);
                 }
             }
             "response.refusal.delta" => {
-                if let Some(t) = s(doc, 0, "delta") {
-                    append(&mut self.choice(0).refusal, t);
+                if let Some(t) = frag(doc, 0, "delta") {
+                    append(&mut self.choice(0).refusal, &t);
                 }
             }
             "response.created" => {
@@ -333,7 +339,7 @@ impl Accumulator {
                             tc.name = n;
                         }
                     }
-                    if let Some(a) = s(doc, call, "arguments") {
+                    if let Some(a) = frag(doc, call, "arguments") {
                         tc.arguments.push_str(&a);
                     }
                 }
