@@ -194,7 +194,10 @@ def chromium_page(startup_timeout: float = 30.0) -> Iterator[Page]:
 
     from websockets.sync.client import connect
 
-    with tempfile.TemporaryDirectory(prefix="sserpent-chromium-") as profile:
+    with tempfile.TemporaryDirectory(
+        # Chromium's helper processes may still write to the profile as the browser exits.
+        prefix="sserpent-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         proc = subprocess.Popen(
             [
                 chromium_path(),
