@@ -79,6 +79,52 @@ const DRAIN_WAIT: Duration = Duration::from_millis(200);
 /// Bytes gathered from frames already received before a batch is handed over.
 const BATCH_BYTES: usize = 256 * 1024;
 
+/// The read-idle timeout, restarted by every read without touching tokio's
+/// timer wheel per read: the timer is armed once and, when it fires early
+/// (reads came in meanwhile), re-armed for the last read plus the timeout.
+/// A `tokio::time::timeout` per read would insert and remove a timer entry
+/// for every chunk.
+struct IdleTimer {
+    timeout: Duration,
+    last: Instant,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+struct Elapsed;
+
+impl IdleTimer {
+    fn new(timeout: Duration) -> Self {
+        IdleTimer {
+            timeout,
+            last: Instant::now(),
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    /// A byte arrived at `at`.
+    fn touch(&mut self, at: Instant) {
+        self.last = at;
+    }
+
+    /// `fut`, or `Elapsed` once nothing was read for the timeout.
+    async fn run<F: std::future::Future>(&mut self, fut: F) -> Result<F::Output, Elapsed> {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut fut => return Ok(out),
+                _ = self.sleep.as_mut() => {
+                    let due = self.last + self.timeout;
+                    if Instant::now() >= due {
+                        return Err(Elapsed);
+                    }
+                    self.sleep.as_mut().reset(due.into());
+                }
+            }
+        }
+    }
+}
+
 impl StreamTask {
     pub async fn run(mut self) {
         // Counted until the future completes or is dropped (aborted).
@@ -142,9 +188,11 @@ impl StreamTask {
         let mut out = Out::new();
         let mut seen_text = false;
         let read_timeout = self.opts.read_timeout;
+        let mut idle = IdleTimer::new(read_timeout);
         loop {
-            let read = tokio::time::timeout(read_timeout, resp.chunk()).await;
+            let read = idle.run(resp.chunk()).await;
             let at = Instant::now();
+            idle.touch(at);
             match read {
                 Err(_) => {
                     self.deliver(&mut out, at, &mut seen_text).await;
