@@ -18,7 +18,7 @@ use crate::pipeline::Ending;
 use crate::stream::{Msg, StreamFault, StreamTask, View};
 
 use super::adapters::item_to_py;
-use super::bridge::{bridge_for, get_running_loop, BridgeInner, BridgeWaker, FutureSlot};
+use super::bridge::{bridge_for, get_running_loop, BridgeInner, BridgeWaker, FutureSlot, Waiter};
 use super::chunk::new_str;
 use super::client::{redact_url, ClientInner};
 use super::errors::{api_connection_error, api_timeout_error, fault_to_pyerr, make_error};
@@ -291,12 +291,12 @@ impl Stream {
                     b
                 }
             };
-            if self.slot.is_pending(py) {
+            if self.slot.is_pending() {
                 return Err(PyRuntimeError::new_err(
                     "this stream is already being read by another thread or task; a stream has one consumer at a time",
                 ));
             }
-            let fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+            let fut = Bound::new(py, Waiter::new(event_loop.clone().unbind()))?;
             self.slot.set(fut.clone().unbind());
             let waker = Arc::new(BridgeWaker {
                 bridge,
@@ -304,7 +304,6 @@ impl Stream {
             });
             match self.channel.take_or_register(&mut c.buf, waker) {
                 Wait::Empty => {
-                    fut.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
                     if let Some(l) = left {
                         // Wake up at the deadline even if nothing arrives.
                         let wake = wrap_pyfunction!(resolve_future, py)?;
@@ -313,7 +312,7 @@ impl Stream {
                             (l.as_secs_f64(), wake, &fut),
                         )?;
                     }
-                    return Ok(Step::Wait(fut.unbind()));
+                    return Ok(Step::Wait(fut.into_any().unbind()));
                 }
                 // Something arrived meanwhile: serve it (a drain may consume it all
                 // and have to wait again).
@@ -659,8 +658,8 @@ impl Stream {
 
     /// A task awaiting this stream was cancelled: drop its future, close.
     pub(crate) fn cancel_wait(&self, py: Python<'_>) {
-        if let Some(fut) = self.slot.take() {
-            let _ = fut.bind(py).call_method0("cancel");
+        if let Some(waiter) = self.slot.take() {
+            let _ = Waiter::cancel_now(waiter.bind(py), None);
         }
         self.close_now();
     }
@@ -851,8 +850,8 @@ impl Pending {
         _tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let stream = self.stream.get();
-        if let Some(fut) = stream.slot.take() {
-            let _ = fut.bind(py).call_method0("cancel");
+        if let Some(waiter) = stream.slot.take() {
+            let _ = Waiter::cancel_now(waiter.bind(py), None);
         }
         stream.close();
         Err(thrown(typ, val))
@@ -869,13 +868,10 @@ pub(crate) fn thrown(typ: &Bound<'_, PyAny>, val: Option<&Bound<'_, PyAny>>) -> 
     }
 }
 
-/// `loop.call_later` target: ends a deadline wait if nothing resolved it first.
+/// `loop.call_later` target: ends a deadline wait if nothing woke it first.
 #[pyfunction]
-fn resolve_future(fut: &Bound<'_, PyAny>) -> PyResult<()> {
-    if !fut.call_method0("done")?.is_truthy()? {
-        fut.call_method1("set_result", (fut.py().None(),))?;
-    }
-    Ok(())
+fn resolve_future(fut: &Bound<'_, Waiter>) -> PyResult<()> {
+    Waiter::wake(fut)
 }
 
 /// Response headers with case-insensitive lookup.
