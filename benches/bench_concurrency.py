@@ -2,12 +2,15 @@
 
 The mock server runs in a separate process (``python -m sserpent mock-server``) and stamps
 every content chunk with its send time (``x-mock-timestamps: 1`` → ``x_sent_ns``, wall clock
-ns). For each N this prints the client process's CPU %, peak RSS growth per stream, and the
-lag between the server's send and Python's receipt of each chunk (p50/p99; each stream's
-first chunk, which includes connecting, is left out). The openai SDK's AsyncOpenAI is
-measured the same way at the N it sustains.
+ns). All N streams are started at once. For each N this prints the client process's CPU %
+and CPU µs per chunk, the mock server's CPU % (it shares the same cores), peak RSS growth per
+stream, and the lag between the server's send and Python's receipt of each chunk (p50/p99;
+each stream's first chunk, which includes connecting, is left out). "steady" is the same
+lag measured only while all N streams are open: after the last stream's first chunk and
+before the first stream's end, so without the connection storm of the start. The openai
+SDK's AsyncOpenAI is measured the same way at the N it sustains.
 
-    python benches/bench_concurrency.py [--n 100 1000 5000] [--sdk-n 100 1000] [--chunks 60]
+    python benches/bench_concurrency.py [--n 100 1000 5000] [--sdk-n 100 1000] [--chunks 120]
 """
 
 from __future__ import annotations
@@ -46,9 +49,23 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def run(kind: str, n: int, base: str, chunks: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def quantile(sorted_ms: list[float], p: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, int(p * len(sorted_ms)))] if sorted_ms else float("nan")
+
+
+async def run(kind: str, n: int, base: str, chunks: int, server_pid: int) -> dict:
     headers = {"x-mock-chunks": str(chunks), "x-mock-interval-ms": "50", "x-mock-timestamps": "1"}
     lags: list[int] = []
+    received: list[int] = []  # receipt time of each lag, ns
+    firsts: list[int] = []  # each stream's first chunk, ns
+    ends: list[int] = []  # each stream's end, ns
     done = 0
     peak = base_rss = rss_bytes()
     stop = False
@@ -68,9 +85,14 @@ async def run(kind: str, n: int, base: str, chunks: int) -> dict:
             async for chunk in client.stream("POST", "/chat/completions", json=BODY, headers=headers):
                 sent = chunk.get("x_sent_ns")
                 if sent is not None:
-                    if not first:
-                        lags.append(time.time_ns() - sent)
-                    first = False
+                    now = time.time_ns()
+                    if first:
+                        firsts.append(now)
+                        first = False
+                    else:
+                        lags.append(now - sent)
+                        received.append(now)
+            ends.append(time.time_ns())
             done += 1
     else:
         import httpx
@@ -87,20 +109,32 @@ async def run(kind: str, n: int, base: str, chunks: int) -> dict:
             async for chunk in stream:
                 sent = (chunk.model_extra or {}).get("x_sent_ns")
                 if sent is not None:
-                    if not first:
-                        lags.append(time.time_ns() - sent)
-                    first = False
+                    now = time.time_ns()
+                    if first:
+                        firsts.append(now)
+                        first = False
+                    else:
+                        lags.append(now - sent)
+                        received.append(now)
+            ends.append(time.time_ns())
             done += 1
 
     sampler = asyncio.create_task(sample())
-    w0, c0 = time.perf_counter(), time.process_time()
+    w0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
     results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
-    w1, c1 = time.perf_counter(), time.process_time()
+    w1, c1, s1 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
     stop = True
     await sampler
     errors = [r for r in results if isinstance(r, BaseException)]
-    lags.sort()
-    q = (lambda p: lags[min(len(lags) - 1, int(p * len(lags)))] / 1e6) if lags else (lambda p: float("nan"))
+    all_ms = sorted(lag / 1e6 for lag in lags)
+    steady_from = max(firsts) if len(firsts) == n else None
+    steady_to = min(ends) if ends else None
+    steady_ms = sorted(
+        lag / 1e6
+        for lag, at in zip(lags, received)
+        if steady_from is not None and steady_to is not None and steady_from <= at <= steady_to
+    )
+    total_chunks = len(lags) + len(firsts)
     return {
         "kind": kind,
         "n": n,
@@ -109,11 +143,16 @@ async def run(kind: str, n: int, base: str, chunks: int) -> dict:
         "first_error": repr(errors[0])[:120] if errors else "",
         "wall": w1 - w0,
         "cpu_pct": (c1 - c0) / (w1 - w0) * 100,
+        "cpu_us_per_chunk": (c1 - c0) / max(1, total_chunks) * 1e6,
+        "server_cpu_pct": (s1 - s0) / (w1 - w0) * 100,
         "rss_per_stream_kib": (peak - base_rss) / n / 1024,
-        "p50": q(0.50),
-        "p99": q(0.99),
+        "p50": quantile(all_ms, 0.50),
+        "p99": quantile(all_ms, 0.99),
+        "steady_p50": quantile(steady_ms, 0.50),
+        "steady_p99": quantile(steady_ms, 0.99),
+        "steady_s": ((steady_to - steady_from) / 1e9) if steady_ms else 0.0,
         "chunks": len(lags),
-        "mean_lag": statistics.fmean(lags) / 1e6 if lags else float("nan"),
+        "mean_lag": statistics.fmean(all_ms) if all_ms else float("nan"),
     }
 
 
@@ -121,7 +160,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, nargs="*", default=[100, 1000, 5000])
     ap.add_argument("--sdk-n", type=int, nargs="*", default=[100, 1000])
-    ap.add_argument("--chunks", type=int, default=60, help="content chunks per stream (20/s)")
+    ap.add_argument("--chunks", type=int, default=120, help="content chunks per stream (20/s)")
     ap.add_argument("--uvloop", action="store_true")
     args = ap.parse_args()
     raise_fd_limit()
@@ -144,14 +183,17 @@ def main() -> None:
         rows = []
         for kind, ns in (("sserpent", args.n), ("openai", args.sdk_n)):
             for n in ns:
-                rows.append(runner(run(kind, n, base, args.chunks)))
+                rows.append(runner(run(kind, n, base, args.chunks, server.pid)))
         print(f"\nbench_concurrency: N streams × {args.chunks} chunks at 20 chunks/s, one "
               f"{'uvloop' if args.uvloop else 'asyncio'} process, {os.cpu_count()} cores\n")
-        print("| client | N | completed | errors | CPU % | peak RSS / stream | lag p50 | lag p99 |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("| client | N | completed | errors | client CPU % | µs/chunk | server CPU % | peak RSS / stream "
+              "| lag p50 | lag p99 | steady p50 | steady p99 (window) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['kind']} | {r['n']:,} | {r['ok']:,} | {r['errors']} | {r['cpu_pct']:.0f} | "
-                  f"{r['rss_per_stream_kib']:.1f} KiB | {r['p50']:.1f} ms | {r['p99']:.1f} ms |")
+                  f"{r['cpu_us_per_chunk']:.1f} | {r['server_cpu_pct']:.0f} | {r['rss_per_stream_kib']:.1f} KiB | "
+                  f"{r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['steady_p50']:.1f} ms | "
+                  f"{r['steady_p99']:.1f} ms ({r['steady_s']:.1f} s) |")
         for r in rows:
             if r["errors"]:
                 print(f"{r['kind']} N={r['n']}: first error {r['first_error']}")
