@@ -91,10 +91,12 @@ impl<T> Channel<T> {
         }
     }
 
-    /// Pushes a batch (one lock per batch; waits for space as needed).
-    /// Returns false when the consumer is gone.
-    pub async fn push_many(&self, items: Vec<T>) -> bool {
-        let mut items = items.into_iter().peekable();
+    /// Pushes a batch, draining `items` (its capacity stays for the next
+    /// batch), and wakes a waiting consumer once: one lock per batch when
+    /// there is room. Waits for space as needed. Returns false when the
+    /// consumer is gone.
+    pub async fn push_many(&self, items: &mut Vec<T>) -> bool {
+        let mut items = items.drain(..).peekable();
         loop {
             let notified = self.space.notified();
             {
@@ -104,10 +106,13 @@ impl<T> Channel<T> {
                 }
                 let room = self.capacity.saturating_sub(st.items.len());
                 st.items.extend(items.by_ref().take(room));
-                if items.peek().is_none() {
+                let done = items.peek().is_none();
+                if !st.items.is_empty() {
+                    self.wake(st);
+                }
+                if done {
                     return true;
                 }
-                self.wake(st);
             }
             notified.await;
         }

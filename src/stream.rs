@@ -186,6 +186,7 @@ impl StreamTask {
             pipeline = pipeline.with_ending(e);
         }
         let mut out = Out::new();
+        let mut batch = Vec::new();
         let mut seen_text = false;
         let read_timeout = self.opts.read_timeout;
         let mut idle = IdleTimer::new(read_timeout);
@@ -195,7 +196,7 @@ impl StreamTask {
             idle.touch(at);
             match read {
                 Err(_) => {
-                    self.deliver(&mut out, at, &mut seen_text).await;
+                    self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
                     return Err(StreamFault::Http(HttpError::Timeout(format!(
                         "no data received for {:.3}s (read_timeout) after {} chunks",
                         read_timeout.as_secs_f64(),
@@ -203,7 +204,7 @@ impl StreamTask {
                     ))));
                 }
                 Ok(Err(e)) => {
-                    self.deliver(&mut out, at, &mut seen_text).await;
+                    self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
                     let chunks = metrics.with(|m| m.chunks);
                     return Err(StreamFault::Pipeline(Fault::Incomplete(format!(
                         "the connection broke after {chunks} complete chunks: {}",
@@ -237,7 +238,7 @@ impl StreamTask {
                     match ended {
                         Some(Ok(())) => pipeline.finish(&mut out),
                         Some(Err(e)) => {
-                            self.deliver(&mut out, at, &mut seen_text).await;
+                            self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
                             let chunks = metrics.with(|m| m.chunks);
                             return Err(StreamFault::Pipeline(Fault::Incomplete(format!(
                                 "the connection broke after {chunks} complete chunks: {}",
@@ -246,7 +247,9 @@ impl StreamTask {
                         }
                         None => {}
                     }
-                    if !self.deliver(&mut out, at, &mut seen_text).await || ended.is_some() {
+                    if !self.deliver(&mut out, &mut batch, at, &mut seen_text).await
+                        || ended.is_some()
+                    {
                         return Ok(());
                     }
                     if pipeline.finished() {
@@ -256,7 +259,7 @@ impl StreamTask {
                 }
                 Ok(Ok(None)) => {
                     pipeline.finish(&mut out);
-                    self.deliver(&mut out, at, &mut seen_text).await;
+                    self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
                     return Ok(());
                 }
             }
@@ -265,7 +268,13 @@ impl StreamTask {
 
     /// Hands the items of one read to the consumer. Returns false when the
     /// consumer is gone or a fault ended the stream (pushed as its last message).
-    async fn deliver(&self, out: &mut Out, at: Instant, seen_text: &mut bool) -> bool {
+    async fn deliver(
+        &self,
+        out: &mut Out,
+        batch: &mut Vec<Msg>,
+        at: Instant,
+        seen_text: &mut bool,
+    ) -> bool {
         if out.is_empty() {
             return true;
         }
@@ -277,45 +286,41 @@ impl StreamTask {
                 }
             }
         }
-        let mut msgs = Vec::with_capacity(out.len());
-        let mut marks: Vec<bool> = Vec::with_capacity(out.len());
         let mut fault = None;
-        for item in out.drain(..) {
-            match item {
-                Ok(Item::Chunk(c)) => {
-                    let text = if self.resolved == View::Text || !*seen_text {
-                        text_delta(&c).map(|t| t.into_owned())
-                    } else {
-                        None
-                    };
-                    *seen_text |= text.is_some();
-                    marks.push(text.is_some());
-                    match self.resolved {
-                        View::Text => {
-                            if let Some(t) = text {
-                                msgs.push(Msg::Text(t));
+        let resolved = self.resolved;
+        self.metrics.with(|m| {
+            for item in out.drain(..) {
+                match item {
+                    Ok(Item::Chunk(c)) => {
+                        let text = if resolved == View::Text || !*seen_text {
+                            text_delta(&c).map(|t| t.into_owned())
+                        } else {
+                            None
+                        };
+                        *seen_text |= text.is_some();
+                        m.chunk(at, text.is_some());
+                        match resolved {
+                            View::Text => {
+                                if let Some(t) = text {
+                                    batch.push(Msg::Text(t));
+                                }
                             }
+                            _ => batch.push(Msg::Item(Item::Chunk(c))),
                         }
-                        _ => msgs.push(Msg::Item(Item::Chunk(c))),
+                    }
+                    Ok(Item::Event(e)) => {
+                        m.chunk(at, false);
+                        batch.push(Msg::Item(Item::Event(e)));
+                    }
+                    Err(f) => {
+                        fault = Some(f);
+                        break;
                     }
                 }
-                Ok(Item::Event(e)) => {
-                    marks.push(false);
-                    msgs.push(Msg::Item(Item::Event(e)));
-                }
-                Err(f) => {
-                    fault = Some(f);
-                    break;
-                }
-            }
-        }
-        out.clear();
-        self.metrics.with(|m| {
-            for has_text in &marks {
-                m.chunk(at, *has_text);
             }
         });
-        if !self.channel.push_many(msgs).await {
+        out.clear();
+        if !self.channel.push_many(batch).await {
             return false;
         }
         if let Some(f) = fault {
@@ -325,7 +330,6 @@ impl StreamTask {
             self.channel.close();
             return false;
         }
-        self.channel.flush();
         true
     }
 
