@@ -492,36 +492,3 @@ mod tests {
         );
     }
 }
-
-#[cfg(test)]
-mod perf_probe {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn probe() {
-        let chunk = r#"{"id":"chatcmpl-9lMgfRSWPHcw51s6wxKT1YEO2CKpd","object":"chat.completion.chunk","created":1721075653,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_e9b8ed65d2","choices":[{"index":0,"delta":{"content":" world"},"logprobs":null,"finish_reason":null}]}"#;
-        let n = 200_000;
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            let d = Doc::parse(chunk.to_string()).unwrap();
-            std::hint::black_box(&d);
-        }
-        println!("parse: {:?}/chunk", t.elapsed() / n);
-        let body: String = (0..n).map(|_| format!("data: {chunk}\n\n")).collect();
-        let t = std::time::Instant::now();
-        let mut p = Pipeline::new(Mode::Chunks, 1 << 24);
-        let mut out = Out::new();
-        for piece in body.as_bytes().chunks(65536) {
-            p.feed(piece, &mut out);
-            out.clear();
-        }
-        println!("pipeline: {:?}/chunk", t.elapsed() / n);
-        let t = std::time::Instant::now();
-        let mut p = Pipeline::new(Mode::Events, 1 << 24);
-        for piece in body.as_bytes().chunks(65536) {
-            p.feed(piece, &mut out);
-            out.clear();
-        }
-        println!("events: {:?}/chunk", t.elapsed() / n);
-    }
-}
