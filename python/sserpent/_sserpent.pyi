@@ -326,6 +326,7 @@ class MockServer:
         reset: bool = False,
         stall_after: int | None = None,
         keepalive: float | None = None,
+        stall_for: float | None = None,
         close_before_headers: bool = False,
     ) -> None: ...
     @property
