@@ -373,6 +373,41 @@ pub fn describe_plain(e: &reqwest::Error) -> String {
     msg
 }
 
+/// True when the connection failed (a hyper error is among the causes), as opposed to,
+/// say, a body that cannot be decoded.
+pub fn connection_failed(e: &reqwest::Error) -> bool {
+    use std::error::Error;
+    let mut src = e.source();
+    while let Some(s) = src {
+        if s.downcast_ref::<hyper::Error>().is_some() {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// The causes of a reqwest error (its sources' messages), without the URL.
+pub fn causes(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut msg = String::new();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_msg = s.to_string();
+        if !msg.contains(&s_msg) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&s_msg);
+        }
+        src = s.source();
+    }
+    if msg.is_empty() {
+        msg = describe_plain(e);
+    }
+    msg
+}
+
 async fn read_limited(mut resp: Response, limit: usize) -> Bytes {
     let mut buf = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {

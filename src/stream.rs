@@ -55,6 +55,33 @@ pub enum Msg {
 pub enum StreamFault {
     Http(HttpError),
     Pipeline(Fault),
+    /// The connection broke in the middle of the body.
+    Broken(String),
+    /// The body could not be decoded per its `Content-Encoding` (corrupt or truncated).
+    Decoding(String),
+}
+
+/// True when the body failed to decompress. reqwest reports a broken connection under a
+/// decoder as a decode error too; that one has a hyper error among its causes.
+fn is_decoding(e: &reqwest::Error) -> bool {
+    e.is_decode() && !crate::http::connection_failed(e)
+}
+
+/// The fault for a failed read of the body, after `chunks` complete chunks.
+fn body_fault(e: &reqwest::Error, chunks: u64) -> StreamFault {
+    if is_decoding(e) {
+        // gzip is the only content coding enabled in reqwest (which removes the
+        // `Content-Encoding` header of the responses it decodes).
+        StreamFault::Decoding(format!(
+            "the gzip-encoded response body could not be decoded after {chunks} complete chunks: {}",
+            crate::http::causes(e)
+        ))
+    } else {
+        StreamFault::Broken(format!(
+            "the connection broke after {chunks} complete chunks: {}",
+            crate::http::describe_plain(e)
+        ))
+    }
 }
 
 pub struct StreamTask {
@@ -157,10 +184,7 @@ impl StreamTask {
                 Ok(Err(e)) => {
                     self.deliver(&mut out, at, &mut seen_text).await;
                     let chunks = metrics.with(|m| m.chunks);
-                    return Err(StreamFault::Pipeline(Fault::Incomplete(format!(
-                        "the connection broke after {chunks} complete chunks: {}",
-                        crate::http::describe_plain(&e)
-                    ))));
+                    return Err(body_fault(&e, chunks));
                 }
                 Ok(Ok(Some(bytes))) => {
                     let mut received = bytes.len();
@@ -191,10 +215,7 @@ impl StreamTask {
                         Some(Err(e)) => {
                             self.deliver(&mut out, at, &mut seen_text).await;
                             let chunks = metrics.with(|m| m.chunks);
-                            return Err(StreamFault::Pipeline(Fault::Incomplete(format!(
-                                "the connection broke after {chunks} complete chunks: {}",
-                                crate::http::describe_plain(&e)
-                            ))));
+                            return Err(body_fault(&e, chunks));
                         }
                         None => {}
                     }
@@ -292,6 +313,12 @@ impl StreamTask {
                         "no data received for {:.3}s (read_timeout)",
                         self.opts.read_timeout.as_secs_f64()
                     ))))
+                }
+                Ok(Err(e)) if is_decoding(&e) => {
+                    return Err(StreamFault::Decoding(format!(
+                        "the gzip-encoded response body could not be decoded: {}",
+                        crate::http::causes(&e)
+                    )))
                 }
                 Ok(Err(e)) => {
                     return Err(StreamFault::Http(HttpError::Body(format!(

@@ -21,7 +21,10 @@ use super::adapters::item_to_py;
 use super::bridge::{bridge_for, get_running_loop, BridgeInner, BridgeWaker, FutureSlot};
 use super::chunk::new_str;
 use super::client::{redact_url, ClientInner};
-use super::errors::{api_connection_error, api_timeout_error, fault_to_pyerr, make_error};
+use super::errors::{
+    api_connection_error, api_timeout_error, content_decoding_error, fault_to_pyerr,
+    incomplete_stream_error, make_error,
+};
 
 /// Items the reader task may hold ready before it stops reading the socket.
 const CHANNEL_CAPACITY: usize = 1024;
@@ -328,6 +331,18 @@ impl Stream {
         match fault {
             StreamFault::Pipeline(f) => fault_to_pyerr(py, f),
             StreamFault::Http(e) => http_to_pyerr(py, e, &self.spec),
+            StreamFault::Broken(m) => make_error(
+                py,
+                incomplete_stream_error(py),
+                format!("{m} ({})", target_of(&self.spec)),
+                None,
+            ),
+            StreamFault::Decoding(m) => make_error(
+                py,
+                content_decoding_error(py),
+                format!("{m} ({})", target_of(&self.spec)),
+                None,
+            ),
         }
     }
 
@@ -346,8 +361,13 @@ fn view_name(v: View) -> &'static str {
     }
 }
 
+/// `POST http://host/path`: the request an error names (no query, no credentials).
+fn target_of(spec: &RequestSpec) -> String {
+    format!("{} {}", spec.method, redact_url(&spec.url))
+}
+
 pub fn http_to_pyerr(py: Python<'_>, e: HttpError, spec: &RequestSpec) -> PyErr {
-    let target = format!("{} {}", spec.method, redact_url(&spec.url));
+    let target = target_of(spec);
     match e {
         HttpError::Timeout(m) => {
             make_error(py, api_timeout_error(py), format!("{m} ({target})"), None)
