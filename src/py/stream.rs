@@ -383,6 +383,52 @@ pub fn http_to_pyerr(py: Python<'_>, e: HttpError, spec: &RequestSpec) -> PyErr 
     }
 }
 
+fn is_html(head: &ResponseHead, text: &str) -> bool {
+    let declared = head.headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("html")
+    });
+    let start = text
+        .trim_start()
+        .chars()
+        .take(14)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    declared || start.starts_with("<!doctype html") || start.starts_with("<html")
+}
+
+/// The readable part of an HTML page: its `<title>`, else its text without tags,
+/// whitespace collapsed.
+fn html_summary(text: &str) -> Option<String> {
+    let collapse = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    // ASCII lower-casing keeps byte offsets, so they index `text` too.
+    let lower = text.to_ascii_lowercase();
+    if let Some(start) = lower.find("<title") {
+        if let Some(open_end) = lower[start..].find('>').map(|i| start + i + 1) {
+            if let Some(end) = lower[open_end..].find("</title>").map(|i| open_end + i) {
+                let title = collapse(&text[open_end..end]);
+                if !title.is_empty() {
+                    return Some(title);
+                }
+            }
+        }
+    }
+    let mut plain = String::with_capacity(text.len());
+    let mut in_tag = false;
+    for ch in text.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            c if !in_tag => plain.push(c),
+            _ => {}
+        }
+    }
+    let plain = collapse(&plain);
+    (!plain.is_empty()).then_some(plain)
+}
+
 fn status_error(py: Python<'_>, head: &ResponseHead, body: &[u8], target: &str) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let text = String::from_utf8_lossy(body).into_owned();
@@ -409,8 +455,13 @@ fn status_error(py: Python<'_>, head: &ResponseHead, body: &[u8], target: &str) 
                 detail = Some(e.str()?.to_string());
             }
         } else if !text.trim().is_empty() {
-            let mut t: String = text.trim().chars().take(200).collect();
-            if text.trim().chars().count() > 200 {
+            // A proxy's HTML error page: its title (or its text), not its markup.
+            let summary = is_html(head, &text)
+                .then(|| html_summary(&text))
+                .flatten()
+                .unwrap_or_else(|| text.trim().to_string());
+            let mut t: String = summary.chars().take(200).collect();
+            if summary.chars().count() > 200 {
                 t.push_str("...");
             }
             detail = Some(t);
