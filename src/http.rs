@@ -69,6 +69,10 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
     if let Some(pem) = &opts.ca_bundle {
         let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| format!("invalid CA bundle: {e}"))?;
+        if certs.is_empty() {
+            // Else a wrong file would quietly leave only the system's roots.
+            return Err("invalid CA bundle: no PEM certificate in it".into());
+        }
         for c in certs {
             b = b.add_root_certificate(c);
         }
