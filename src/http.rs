@@ -312,6 +312,13 @@ async fn send_following(client: &reqwest::Client, spec: &RequestSpec) -> reqwest
     let mut method = spec.method.clone();
     let mut url = spec.url.clone();
     let mut headers = spec.headers.clone();
+    if !headers.contains_key(reqwest::header::ACCEPT_ENCODING) {
+        // Decoded by `crate::encoding`, not by reqwest.
+        headers.insert(
+            reqwest::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
+    }
     let mut body = spec.body.clone();
     let mut hops = 0;
     loop {
@@ -377,47 +384,23 @@ pub fn describe_plain(e: &reqwest::Error) -> String {
     msg
 }
 
-/// True when the connection failed (a hyper error is among the causes), as opposed to,
-/// say, a body that cannot be decoded.
-pub fn connection_failed(e: &reqwest::Error) -> bool {
-    use std::error::Error;
-    let mut src = e.source();
-    while let Some(s) = src {
-        if s.downcast_ref::<hyper::Error>().is_some() {
-            return true;
-        }
-        src = s.source();
-    }
-    false
-}
-
-/// The causes of a reqwest error (its sources' messages), without the URL.
-pub fn causes(e: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut msg = String::new();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_msg = s.to_string();
-        if !msg.contains(&s_msg) {
-            if !msg.is_empty() {
-                msg.push_str(": ");
-            }
-            msg.push_str(&s_msg);
-        }
-        src = s.source();
-    }
-    if msg.is_empty() {
-        msg = describe_plain(e);
-    }
-    msg
-}
-
+/// An error response's body, decoded (as far as it decodes) and cut at `limit` bytes.
 async fn read_limited(mut resp: Response, limit: usize) -> Bytes {
+    let mut decoder = crate::encoding::decoder_for(resp.headers()).ok().flatten();
     let mut buf = Vec::new();
+    let mut decoded = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
+        let (piece, failed): (&[u8], bool) = match decoder.as_mut() {
+            None => (&chunk, false),
+            Some(d) => {
+                decoded.clear();
+                let failed = d.feed(&chunk, &mut decoded).is_err();
+                (&decoded, failed)
+            }
+        };
         let room = limit - buf.len();
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= limit {
+        buf.extend_from_slice(&piece[..piece.len().min(room)]);
+        if failed || buf.len() >= limit {
             break;
         }
     }

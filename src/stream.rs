@@ -8,6 +8,7 @@ use futures_util::FutureExt;
 
 use crate::accumulate::Accumulator;
 use crate::channel::Channel;
+use crate::encoding::Gzip;
 use crate::http::{send_with_retries, ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::metrics::Metrics;
 use crate::pipeline::{Ending, Fault, Item, Mode, Out, Pipeline};
@@ -61,26 +62,75 @@ pub enum StreamFault {
     Decoding(String),
 }
 
-/// True when the body failed to decompress. reqwest reports a broken connection under a
-/// decoder as a decode error too; that one has a hyper error among its causes.
-fn is_decoding(e: &reqwest::Error) -> bool {
-    e.is_decode() && !crate::http::connection_failed(e)
+/// The fault for a failed read of the body, after `chunks` complete chunks.
+fn broken(e: &reqwest::Error, chunks: u64) -> StreamFault {
+    StreamFault::Broken(format!(
+        "the connection broke after {chunks} complete chunks: {}",
+        crate::http::describe_plain(e)
+    ))
 }
 
-/// The fault for a failed read of the body, after `chunks` complete chunks.
-fn body_fault(e: &reqwest::Error, chunks: u64) -> StreamFault {
-    if is_decoding(e) {
-        // gzip is the only content coding enabled in reqwest (which removes the
-        // `Content-Encoding` header of the responses it decodes).
-        StreamFault::Decoding(format!(
-            "the gzip-encoded response body could not be decoded after {chunks} complete chunks: {}",
-            crate::http::causes(e)
-        ))
-    } else {
-        StreamFault::Broken(format!(
-            "the connection broke after {chunks} complete chunks: {}",
-            crate::http::describe_plain(e)
-        ))
+/// Feeds the pipeline the body as its content coding decodes it.
+struct Decoding {
+    gzip: Option<Gzip>,
+    coding: String,
+    buf: Vec<u8>,
+    /// Why the body stopped decoding.
+    failed: Option<String>,
+}
+
+impl Decoding {
+    fn new(resp: &reqwest::Response) -> Self {
+        let coding = crate::encoding::coding_name(resp.headers());
+        let (gzip, failed) = match crate::encoding::decoder_for(resp.headers()) {
+            Ok(g) => (g, None),
+            Err(e) => (None, Some(e)),
+        };
+        Decoding {
+            gzip,
+            coding,
+            buf: Vec::new(),
+            failed,
+        }
+    }
+
+    fn ok(&self) -> bool {
+        self.failed.is_none()
+    }
+
+    /// Feeds what `bytes` decode to (up to a corrupt spot) to the pipeline.
+    fn feed(&mut self, bytes: &[u8], pipeline: &mut Pipeline, out: &mut Out) {
+        if self.failed.is_some() {
+            return;
+        }
+        match &mut self.gzip {
+            None => pipeline.feed(bytes, out),
+            Some(g) => {
+                self.buf.clear();
+                let res = g.feed(bytes, &mut self.buf);
+                pipeline.feed(&self.buf, out);
+                self.failed = res.err();
+            }
+        }
+    }
+
+    /// The body ended: the pipeline is finished unless the coding was cut short.
+    fn finish(&mut self, pipeline: &mut Pipeline, out: &mut Out) {
+        if let (None, Some(g)) = (&self.failed, &self.gzip) {
+            self.failed = g.finish().err();
+        }
+        if self.failed.is_none() {
+            pipeline.finish(out);
+        }
+    }
+
+    fn fault(&self, chunks: u64) -> Option<StreamFault> {
+        self.failed.as_ref().map(|why| {
+            StreamFault::Decoding(format!(
+                "the {}-encoded response body could not be decoded after {chunks} complete chunks: {why}",
+                self.coding
+            ))
+        })
     }
 }
 
@@ -169,6 +219,10 @@ impl StreamTask {
         let mut out = Out::new();
         let mut seen_text = false;
         let read_timeout = self.opts.read_timeout;
+        let mut body = Decoding::new(&resp);
+        if let Some(fault) = body.fault(0) {
+            return Err(fault);
+        }
         loop {
             let read = tokio::time::timeout(read_timeout, resp.chunk()).await;
             let at = Instant::now();
@@ -184,19 +238,19 @@ impl StreamTask {
                 Ok(Err(e)) => {
                     self.deliver(&mut out, at, &mut seen_text).await;
                     let chunks = metrics.with(|m| m.chunks);
-                    return Err(body_fault(&e, chunks));
+                    return Err(broken(&e, chunks));
                 }
                 Ok(Ok(Some(bytes))) => {
                     let mut received = bytes.len();
-                    pipeline.feed(&bytes, &mut out);
+                    body.feed(&bytes, &mut pipeline, &mut out);
                     // Take whatever else the socket already delivered before handing
                     // the batch over: one wake-up and one lock per batch, not per frame.
                     let mut ended = None;
-                    while received < BATCH_BYTES && !pipeline.finished() {
+                    while received < BATCH_BYTES && !pipeline.finished() && body.ok() {
                         match resp.chunk().now_or_never() {
                             Some(Ok(Some(more))) => {
                                 received += more.len();
-                                pipeline.feed(&more, &mut out);
+                                body.feed(&more, &mut pipeline, &mut out);
                             }
                             Some(Ok(None)) => {
                                 ended = Some(Ok(()));
@@ -211,13 +265,21 @@ impl StreamTask {
                     }
                     metrics.with(|m| m.bytes += received as u64);
                     match ended {
-                        Some(Ok(())) => pipeline.finish(&mut out),
-                        Some(Err(e)) => {
+                        Some(Ok(())) => body.finish(&mut pipeline, &mut out),
+                        Some(Err(e)) if body.ok() => {
                             self.deliver(&mut out, at, &mut seen_text).await;
                             let chunks = metrics.with(|m| m.chunks);
-                            return Err(body_fault(&e, chunks));
+                            return Err(broken(&e, chunks));
                         }
-                        None => {}
+                        _ => {}
+                    }
+                    if !body.ok() && !pipeline.finished() {
+                        // Everything decoded before the corrupt or missing part goes first.
+                        if self.deliver(&mut out, at, &mut seen_text).await {
+                            let chunks = metrics.with(|m| m.chunks);
+                            return Err(body.fault(chunks).expect("failed"));
+                        }
+                        return Ok(());
                     }
                     if !self.deliver(&mut out, at, &mut seen_text).await || ended.is_some() {
                         return Ok(());
@@ -228,8 +290,12 @@ impl StreamTask {
                     }
                 }
                 Ok(Ok(None)) => {
-                    pipeline.finish(&mut out);
-                    self.deliver(&mut out, at, &mut seen_text).await;
+                    body.finish(&mut pipeline, &mut out);
+                    if self.deliver(&mut out, at, &mut seen_text).await {
+                        if let Some(fault) = body.fault(metrics.with(|m| m.chunks)) {
+                            return Err(fault);
+                        }
+                    }
                     return Ok(());
                 }
             }
@@ -305,6 +371,14 @@ impl StreamTask {
     /// A non-streamed response: read it whole (bounded) and parse it.
     async fn read_body(&self, mut resp: reqwest::Response) -> Result<(), StreamFault> {
         let mut body = Vec::new();
+        let coding = crate::encoding::coding_name(resp.headers());
+        let undecodable = |why: String| {
+            StreamFault::Decoding(format!(
+                "the {coding}-encoded response body could not be decoded: {why}"
+            ))
+        };
+        let mut gzip = crate::encoding::decoder_for(resp.headers()).map_err(undecodable)?;
+        let mut decoded = Vec::new();
         loop {
             let read = tokio::time::timeout(self.opts.read_timeout, resp.chunk()).await;
             match read {
@@ -314,19 +388,21 @@ impl StreamTask {
                         self.opts.read_timeout.as_secs_f64()
                     ))))
                 }
-                Ok(Err(e)) if is_decoding(&e) => {
-                    return Err(StreamFault::Decoding(format!(
-                        "the gzip-encoded response body could not be decoded: {}",
-                        crate::http::causes(&e)
-                    )))
-                }
                 Ok(Err(e)) => {
                     return Err(StreamFault::Http(HttpError::Body(format!(
                         "the connection broke while reading the response: {}",
                         crate::http::describe_plain(&e)
                     ))))
                 }
-                Ok(Ok(Some(b))) => {
+                Ok(Ok(Some(raw))) => {
+                    let b: &[u8] = match &mut gzip {
+                        None => &raw,
+                        Some(g) => {
+                            decoded.clear();
+                            g.feed(&raw, &mut decoded).map_err(undecodable)?;
+                            &decoded
+                        }
+                    };
                     if body.len() + b.len() > self.max_event_size {
                         return Err(StreamFault::Pipeline(Fault::Sse(
                             crate::sse::SseError::EventTooLarge {
@@ -334,9 +410,14 @@ impl StreamTask {
                             },
                         )));
                     }
-                    body.extend_from_slice(&b);
+                    body.extend_from_slice(b);
                 }
-                Ok(Ok(None)) => break,
+                Ok(Ok(None)) => {
+                    if let Some(g) = &gzip {
+                        g.finish().map_err(undecodable)?;
+                    }
+                    break;
+                }
             }
         }
         self.metrics.with(|m| m.bytes += body.len() as u64);
