@@ -69,6 +69,10 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
     if let Some(pem) = &opts.ca_bundle {
         let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| format!("invalid CA bundle: {e}"))?;
+        if certs.is_empty() {
+            // Else a wrong file would quietly leave only the system's roots.
+            return Err("invalid CA bundle: no PEM certificate in it".into());
+        }
         for c in certs {
             b = b.add_root_certificate(c);
         }
@@ -308,6 +312,13 @@ async fn send_following(client: &reqwest::Client, spec: &RequestSpec) -> reqwest
     let mut method = spec.method.clone();
     let mut url = spec.url.clone();
     let mut headers = spec.headers.clone();
+    if !headers.contains_key(reqwest::header::ACCEPT_ENCODING) {
+        // Decoded by `crate::encoding`, not by reqwest.
+        headers.insert(
+            reqwest::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
+    }
     let mut body = spec.body.clone();
     let mut hops = 0;
     loop {
@@ -373,12 +384,23 @@ pub fn describe_plain(e: &reqwest::Error) -> String {
     msg
 }
 
+/// An error response's body, decoded (as far as it decodes) and cut at `limit` bytes.
 async fn read_limited(mut resp: Response, limit: usize) -> Bytes {
+    let mut decoder = crate::encoding::decoder_for(resp.headers()).ok().flatten();
     let mut buf = Vec::new();
+    let mut decoded = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
+        let (piece, failed): (&[u8], bool) = match decoder.as_mut() {
+            None => (&chunk, false),
+            Some(d) => {
+                decoded.clear();
+                let failed = d.feed(&chunk, &mut decoded).is_err();
+                (&decoded, failed)
+            }
+        };
         let room = limit - buf.len();
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= limit {
+        buf.extend_from_slice(&piece[..piece.len().min(room)]);
+        if failed || buf.len() >= limit {
             break;
         }
     }

@@ -7,6 +7,7 @@
 pub mod accumulate;
 pub mod channel;
 pub mod encode;
+pub mod encoding;
 pub mod http;
 pub mod json;
 pub mod metrics;

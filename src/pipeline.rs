@@ -194,7 +194,9 @@ impl Pipeline {
                     "events"
                 }
             ))));
-        } else if self.require_events && self.produced == 0 && self.ending != Ending::Eof {
+        } else if self.require_events && self.produced == 0 {
+            // Even a stream that may just end (`Ending::Eof`, OCI's) owes one event: a
+            // 200 without any (a proxy's or captive portal's page) is no stream.
             out.push_back(Err(Fault::Incomplete(
                 "the response body ended before its first event".into(),
             )));
@@ -439,6 +441,26 @@ mod tests {
         assert_eq!(
             run(Mode::Chunks, &[b"data: {\"text\":\"a\"}\n\n"]),
             vec![Ok("{\"text\":\"a\"}".into())]
+        );
+    }
+
+    #[test]
+    fn live_eof_streams_still_owe_one_event() {
+        let finish = |body: &[u8]| {
+            let mut p = Pipeline::new(Mode::Chunks, 1024)
+                .with_ending(Ending::Eof)
+                .requiring_events();
+            let mut out = Out::new();
+            p.feed(body, &mut out);
+            p.finish(&mut out);
+            out.into_iter()
+                .map(|r| r.map(|_| ()).map_err(|f| f.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(finish(b"data: {\"text\":\"a\"}\n\n"), vec![Ok(())]);
+        assert_eq!(
+            finish(b"<html><title>Sign in</title></html>\n"),
+            vec![Err("the response body ended before its first event".into())]
         );
     }
 

@@ -8,6 +8,7 @@ use futures_util::FutureExt;
 
 use crate::accumulate::Accumulator;
 use crate::channel::Channel;
+use crate::encoding::Gzip;
 use crate::http::{send_with_retries, ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::metrics::Metrics;
 use crate::pipeline::{Ending, Fault, Item, Mode, Out, Pipeline};
@@ -55,6 +56,120 @@ pub enum Msg {
 pub enum StreamFault {
     Http(HttpError),
     Pipeline(Fault),
+    /// The connection broke in the middle of the body.
+    Broken(String),
+    /// The body could not be decoded per its `Content-Encoding` (corrupt or truncated).
+    Decoding(String),
+}
+
+/// The fault for a failed read of the body, after `chunks` complete chunks.
+fn broken(e: &reqwest::Error, chunks: u64) -> StreamFault {
+    StreamFault::Broken(format!(
+        "the connection broke after {chunks} complete chunks: {}",
+        crate::http::describe_plain(e)
+    ))
+}
+
+/// Decoded bytes handed to the pipeline at a time: gzip input that expands
+/// further (a few KiB can hold gigabytes) is decoded on the next round,
+/// after the items so far went through the bounded channel.
+const DECODED_SLICE: usize = 256 * 1024;
+
+/// Feeds the pipeline the body as its content coding decodes it.
+struct Decoding {
+    gzip: Option<Gzip>,
+    coding: String,
+    buf: Vec<u8>,
+    /// Input not decoded yet (its output would pass the slice).
+    rest: bytes::Bytes,
+    /// The decoder stopped at the slice and may hold output.
+    more: bool,
+    /// Why the body stopped decoding.
+    failed: Option<String>,
+}
+
+impl Decoding {
+    fn new(resp: &reqwest::Response) -> Self {
+        let coding = crate::encoding::coding_name(resp.headers());
+        let (gzip, failed) = match crate::encoding::decoder_for(resp.headers()) {
+            Ok(g) => (g, None),
+            Err(e) => (None, Some(e)),
+        };
+        Decoding {
+            gzip,
+            coding,
+            buf: Vec::new(),
+            rest: bytes::Bytes::new(),
+            more: false,
+            failed,
+        }
+    }
+
+    fn ok(&self) -> bool {
+        self.failed.is_none()
+    }
+
+    /// Decoded input is waiting: call [`Decoding::step`] before reading more.
+    fn pending(&self) -> bool {
+        self.failed.is_none() && (self.more || !self.rest.is_empty())
+    }
+
+    /// Feeds what `bytes` decode to (up to a corrupt spot, and at most one
+    /// slice; see [`Decoding::pending`]) to the pipeline.
+    fn feed(&mut self, bytes: bytes::Bytes, pipeline: &mut Pipeline, out: &mut Out) {
+        debug_assert!(!self.pending());
+        self.rest = bytes;
+        self.step(pipeline, out);
+    }
+
+    /// Decodes the next slice of what is pending.
+    fn step(&mut self, pipeline: &mut Pipeline, out: &mut Out) {
+        if self.failed.is_some() {
+            self.rest = bytes::Bytes::new();
+            return;
+        }
+        match &mut self.gzip {
+            None => pipeline.feed(&std::mem::take(&mut self.rest), out),
+            Some(g) => {
+                self.buf.clear();
+                let res = g.feed_some(&self.rest, &mut self.buf, DECODED_SLICE);
+                pipeline.feed(&self.buf, out);
+                match res {
+                    Ok((used, more)) => {
+                        let _ = self.rest.split_to(used);
+                        self.more = more;
+                    }
+                    Err(e) => {
+                        self.failed = Some(e);
+                        self.rest = bytes::Bytes::new();
+                        self.more = false;
+                    }
+                }
+                if self.buf.capacity() > 2 * DECODED_SLICE {
+                    self.buf = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// The body ended: the pipeline is finished unless the coding was cut short.
+    fn finish(&mut self, pipeline: &mut Pipeline, out: &mut Out) {
+        if let (None, Some(g)) = (&self.failed, &self.gzip) {
+            self.failed = g.finish().err();
+        }
+        if self.failed.is_none() {
+            pipeline.finish(out);
+        }
+    }
+
+    fn fault(&self, chunks: u64) -> Option<StreamFault> {
+        self.failed.as_ref().map(|why| {
+            StreamFault::Decoding(format!(
+                "the {}-encoded response body could not be decoded after {chunks} complete chunks: {why}",
+                self.coding
+            ))
+        })
+    }
 }
 
 pub struct StreamTask {
@@ -190,6 +305,10 @@ impl StreamTask {
         let mut seen_text = false;
         let read_timeout = self.opts.read_timeout;
         let mut idle = IdleTimer::new(read_timeout);
+        let mut body = Decoding::new(&resp);
+        if let Some(fault) = body.fault(0) {
+            return Err(fault);
+        }
         loop {
             let read = idle.run(resp.chunk()).await;
             let at = Instant::now();
@@ -206,22 +325,23 @@ impl StreamTask {
                 Ok(Err(e)) => {
                     self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
                     let chunks = metrics.with(|m| m.chunks);
-                    return Err(StreamFault::Pipeline(Fault::Incomplete(format!(
-                        "the connection broke after {chunks} complete chunks: {}",
-                        crate::http::describe_plain(&e)
-                    ))));
+                    return Err(broken(&e, chunks));
                 }
                 Ok(Ok(Some(bytes))) => {
                     let mut received = bytes.len();
-                    pipeline.feed(&bytes, &mut out);
+                    body.feed(bytes, &mut pipeline, &mut out);
                     // Take whatever else the socket already delivered before handing
                     // the batch over: one wake-up and one lock per batch, not per frame.
                     let mut ended = None;
-                    while received < BATCH_BYTES && !pipeline.finished() {
+                    while received < BATCH_BYTES
+                        && !pipeline.finished()
+                        && body.ok()
+                        && !body.pending()
+                    {
                         match resp.chunk().now_or_never() {
                             Some(Ok(Some(more))) => {
                                 received += more.len();
-                                pipeline.feed(&more, &mut out);
+                                body.feed(more, &mut pipeline, &mut out);
                             }
                             Some(Ok(None)) => {
                                 ended = Some(Ok(()));
@@ -236,21 +356,34 @@ impl StreamTask {
                     }
                     metrics.with(|m| m.bytes += received as u64);
                     match ended {
-                        Some(Ok(())) => pipeline.finish(&mut out),
-                        Some(Err(e)) => {
+                        Some(Ok(())) => body.finish(&mut pipeline, &mut out),
+                        Some(Err(e)) if body.ok() => {
                             self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
                             let chunks = metrics.with(|m| m.chunks);
-                            return Err(StreamFault::Pipeline(Fault::Incomplete(format!(
-                                "the connection broke after {chunks} complete chunks: {}",
-                                crate::http::describe_plain(&e)
-                            ))));
+                            return Err(broken(&e, chunks));
                         }
-                        None => {}
+                        _ => {}
                     }
-                    if !self.deliver(&mut out, &mut batch, at, &mut seen_text).await
-                        || ended.is_some()
-                    {
-                        return Ok(());
+                    loop {
+                        if !body.ok() && !pipeline.finished() {
+                            // Everything decoded before the corrupt or missing part goes first.
+                            if self.deliver(&mut out, &mut batch, at, &mut seen_text).await {
+                                let chunks = metrics.with(|m| m.chunks);
+                                return Err(body.fault(chunks).expect("failed"));
+                            }
+                            return Ok(());
+                        }
+                        if !self.deliver(&mut out, &mut batch, at, &mut seen_text).await
+                            || ended.is_some()
+                        {
+                            return Ok(());
+                        }
+                        // Decoded input left over: its next slice, once the items so
+                        // far went through the bounded channel.
+                        if !body.pending() || pipeline.finished() {
+                            break;
+                        }
+                        body.step(&mut pipeline, &mut out);
                     }
                     if pipeline.finished() {
                         self.drain_rest(&mut resp).await;
@@ -258,8 +391,12 @@ impl StreamTask {
                     }
                 }
                 Ok(Ok(None)) => {
-                    pipeline.finish(&mut out);
-                    self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
+                    body.finish(&mut pipeline, &mut out);
+                    if self.deliver(&mut out, &mut batch, at, &mut seen_text).await {
+                        if let Some(fault) = body.fault(metrics.with(|m| m.chunks)) {
+                            return Err(fault);
+                        }
+                    }
                     return Ok(());
                 }
             }
@@ -336,6 +473,14 @@ impl StreamTask {
     /// A non-streamed response: read it whole (bounded) and parse it.
     async fn read_body(&self, mut resp: reqwest::Response) -> Result<(), StreamFault> {
         let mut body = Vec::new();
+        let coding = crate::encoding::coding_name(resp.headers());
+        let undecodable = |why: String| {
+            StreamFault::Decoding(format!(
+                "the {coding}-encoded response body could not be decoded: {why}"
+            ))
+        };
+        let mut gzip = crate::encoding::decoder_for(resp.headers()).map_err(undecodable)?;
+        let mut decoded = Vec::new();
         loop {
             let read = tokio::time::timeout(self.opts.read_timeout, resp.chunk()).await;
             match read {
@@ -351,7 +496,15 @@ impl StreamTask {
                         crate::http::describe_plain(&e)
                     ))))
                 }
-                Ok(Ok(Some(b))) => {
+                Ok(Ok(Some(raw))) => {
+                    let b: &[u8] = match &mut gzip {
+                        None => &raw,
+                        Some(g) => {
+                            decoded.clear();
+                            g.feed(&raw, &mut decoded).map_err(undecodable)?;
+                            &decoded
+                        }
+                    };
                     if body.len() + b.len() > self.max_event_size {
                         return Err(StreamFault::Pipeline(Fault::Sse(
                             crate::sse::SseError::EventTooLarge {
@@ -359,9 +512,14 @@ impl StreamTask {
                             },
                         )));
                     }
-                    body.extend_from_slice(&b);
+                    body.extend_from_slice(b);
                 }
-                Ok(Ok(None)) => break,
+                Ok(Ok(None)) => {
+                    if let Some(g) = &gzip {
+                        g.finish().map_err(undecodable)?;
+                    }
+                    break;
+                }
             }
         }
         self.metrics.with(|m| m.bytes += body.len() as u64);

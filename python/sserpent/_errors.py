@@ -17,6 +17,7 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "IncompleteStreamError",
+    "ContentDecodingError",
     "APIStatusError",
     "BadRequestError",
     "AuthenticationError",
@@ -101,6 +102,14 @@ class IncompleteStreamError(APIConnectionError):
     """The stream ended before its terminator (``[DONE]`` or the provider's end event).
 
     Raised after every complete chunk that arrived was delivered.
+    """
+
+
+class ContentDecodingError(IncompleteStreamError):
+    """The response body could not be decoded per its ``Content-Encoding``: a gzip body that is
+    corrupt, or that stops short of its end.
+
+    Raised after every chunk decoded before the fault was delivered.
     """
 
 

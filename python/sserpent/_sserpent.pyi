@@ -117,7 +117,8 @@ class Client:
     ) -> Stream:
         """``terminator`` fixes how the stream must end instead of learning it from its first
         events: ``"done"`` (``data: [DONE]``), ``"message_stop"``, ``"response.completed"``,
-        or ``"eof"`` (the body may just end, as OCI's streams do)."""
+        or ``"eof"`` (the body may just end, as OCI's streams do; a body without a
+        single event is still incomplete)."""
     def request(
         self,
         method: str,
@@ -326,6 +327,7 @@ class MockServer:
         reset: bool = False,
         stall_after: int | None = None,
         keepalive: float | None = None,
+        stall_for: float | None = None,
         close_before_headers: bool = False,
     ) -> None: ...
     @property

@@ -34,7 +34,8 @@ just before the write) to every content chunk.
     server.enqueue(status=429, headers={"retry-after": "0"})    # then the default answer
     server.enqueue(sse_file="tests/fixtures/wire/azure_chat.sse", delay=0.01)
     server.enqueue(events=[{"choices": []}, "[DONE]"], cut_after=1, cut_mid_event=True)
-    server.enqueue(stall_after=2, keepalive=0.5)
+    server.enqueue(stall_after=2, keepalive=0.5)                 # until the client leaves
+    server.enqueue(stall_after=2, keepalive=0.1, stall_for=1.0)  # then the rest of the body
     server.enqueue(close_before_headers=True, reset=True)
 
 Events: a dict is sent as ``data: <json>``, a str as ``data: <str>``, bytes as they are; a

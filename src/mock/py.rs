@@ -250,6 +250,7 @@ impl PyMockServer {
         reset = false,
         stall_after = None,
         keepalive = None,
+        stall_for = None,
         close_before_headers = false,
     ))]
     fn enqueue(
@@ -271,6 +272,7 @@ impl PyMockServer {
         reset: bool,
         stall_after: Option<usize>,
         keepalive: Option<f64>,
+        stall_for: Option<f64>,
         close_before_headers: bool,
     ) -> PyResult<()> {
         let given = [
@@ -329,6 +331,13 @@ impl PyMockServer {
                 reset,
                 stall_after,
                 keepalive,
+                // Zero is a stall of no length, not an endless one.
+                stall_for: match stall_for {
+                    Some(s) => Some(Duration::try_from_secs_f64(s).map_err(|_| {
+                        PyValueError::new_err("stall_for must be a number of seconds >= 0")
+                    })?),
+                    None => None,
+                },
                 close_before_headers,
             },
         };

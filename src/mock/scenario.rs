@@ -31,6 +31,9 @@ pub struct Faults {
     pub stall_after: Option<usize>,
     /// While stalled, send `: keep-alive\n\n` this often.
     pub keepalive: Option<Duration>,
+    /// With `stall_after`: the stall ends after this long and the rest of the
+    /// body follows (without it, the stall lasts until the client leaves).
+    pub stall_for: Option<Duration>,
     /// Read the request, then close without answering.
     pub close_before_headers: bool,
 }
@@ -43,6 +46,7 @@ impl Faults {
             || self.cut_mid_event
             || self.stall_after.is_some()
             || self.keepalive.is_some()
+            || self.stall_for.is_some()
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -51,6 +55,9 @@ impl Faults {
         }
         if self.keepalive.is_some() && self.stall_after.is_none() {
             return Err("keepalive needs stall_after".into());
+        }
+        if self.stall_for.is_some() && self.stall_after.is_none() {
+            return Err("stall_for needs stall_after".into());
         }
         if self.keepalive == Some(Duration::ZERO) {
             return Err("keepalive must be > 0".into());
@@ -429,6 +436,7 @@ mod tests {
         bad(|s| s.headers = vec![("x".into(), "a\r\nb".into())]);
         bad(|s| s.faults.cut_mid_event = true);
         bad(|s| s.faults.keepalive = Some(Duration::from_secs(1)));
+        bad(|s| s.faults.stall_for = Some(Duration::from_secs(1)));
     }
 
     #[test]

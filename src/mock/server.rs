@@ -379,10 +379,22 @@ async fn respond_inner<W: AsyncWrite + Unpin>(
     let mut cb = ChunkBuf::new(framing == Framing::Chunked, BATCH + 4096);
     let mut sent = 0usize;
     let mut first_at = Instant::now();
+    let mut stalled = false;
     loop {
-        if f.stall_after == Some(sent) {
+        if f.stall_after == Some(sent) && !stalled {
             flush(wr, &mut cb, conn).await?;
-            return stall(wr, &mut cb, f.keepalive, conn).await;
+            match f.stall_for {
+                None => return stall(wr, &mut cb, f.keepalive, conn).await,
+                Some(d) => stall_until(wr, &mut cb, f.keepalive, Instant::now() + d, conn).await?,
+            }
+            stalled = true;
+            // Pacing goes on from here: the next frame at once, the others `delay` apart.
+            let paced = u32::try_from(sent)
+                .ok()
+                .and_then(|k| f.delay.unwrap_or_default().checked_mul(k));
+            first_at = paced
+                .and_then(|t| Instant::now().checked_sub(t))
+                .unwrap_or_else(Instant::now);
         }
         if let (Some(d), true) = (f.delay, sent > 0) {
             flush(wr, &mut cb, conn).await?;
@@ -425,9 +437,12 @@ async fn respond_inner<W: AsyncWrite + Unpin>(
         flush(wr, &mut cb, conn).await?;
         return Ok(Outcome::Close { reset: f.reset });
     }
-    if f.stall_after.is_some() {
+    if f.stall_after.is_some() && !stalled {
         flush(wr, &mut cb, conn).await?;
-        return stall(wr, &mut cb, f.keepalive, conn).await;
+        match f.stall_for {
+            None => return stall(wr, &mut cb, f.keepalive, conn).await,
+            Some(d) => stall_until(wr, &mut cb, f.keepalive, Instant::now() + d, conn).await?,
+        }
     }
     match framing {
         Framing::Chunked => write_counted(wr, cb.take_last(), conn).await?,
@@ -460,6 +475,27 @@ async fn stall<W: AsyncWrite + Unpin>(
         cb.data().extend_from_slice(b": keep-alive\n\n");
         flush(wr, cb, conn).await?;
     }
+}
+
+/// Sends nothing (but keep-alive comments) until `until`.
+async fn stall_until<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    cb: &mut ChunkBuf,
+    keepalive: Option<Duration>,
+    until: Instant,
+    conn: &ConnHandle,
+) -> io::Result<()> {
+    if let Some(every) = keepalive {
+        let mut next = Instant::now() + every;
+        while next < until {
+            sleep_until(next).await;
+            cb.data().extend_from_slice(b": keep-alive\n\n");
+            flush(wr, cb, conn).await?;
+            next += every;
+        }
+    }
+    sleep_until(until).await;
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -330,6 +330,54 @@ fn invalid_json_gets_400_and_bad_requests_close() {
 }
 
 #[test]
+fn bounded_stall_with_keepalive_then_the_rest_of_the_body() {
+    let server = MockServer::start("127.0.0.1", 0).unwrap();
+    let frames: Arc<[Bytes]> = vec![
+        data_frame("{\"a\":1}"),
+        data_frame("{\"a\":2}"),
+        data_frame("[DONE]"),
+    ]
+    .into();
+    server
+        .enqueue(Scenario {
+            body: ScenarioBody::Frames(frames.clone()),
+            faults: Faults {
+                stall_after: Some(1),
+                keepalive: Some(Duration::from_millis(20)),
+                stall_for: Some(Duration::from_millis(150)),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap();
+    let r = one_shot(&server, &post("/x", "connection: close\r\n", ""));
+    assert!(r.complete, "the body ends properly after the stall");
+    let got = split_frames(&r.body);
+    assert_eq!(&got[0][..], &frames[0][..]);
+    assert_eq!(&got[got.len() - 2][..], &frames[1][..]);
+    assert_eq!(&got[got.len() - 1][..], &frames[2][..]);
+    let comments = &got[1..got.len() - 2];
+    assert!(comments.len() >= 3, "{} keep-alives", comments.len());
+    assert!(comments.iter().all(|f| &f[..] == b": keep-alive\n\n"));
+
+    // Without keep-alives: silence, then the rest; past the end of the body too.
+    server
+        .enqueue(Scenario {
+            body: ScenarioBody::Frames(frames.clone()),
+            faults: Faults {
+                stall_after: Some(3),
+                stall_for: Some(Duration::from_millis(50)),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap();
+    let r = one_shot(&server, &post("/x", "connection: close\r\n", ""));
+    assert!(r.complete);
+    assert_eq!(r.body, frames.concat());
+}
+
+#[test]
 fn close_stops_stalled_connections_and_records_the_server() {
     let server = MockServer::start("127.0.0.1", 0).unwrap();
     server

@@ -170,7 +170,8 @@ impl Client {
     /// ``terminator`` fixes how the stream must end instead of learning it
     /// from its first events: ``"done"`` (``data: [DONE]``),
     /// ``"message_stop"``, ``"response.completed"``, or ``"eof"`` (the body
-    /// may just end, as OCI's streams do).
+    /// may just end, as OCI's streams do; a body without a single event is
+    /// still incomplete).
     #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE, terminator = None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(

@@ -24,6 +24,7 @@ error_class!(sse_error, "SSEError");
 error_class!(chunk_decode_error, "ChunkDecodeError");
 error_class!(stream_error, "StreamError");
 error_class!(incomplete_stream_error, "IncompleteStreamError");
+error_class!(content_decoding_error, "ContentDecodingError");
 error_class!(api_connection_error, "APIConnectionError");
 error_class!(api_timeout_error, "APITimeoutError");
 

@@ -21,7 +21,10 @@ use super::adapters::item_to_py;
 use super::bridge::{bridge_for, get_running_loop, BridgeInner, BridgeWaker, FutureSlot, Waiter};
 use super::chunk::new_str;
 use super::client::{redact_url, ClientInner};
-use super::errors::{api_connection_error, api_timeout_error, fault_to_pyerr, make_error};
+use super::errors::{
+    api_connection_error, api_timeout_error, content_decoding_error, fault_to_pyerr,
+    incomplete_stream_error, make_error,
+};
 
 /// Items the reader task may hold ready before it stops reading the socket.
 const CHANNEL_CAPACITY: usize = 1024;
@@ -327,6 +330,18 @@ impl Stream {
         match fault {
             StreamFault::Pipeline(f) => fault_to_pyerr(py, f),
             StreamFault::Http(e) => http_to_pyerr(py, e, &self.spec),
+            StreamFault::Broken(m) => make_error(
+                py,
+                incomplete_stream_error(py),
+                format!("{m} ({})", target_of(&self.spec)),
+                None,
+            ),
+            StreamFault::Decoding(m) => make_error(
+                py,
+                content_decoding_error(py),
+                format!("{m} ({})", target_of(&self.spec)),
+                None,
+            ),
         }
     }
 
@@ -345,8 +360,13 @@ fn view_name(v: View) -> &'static str {
     }
 }
 
+/// `POST http://host/path`: the request an error names (no query, no credentials).
+fn target_of(spec: &RequestSpec) -> String {
+    format!("{} {}", spec.method, redact_url(&spec.url))
+}
+
 pub fn http_to_pyerr(py: Python<'_>, e: HttpError, spec: &RequestSpec) -> PyErr {
-    let target = format!("{} {}", spec.method, redact_url(&spec.url));
+    let target = target_of(spec);
     match e {
         HttpError::Timeout(m) => {
             make_error(py, api_timeout_error(py), format!("{m} ({target})"), None)
@@ -360,6 +380,52 @@ pub fn http_to_pyerr(py: Python<'_>, e: HttpError, spec: &RequestSpec) -> PyErr 
         HttpError::Invalid(m) => PyValueError::new_err(m),
         HttpError::Status { head, body } => status_error(py, &head, &body, &target),
     }
+}
+
+fn is_html(head: &ResponseHead, text: &str) -> bool {
+    let declared = head.headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("html")
+    });
+    let start = text
+        .trim_start()
+        .chars()
+        .take(14)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    declared || start.starts_with("<!doctype html") || start.starts_with("<html")
+}
+
+/// The readable part of an HTML page: its `<title>`, else its text without tags,
+/// whitespace collapsed.
+fn html_summary(text: &str) -> Option<String> {
+    let collapse = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    // ASCII lower-casing keeps byte offsets, so they index `text` too.
+    let lower = text.to_ascii_lowercase();
+    if let Some(start) = lower.find("<title") {
+        if let Some(open_end) = lower[start..].find('>').map(|i| start + i + 1) {
+            if let Some(end) = lower[open_end..].find("</title>").map(|i| open_end + i) {
+                let title = collapse(&text[open_end..end]);
+                if !title.is_empty() {
+                    return Some(title);
+                }
+            }
+        }
+    }
+    let mut plain = String::with_capacity(text.len());
+    let mut in_tag = false;
+    for ch in text.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            c if !in_tag => plain.push(c),
+            _ => {}
+        }
+    }
+    let plain = collapse(&plain);
+    (!plain.is_empty()).then_some(plain)
 }
 
 fn status_error(py: Python<'_>, head: &ResponseHead, body: &[u8], target: &str) -> PyErr {
@@ -388,8 +454,13 @@ fn status_error(py: Python<'_>, head: &ResponseHead, body: &[u8], target: &str) 
                 detail = Some(e.str()?.to_string());
             }
         } else if !text.trim().is_empty() {
-            let mut t: String = text.trim().chars().take(200).collect();
-            if text.trim().chars().count() > 200 {
+            // A proxy's HTML error page: its title (or its text), not its markup.
+            let summary = is_html(head, &text)
+                .then(|| html_summary(&text))
+                .flatten()
+                .unwrap_or_else(|| text.trim().to_string());
+            let mut t: String = summary.chars().take(200).collect();
+            if summary.chars().count() > 200 {
                 t.push_str("...");
             }
             detail = Some(t);
