@@ -73,9 +73,8 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
             // Else a wrong file would quietly leave only the system's roots.
             return Err("invalid CA bundle: no PEM certificate in it".into());
         }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
+        // As with requests and httpx, a bundle replaces the system's roots.
+        b = b.tls_certs_only(certs);
     }
     b.build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
