@@ -72,10 +72,12 @@ for t in "${targets[@]}"; do
   dict=()
   [ -f "$t.dict" ] && dict=(-dict="$t.dict")
   # The first corpus directory receives new inputs; the checked-in one is only read.
+  # -timeout (wall clock, per input) flags hangs: inputs take microseconds, the slowest
+  # well under a second, but a busy shared machine once stalled one input for 17 s.
   status=0
   start=$(date +%s)
   "$bin_dir/$t" "$work/$t" "corpus/$t" "${dict[@]}" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 \
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1 || status=$?
   elapsed=$(( $(date +%s) - start ))
   stat() { local v; v="$(sed -n "s/^stat::$1: *//p" "$log" | tail -1)"; echo "${v:--}"; }
@@ -90,7 +92,7 @@ for t in "${targets[@]}"; do
     failed+=("$t")
     artifact="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)"
     echo "fuzz: $t FAILED (exit $status); its output ends with:"
-    grep -v -E '^(#[0-9]+|INFO:|MS:|stat::|stack backtrace:|note: Some details|WARNING:| +[0-9]+: | +at )' "$log" | tail -12 | cut -c1-2000 | sed 's/^/    /'
+    grep -v -E '^(#[0-9]+|INFO:|MS:|stat::|stack backtrace:|note: Some details|WARNING:|[[:space:]]+NEW_FUNC|[[:space:]]*$| +[0-9]+: | +at )' "$log" | tail -12 | cut -c1-2000 | sed 's/^/    /'
     if [ -n "$artifact" ]; then
       echo "fuzz: crashing input: fuzz/$artifact"
       echo "fuzz: replay with: RUSTC_BOOTSTRAP=1 RUSTFLAGS='$RUSTFLAGS' cargo build --release --target $triple --manifest-path fuzz/Cargo.toml --bin $t && $bin_dir/$t fuzz/$artifact"
