@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds sserpent once and runs every check: rustfmt, clippy, the Rust unit and property
-# tests, ruff, the stub check and the whole pytest suite.
+# tests, the fuzz targets (60 s each), ruff, the stub check and the whole pytest suite.
 #   ./scripts/test.sh [extra pytest args]
 source "$(dirname "$0")/_venv.sh"
 step() { printf '\n== %s\n' "$*"; }
@@ -20,6 +20,8 @@ cargo clippy --all-targets --no-default-features --quiet -- -D warnings
 cargo clippy --lib --features python --quiet -- -D warnings
 step "cargo test (pure-Rust core)"
 cargo test --no-default-features --quiet
+step "fuzz: SSE decoder, JSON parser, chunk pipeline, 60 s each (scripts/fuzz.sh)"
+./scripts/fuzz.sh
 step "maturin develop --release (the one build of the extension)"
 maturin develop --release --quiet >/dev/null
 step "ruff check"

@@ -388,8 +388,10 @@ impl Accumulator {
             ),
         );
         let usage = self.usage.map(|u| {
+            // Counts near i64::MAX (only a hostile or broken stream sends them)
+            // leave the total unknown instead of overflowing.
             let total = u.total.or(match (u.prompt, u.completion) {
-                (Some(p), Some(c)) => Some(p + c),
+                (Some(p), Some(c)) => p.checked_add(c),
                 _ => None,
             });
             json!({"prompt_tokens": u.prompt, "completion_tokens": u.completion, "total_tokens": total})
@@ -430,6 +432,36 @@ mod tests {
             }
         }
         (acc.to_value(), expected)
+    }
+
+    fn fold_body(body: &str) -> Value {
+        let mut p = Pipeline::new(Mode::Chunks, 1 << 20);
+        let mut out = Out::new();
+        p.feed(body.as_bytes(), &mut out);
+        p.finish(&mut out);
+        let mut acc = Accumulator::default();
+        for item in out {
+            if let Ok(Item::Chunk(c)) = item {
+                acc.add(&c);
+            }
+        }
+        acc.to_value()
+    }
+
+    #[test]
+    fn usage_total_does_not_overflow() {
+        // Found by fuzz/fuzz_targets/pipeline.rs: the summed total overflowed i64.
+        for body in [
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":1}}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":-9223372036854775808,\"completion_tokens\":-1}}\n\n",
+            "event: message_start\ndata: {\"message\":{\"usage\":{\"input_tokens\":9223372036854775807}}}\n\nevent: message_delta\ndata: {\"usage\":{\"output_tokens\":2}}\n\n",
+        ] {
+            assert_eq!(fold_body(body)["usage"]["total_tokens"], Value::Null, "{body}");
+        }
+        let usage = &fold_body(
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3}}\n\n",
+        )["usage"];
+        assert_eq!(usage["total_tokens"], json!(5));
     }
 
     #[test]

@@ -206,20 +206,28 @@ pub fn detect(doc: &Doc) -> (&'static Schema, bool) {
     }
     let (mut object, mut choices, mut error) = (None, false, false);
     for (k, v) in doc.members(0) {
-        match doc.raw_bytes(k) {
+        // Keys are compared as `json.loads` reads them: `"\u0065rror"` is `error`.
+        let unescaped;
+        let key = if doc.node(k).escaped {
+            unescaped = doc.str_value(k);
+            unescaped.as_deref().map_or(&b""[..], str::as_bytes)
+        } else {
+            doc.raw_bytes(k)
+        };
+        match key {
             b"object" => object = Some(v),
             b"choices" => choices = true,
             b"error" => error = true,
             _ => {}
         }
     }
-    let object = object.filter(|&o| doc.node(o).kind == Kind::Str && !doc.node(o).escaped);
-    let schema = match object.map(|o| doc.raw_bytes(o)) {
-        Some(b"chat.completion.chunk") => &CHAT_COMPLETION_CHUNK,
+    let object = object.and_then(|o| doc.str_value(o));
+    let schema = match object.as_deref() {
+        Some("chat.completion.chunk") => &CHAT_COMPLETION_CHUNK,
         // Azure's first chunk (prompt_filter_results) has an empty `object`.
-        Some(b"") if choices => &CHAT_COMPLETION_CHUNK,
-        Some(b"text_completion") => &COMPLETION,
-        Some(b"chat.completion") => &CHAT_COMPLETION,
+        Some("") if choices => &CHAT_COMPLETION_CHUNK,
+        Some("text_completion") => &COMPLETION,
+        Some("chat.completion") => &CHAT_COMPLETION,
         _ => &ANY,
     };
     (schema, error)
@@ -250,6 +258,24 @@ mod tests {
         );
         assert_eq!(detect_str(r#"{"text":"x"}"#), "Chunk");
         assert_eq!(detect_str(r#"[1]"#), "Chunk");
+    }
+
+    #[test]
+    fn escaped_keys_and_values_read_as_json_loads_reads_them() {
+        // Found by the pipeline fuzz target's check against serde_json: escapes hid
+        // `error` and `object`.
+        let d = Doc::parse(r#"{"\u0065rror":{"message":"x"}}"#.into()).unwrap();
+        assert!(detect(&d).1);
+        assert_eq!(
+            detect_str(r#"{"obj\u0065ct":"chat.completion.chun\u006b","choices":[]}"#),
+            "ChatCompletionChunk"
+        );
+        assert_eq!(
+            detect_str(r#"{"object":"text\u005fcompletion"}"#),
+            "Completion"
+        );
+        // A lone surrogate is no key or value we know.
+        assert_eq!(detect_str(r#"{"\ud800":1,"object":"\ud800"}"#), "Chunk");
     }
 
     #[test]

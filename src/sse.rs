@@ -127,6 +127,18 @@ impl Decoder {
         self.retry
     }
 
+    /// Bytes held now: the unterminated line, the current event's data and
+    /// type together, and the last event ID buffer. Each stays within
+    /// `max_event_size`; the fuzz targets (`fuzz/`) check that after every feed.
+    #[doc(hidden)]
+    pub fn buffered(&self) -> [usize; 3] {
+        [
+            self.line.len(),
+            self.data.len() + self.event_type.len(),
+            self.id_buffer.len(),
+        ]
+    }
+
     /// True when bytes of an event that has not been dispatched yet are held:
     /// ending the stream now would discard them.
     pub fn has_pending_event(&self) -> bool {
