@@ -43,10 +43,10 @@ def run_threads(target, args_list, timeout=30):
     return results
 
 
-def test_one_client_eight_threads(server):
+def test_one_client_sixteen_threads(server):
     words = mock_words()
     client = sserpent.Client(base_url=server.base_url)
-    counts = [1, 7, 20, 55, 100, 333, 1000, 2500]
+    counts = [1, 7, 20, 55, 100, 333, 1000, 2500, 2, 9, 31, 64, 150, 500, 1200, 3000]
 
     def work(n):
         out = []
