@@ -206,6 +206,49 @@ def test_timeout_read_gap(server: MockServer) -> None:
     assert len(got) == 2
 
 
+@pytest.mark.parametrize("timeout", [0.4, httpx.Timeout(0.4)], ids=["seconds", "httpx.Timeout"])
+def test_per_call_timeout_bounds_the_read_gap(server: MockServer, timeout: Any) -> None:
+    """``create(..., timeout=...)`` replaces the client's read timeout for that call only."""
+    c = client(server, timeout=60, max_retries=0)
+    server.enqueue(stall_after=2, stall_for=5)
+    got = []
+    with pytest.raises(sserpent.APITimeoutError) as e:
+        for chunk in chat(c, stream=True, timeout=timeout):
+            got.append(chunk)
+    assert len(got) == 2
+    assert "no data received for 0.400s" in str(e.value)
+    # The next call without one is back on the client's 60 s: a 0.6 s stall passes.
+    server.enqueue(stall_after=2, stall_for=0.6)
+    stalled = text_of(chat(c, stream=True))
+    assert stalled and stalled == text_of(chat(c, stream=True))
+
+
+def test_per_call_timeout_async(server: MockServer) -> None:
+    async def main() -> Any:
+        c = aclient(server, timeout=60, max_retries=0)
+        server.enqueue(stall_after=1, stall_for=5)
+        got = []
+        try:
+            async for chunk in await c.chat.completions.create(
+                model="m", messages=MESSAGES, stream=True, timeout=0.3
+            ):
+                got.append(chunk)
+        except sserpent.APITimeoutError as e:
+            return got, e
+        return got, None
+
+    got, exc = asyncio.run(main())
+    assert len(got) == 1
+    assert isinstance(exc, sserpent.APITimeoutError)
+    assert "no data received for 0.300s" in str(exc)
+
+
+def test_per_call_timeout_non_streamed(server: MockServer) -> None:
+    server.enqueue(stall_after=0, stall_for=5, body=b'{"id": "x", "object": "chat.completion", "choices": []}')
+    with pytest.raises(sserpent.APITimeoutError):
+        chat(client(server, timeout=60, max_retries=0), timeout=0.3)
+
+
 # --- chat.completions.create --------------------------------------------------------------------
 
 

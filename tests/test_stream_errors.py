@@ -326,6 +326,29 @@ def test_stall_past_read_timeout(server, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_per_request_read_timeout(server, mode):
+    """``stream(..., read_timeout=)`` replaces the client's read timeout for that request."""
+    client = sserpent.Client(base_url=server.base_url, max_retries=0, read_timeout=60)
+    intact = full_stream(client, 5)
+    server.enqueue(stall_after=3, stall_for=5)  # ends: a missing override fails, never hangs
+    got, exc = drain(
+        lambda: client.stream("POST", CHAT_PATH, json=CHAT_BODY, headers={"x-mock-chunks": "5"}, read_timeout=0.3),
+        mode,
+    )
+    assert norm(got) == intact[:3]
+    assert type(exc) is sserpent.APITimeoutError
+    assert "no data received for 0.300s (read_timeout)" in str(exc)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
+def test_per_request_read_timeout_must_be_positive(client, bad):
+    with pytest.raises(ValueError, match="read_timeout must be a positive number"):
+        client.stream("POST", CHAT_PATH, json=CHAT_BODY, read_timeout=bad)
+    with pytest.raises(ValueError, match="read_timeout must be a positive number"):
+        client.request("POST", CHAT_PATH, json=CHAT_BODY, read_timeout=bad)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_stall_before_the_first_event(server, mode):
     client = sserpent.Client(base_url=server.base_url, max_retries=0, read_timeout=0.5)
     server.enqueue(stall_after=0)

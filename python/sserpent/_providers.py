@@ -103,7 +103,13 @@ class _Base:
         headers.update(extras.get("extra_headers") or {})
         query = dict(self._query)
         query.update(extras.get("extra_query") or {})
-        return path, body, {"headers": headers, "params": query or None}, body.get("stream", False)
+        kw: dict[str, Any] = {"headers": headers, "params": query or None}
+        # A per-call `timeout=` (seconds or an httpx.Timeout): its read part bounds this request's
+        # gaps in the data. The connect timeout belongs to the connection pool (the client's).
+        read = _timeouts(extras.get("timeout")).get("read_timeout")
+        if read is not None:
+            kw["read_timeout"] = read
+        return path, body, kw, body.get("stream", False)
 
     def _post(self, path: str, params: dict[str, Any]) -> Any:
         path, body, kw, stream = self._prepare(path, params)

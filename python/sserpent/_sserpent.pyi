@@ -114,11 +114,13 @@ class Client:
         params: _Pairs = None,
         max_event_size: int = ...,
         terminator: Optional[Literal["done", "message_stop", "response.completed", "eof"]] = None,
+        read_timeout: Optional[float] = None,
     ) -> Stream:
         """``terminator`` fixes how the stream must end instead of learning it from its first
         events: ``"done"`` (``data: [DONE]``), ``"message_stop"``, ``"response.completed"``,
         or ``"eof"`` (the body may just end, as OCI's streams do; a body without a
-        single event is still incomplete)."""
+        single event is still incomplete). ``read_timeout`` (seconds) replaces the
+        client's read-idle timeout for this request."""
     def request(
         self,
         method: str,
@@ -129,6 +131,7 @@ class Client:
         headers: _Pairs = None,
         params: _Pairs = None,
         max_size: int = ...,
+        read_timeout: Optional[float] = None,
     ) -> Any:
         """A non-streaming request: the JSON response body as chunk objects."""
     def arequest(
@@ -141,6 +144,7 @@ class Client:
         headers: _Pairs = None,
         params: _Pairs = None,
         max_size: int = ...,
+        read_timeout: Optional[float] = None,
     ) -> Any:
         """Async :meth:`request` (await it)."""
     @property

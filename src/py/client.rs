@@ -171,8 +171,9 @@ impl Client {
     /// from its first events: ``"done"`` (``data: [DONE]``),
     /// ``"message_stop"``, ``"response.completed"``, or ``"eof"`` (the body
     /// may just end, as OCI's streams do; a body without a single event is
-    /// still incomplete).
-    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE, terminator = None))]
+    /// still incomplete). ``read_timeout`` (seconds) replaces the client's
+    /// read-idle timeout for this request.
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE, terminator = None, read_timeout = None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -185,7 +186,9 @@ impl Client {
         params: Option<&Bound<'_, PyAny>>,
         max_event_size: usize,
         terminator: Option<&str>,
+        read_timeout: Option<f64>,
     ) -> PyResult<Stream> {
+        let read_timeout = per_call_timeout(read_timeout)?;
         let ending = match terminator {
             None => None,
             Some("done") => Some(Ending::Done),
@@ -209,11 +212,12 @@ impl Client {
             max_event_size,
             ending,
         )
+        .map(|s| s.with_read_timeout(read_timeout))
     }
 
     /// Sends a non-streaming request and returns its JSON body as chunk
     /// objects (HTTP errors raise as for streams; retries apply).
-    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_size = 64 * 1024 * 1024))]
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_size = 64 * 1024 * 1024, read_timeout = None))]
     #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
@@ -225,13 +229,16 @@ impl Client {
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
         max_size: usize,
+        read_timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        let stream = self.body_stream(py, method, url, json, content, headers, params, max_size)?;
+        let stream = self
+            .body_stream(py, method, url, json, content, headers, params, max_size)?
+            .with_read_timeout(per_call_timeout(read_timeout)?);
         stream.body_blocking(py)
     }
 
     /// Async :meth:`request`: ``await client.arequest(...)``.
-    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_size = 64 * 1024 * 1024))]
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_size = 64 * 1024 * 1024, read_timeout = None))]
     #[allow(clippy::too_many_arguments)]
     fn arequest(
         &self,
@@ -243,10 +250,12 @@ impl Client {
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
         max_size: usize,
+        read_timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         let stream = Bound::new(
             py,
-            self.body_stream(py, method, url, json, content, headers, params, max_size)?,
+            self.body_stream(py, method, url, json, content, headers, params, max_size)?
+                .with_read_timeout(per_call_timeout(read_timeout)?),
         )?;
         Stream::body_awaitable(&stream)
     }
@@ -411,4 +420,15 @@ pub fn redact_url(u: &reqwest::Url) -> String {
     u.set_query(None);
     u.set_fragment(None);
     u.to_string()
+}
+
+/// A per-call `read_timeout=` (seconds): positive and finite, or `None`.
+fn per_call_timeout(secs: Option<f64>) -> PyResult<Option<std::time::Duration>> {
+    match secs {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(std::time::Duration::from_secs_f64(s))),
+        Some(s) => Err(PyValueError::new_err(format!(
+            "read_timeout must be a positive number of seconds, not {s}"
+        ))),
+    }
 }

@@ -51,6 +51,8 @@ pub struct Stream {
     metrics: Arc<Metrics>,
     task: Mutex<Option<AbortHandle>>,
     consumer: Mutex<Consumer>,
+    /// This request's read-idle timeout, instead of the client's.
+    read_timeout: Option<Duration>,
     slot: Arc<FutureSlot>,
     acc: Arc<Mutex<Accumulator>>,
     view_tx: tokio::sync::watch::Sender<Option<View>>,
@@ -103,10 +105,17 @@ impl Stream {
                 head: None,
                 bridge: None,
             }),
+            read_timeout: None,
             slot: Arc::new(FutureSlot::default()),
             acc: Arc::new(Mutex::new(Accumulator::default())),
             view_tx: tokio::sync::watch::channel(None).0,
         }
+    }
+
+    /// Overrides the client's read-idle timeout for this request.
+    pub fn with_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
     }
 
     fn shutdown(&self) {
@@ -137,7 +146,13 @@ impl Stream {
             let task = StreamTask {
                 client: self.client.http(),
                 spec: self.spec.clone(),
-                opts: self.client.opts.clone(),
+                opts: {
+                    let mut opts = self.client.opts.clone();
+                    if let Some(t) = self.read_timeout {
+                        opts.read_timeout = t;
+                    }
+                    opts
+                },
                 channel: self.channel.clone(),
                 metrics: self.metrics.clone(),
                 view: self.view_tx.subscribe(),
