@@ -7,8 +7,12 @@ and CPU µs per chunk, the mock server's CPU % (it shares the same cores), peak 
 stream, and the lag between the server's send and Python's receipt of each chunk (p50/p99;
 each stream's first chunk, which includes connecting, is left out). "steady" is the same
 lag measured only while all N streams are open: after the last stream's first chunk and
-before the first stream's end, so without the connection storm of the start. The openai
-SDK's AsyncOpenAI is measured the same way at the N it sustains.
+before the first stream's end, so without the connection storm of the start. "runnable
+threads" is the average number of client and server threads that were on a CPU or waiting
+for one (``/proc/*/task/*/schedstat``): above the core count the machine is oversubscribed
+and lag is queueing for CPU; "client run-queue wait %" is the client's threads' time spent
+runnable but not running, summed, per second of wall time. The openai SDK's AsyncOpenAI is
+measured the same way at the N it sustains.
 
     python benches/bench_concurrency.py [--n 100 1000 5000] [--sdk-n 100 1000] [--chunks 120]
 """
@@ -54,6 +58,21 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sched_ns(pid: int) -> tuple[int, int]:
+    """Time on a CPU and time runnable but waiting for one (run-queue wait), summed over the
+    threads of ``pid`` alive now, ns (``/proc/PID/task/TID/schedstat``)."""
+    on = wait = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                a, b, _ = f.read().split()
+        except (OSError, ValueError):
+            continue
+        on += int(a)
+        wait += int(b)
+    return on, wait
 
 
 def quantile(sorted_ms: list[float], p: float) -> float:
@@ -121,8 +140,10 @@ async def run(kind: str, n: int, base: str, chunks: int, server_pid: int) -> dic
 
     sampler = asyncio.create_task(sample())
     w0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
+    q0, sq0 = sched_ns(os.getpid()), sched_ns(server_pid)
     results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
     w1, c1, s1 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
+    q1, sq1 = sched_ns(os.getpid()), sched_ns(server_pid)
     stop = True
     await sampler
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -145,6 +166,12 @@ async def run(kind: str, n: int, base: str, chunks: int, server_pid: int) -> dic
         "cpu_pct": (c1 - c0) / (w1 - w0) * 100,
         "cpu_us_per_chunk": (c1 - c0) / max(1, total_chunks) * 1e6,
         "server_cpu_pct": (s1 - s0) / (w1 - w0) * 100,
+        # Average number of threads (client and server) that were runnable: on a CPU or
+        # waiting for one. Above the core count, the machine is oversubscribed and every
+        # thread queues for CPU, the client's included.
+        "runnable": (q1[0] - q0[0] + q1[1] - q0[1] + sq1[0] - sq0[0] + sq1[1] - sq0[1]) / ((w1 - w0) * 1e9),
+        # Share of the wall time the client's threads (summed) spent runnable but not running.
+        "client_wait_pct": (q1[1] - q0[1]) / ((w1 - w0) * 1e9) * 100,
         "rss_per_stream_kib": (peak - base_rss) / n / 1024,
         "p50": quantile(all_ms, 0.50),
         "p99": quantile(all_ms, 0.99),
@@ -187,11 +214,12 @@ def main() -> None:
         print(f"\nbench_concurrency: N streams × {args.chunks} chunks at 20 chunks/s, one "
               f"{'uvloop' if args.uvloop else 'asyncio'} process, {os.cpu_count()} cores\n")
         print("| client | N | completed | errors | client CPU % | µs/chunk | server CPU % | peak RSS / stream "
-              "| lag p50 | lag p99 | steady p50 | steady p99 (window) |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "| runnable threads | client run-queue wait % | lag p50 | lag p99 | steady p50 | steady p99 (window) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['kind']} | {r['n']:,} | {r['ok']:,} | {r['errors']} | {r['cpu_pct']:.0f} | "
                   f"{r['cpu_us_per_chunk']:.1f} | {r['server_cpu_pct']:.0f} | {r['rss_per_stream_kib']:.1f} KiB | "
+                  f"{r['runnable']:.2f} | {r['client_wait_pct']:.0f} | "
                   f"{r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['steady_p50']:.1f} ms | "
                   f"{r['steady_p99']:.1f} ms ({r['steady_s']:.1f} s) |")
         for r in rows:
