@@ -3,6 +3,8 @@ from types import TracebackType
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Optional, Union, final
 
 _Bytes = Union[bytes, bytearray, memoryview]
+# pydantic's include/exclude: keys (or list indices), or a dict of them to nested specs.
+_IncEx = Union[set[int], set[str], Mapping[int, Any], Mapping[str, Any]]
 
 @final
 class Event:
@@ -57,8 +59,41 @@ class Chunk:
     def to_json(self) -> str: ...
     def __copy__(self) -> Chunk: ...
     def __deepcopy__(self, memo: Any, /) -> Chunk: ...
-    def model_dump(self) -> dict[str, Any]: ...
-    def model_dump_json(self) -> str: ...
+    def model_dump(
+        self,
+        *,
+        mode: str = "python",
+        include: _IncEx | None = None,
+        exclude: _IncEx | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+        exclude_computed_fields: bool = False,
+        round_trip: bool = False,
+        warnings: bool | str | None = None,
+        fallback: Any | None = None,
+        serialize_as_any: bool = False,
+    ) -> dict[str, Any]: ...
+    def model_dump_json(
+        self,
+        *,
+        indent: int | None = None,
+        ensure_ascii: bool = False,
+        include: _IncEx | None = None,
+        exclude: _IncEx | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+        exclude_computed_fields: bool = False,
+        round_trip: bool = False,
+        warnings: bool | str | None = None,
+        fallback: Any | None = None,
+        serialize_as_any: bool = False,
+    ) -> str: ...
 
 @final
 class ChunkIter:

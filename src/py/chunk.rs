@@ -13,6 +13,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 use pyo3::{ffi, IntoPyObjectExt};
 
+use super::dump;
 use crate::json::{unescape, Doc, Kind};
 use crate::schema::{Schema, ANY};
 
@@ -185,7 +186,7 @@ pub fn to_plain<'py>(py: Python<'py>, doc: &Doc, idx: u32) -> PyResult<Bound<'py
     }
 }
 
-fn scalar(py: Python<'_>, doc: &Doc, idx: u32) -> PyResult<Py<PyAny>> {
+pub(crate) fn scalar(py: Python<'_>, doc: &Doc, idx: u32) -> PyResult<Py<PyAny>> {
     let node = doc.node(idx);
     let raw = doc.raw(idx);
     match node.kind {
@@ -336,14 +337,80 @@ impl Chunk {
         self.doc.json_text(self.node)
     }
 
-    /// Alias of :meth:`to_dict`, as on the openai SDK's pydantic models.
-    fn model_dump<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.to_dict(py)
+    /// The openai SDK's ``model_dump``: like :meth:`to_dict`, plus every field the SDK
+    /// types as optional (``None`` when absent) unless ``exclude_unset``; pydantic's
+    /// ``include``, ``exclude``, ``exclude_none`` and ``exclude_defaults`` apply.
+    /// ``by_alias``, ``round_trip``, ``warnings``, ``context``, ``fallback`` and
+    /// ``serialize_as_any`` are accepted and change nothing (no aliases, only JSON types).
+    #[pyo3(signature = (
+        *, mode = "python", include = None, exclude = None, context = None, by_alias = None,
+        exclude_unset = false, exclude_defaults = false, exclude_none = false,
+        exclude_computed_fields = false, round_trip = false, warnings = None, fallback = None,
+        serialize_as_any = false
+    ))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn model_dump<'py>(
+        &self,
+        py: Python<'py>,
+        mode: &str,
+        include: Option<&Bound<'py, PyAny>>,
+        exclude: Option<&Bound<'py, PyAny>>,
+        context: Option<&Bound<'py, PyAny>>,
+        by_alias: Option<&Bound<'py, PyAny>>,
+        exclude_unset: bool,
+        exclude_defaults: bool,
+        exclude_none: bool,
+        exclude_computed_fields: bool,
+        round_trip: bool,
+        warnings: Option<&Bound<'py, PyAny>>,
+        fallback: Option<&Bound<'py, PyAny>>,
+        serialize_as_any: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        dump::check_mode(mode)?;
+        let flags = dump::DumpFlags {
+            exclude_unset,
+            exclude_defaults,
+            exclude_none,
+        };
+        let value = dump::dump(py, &self.doc, self.node, self.schema, flags)?;
+        dump::filter(value, include, exclude)
     }
 
-    /// Alias of :meth:`to_json`, as on the openai SDK's pydantic models.
-    fn model_dump_json(&self) -> &str {
-        self.to_json()
+    /// The openai SDK's ``model_dump_json``: :meth:`model_dump` as compact JSON (or
+    /// indented with ``indent``). :meth:`to_json` is the text exactly as received.
+    #[pyo3(signature = (
+        *, indent = None, ensure_ascii = false, include = None, exclude = None, context = None,
+        by_alias = None, exclude_unset = false, exclude_defaults = false, exclude_none = false,
+        exclude_computed_fields = false, round_trip = false, warnings = None, fallback = None,
+        serialize_as_any = false
+    ))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn model_dump_json<'py>(
+        &self,
+        py: Python<'py>,
+        indent: Option<usize>,
+        ensure_ascii: bool,
+        include: Option<&Bound<'py, PyAny>>,
+        exclude: Option<&Bound<'py, PyAny>>,
+        context: Option<&Bound<'py, PyAny>>,
+        by_alias: Option<&Bound<'py, PyAny>>,
+        exclude_unset: bool,
+        exclude_defaults: bool,
+        exclude_none: bool,
+        exclude_computed_fields: bool,
+        round_trip: bool,
+        warnings: Option<&Bound<'py, PyAny>>,
+        fallback: Option<&Bound<'py, PyAny>>,
+        serialize_as_any: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let flags = dump::DumpFlags {
+            exclude_unset,
+            exclude_defaults,
+            exclude_none,
+        };
+        let value = dump::dump(py, &self.doc, self.node, self.schema, flags)?;
+        let value = dump::filter(value, include, exclude)?;
+        dump::to_json_text(&value, indent, ensure_ascii)
     }
 
     fn __richcmp__(

@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod bridge;
 pub mod chunk;
 pub mod client;
+pub mod dump;
 pub mod errors;
 pub mod event;
 pub mod oci;
