@@ -75,6 +75,29 @@ def test_same_as_the_openai_sdk(stream: str, args: dict) -> None:
         assert indented == json.dumps(ours.model_dump(**json_args), indent=2, ensure_ascii=False)
 
 
+SDK_TO_DICT_ARGS: List[dict] = [
+    {},
+    {"mode": "json"},
+    {"exclude_unset": False},
+    {"exclude_none": True},
+    {"exclude_defaults": True},
+    {"exclude_unset": False, "exclude_none": True},
+    {"use_api_names": False, "warnings": False},
+]
+
+
+@pytest.mark.parametrize("stream", CHAT + ["wire/openai_completions"])
+def test_to_dict_and_to_json_take_the_openai_sdk_arguments(stream: str) -> None:
+    model = Completion if stream.endswith("completions") else ChatCompletionChunk
+    for sdk, ours in pairs(stream, model):
+        for args in SDK_TO_DICT_ARGS:
+            assert ours.to_dict(**args) == sdk.to_dict(**args), args
+            json_args = {k: v for k, v in args.items() if k != "mode"}
+            assert json.loads(ours.to_json(**json_args)) == json.loads(sdk.to_json(**json_args)), args
+        assert ours.to_json(indent=2) == json.dumps(ours.to_dict(), indent=2, ensure_ascii=False)
+        assert ours.to_json() == ours.to_json(exclude_unset=True)  # the received text
+
+
 def test_nested_objects_dump_like_the_sdk_nested_models() -> None:
     sdk, ours = pairs("recorded/openai_chat_parallel_tools", ChatCompletionChunk)[1]
     assert ours.choices[0].delta.model_dump() == sdk.choices[0].delta.model_dump()

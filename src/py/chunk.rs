@@ -327,14 +327,64 @@ impl Chunk {
         Ok(PyList::new(py, items)?.unbind())
     }
 
-    /// Plain Python data equal to ``json.loads`` of this object's JSON.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_plain(py, &self.doc, self.node)
+    /// Plain Python data equal to ``json.loads`` of this object's JSON. The arguments
+    /// are those of the openai SDK's ``to_dict`` (``exclude_unset`` defaults to True
+    /// there too); ``use_api_names`` and ``warnings`` change nothing.
+    #[pyo3(signature = (
+        *, mode = "python", use_api_names = true, exclude_unset = true, exclude_defaults = false,
+        exclude_none = false, warnings = true
+    ))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn to_dict<'py>(
+        &self,
+        py: Python<'py>,
+        mode: &str,
+        use_api_names: bool,
+        exclude_unset: bool,
+        exclude_defaults: bool,
+        exclude_none: bool,
+        warnings: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        dump::check_mode(mode)?;
+        if exclude_unset && !exclude_defaults && !exclude_none {
+            return to_plain(py, &self.doc, self.node);
+        }
+        let flags = dump::DumpFlags {
+            exclude_unset,
+            exclude_defaults,
+            exclude_none,
+        };
+        dump::dump(py, &self.doc, self.node, self.schema, flags)
     }
 
-    /// This object's JSON text exactly as received.
-    fn to_json(&self) -> &str {
-        self.doc.json_text(self.node)
+    /// This object's JSON text exactly as received. With arguments (those of the openai
+    /// SDK's ``to_json``), the :meth:`to_dict` data serialized: compact unless ``indent``
+    /// is given (the SDK indents by 2 by default).
+    #[pyo3(signature = (
+        *, indent = None, use_api_names = true, exclude_unset = true, exclude_defaults = false,
+        exclude_none = false, warnings = true
+    ))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn to_json<'py>(
+        &self,
+        py: Python<'py>,
+        indent: Option<usize>,
+        use_api_names: bool,
+        exclude_unset: bool,
+        exclude_defaults: bool,
+        exclude_none: bool,
+        warnings: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if indent.is_none() && exclude_unset && !exclude_defaults && !exclude_none {
+            return Ok(PyString::new(py, self.doc.json_text(self.node)).into_any());
+        }
+        let flags = dump::DumpFlags {
+            exclude_unset,
+            exclude_defaults,
+            exclude_none,
+        };
+        let value = dump::dump(py, &self.doc, self.node, self.schema, flags)?;
+        dump::to_json_text(&value, indent, false)
     }
 
     /// The openai SDK's ``model_dump``: like :meth:`to_dict`, plus every field the SDK
