@@ -20,6 +20,7 @@ level too deep): there the indentation is restored and nothing else changed.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 from typing import Any, Dict, List
@@ -160,6 +161,22 @@ stream=True,
 for chunk in stream:
     if chunk.choices[0].delta.content is not None:
         print(chunk.choices[0].delta.content, end="")
+"""
+
+# The article's example of reading rate-limit headers through the raw response.
+SEED_003_RAW = """from openai import OpenAI
+client = OpenAI()
+response = client.chat.completions.with_raw_response.create(
+messages=[{
+"role": "user",
+"content": "Say this is a test",
+}],
+model="gpt-4o-mini",
+)
+print(response.headers.get('x-ratelimit-limit-tokens'))
+# get the object that `chat.completions.create()` would have returned
+completion = response.parse()
+print(completion)
 """
 
 # --- seed 001 ------------------------------------------------------------------------------------
@@ -330,6 +347,20 @@ def test_seed_003_organization_and_project(server: MockServer, capsys: pytest.Ca
     assert capsys.readouterr().out == DEFAULT_TEXT
     h = server.requests[-1].headers
     assert (h["openai-organization"], h["openai-project"]) == ("YOUR_ORG_ID", "$PROJECT_ID")
+
+
+def test_seed_003_raw_response_headers(server: MockServer, capsys: pytest.CaptureFixture[str]) -> None:
+    completion = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+                  "choices": [{"index": 0, "message": {"role": "assistant", "content": "This is a test."},
+                               "finish_reason": "stop"}]}
+    server.enqueue(json=completion, headers={"x-ratelimit-limit-tokens": "150000"})
+    ns = run_cells(swap(SEED_003_RAW, "OpenAI"))
+    out = lines(capsys.readouterr().out)
+    assert out[0] == "150000"
+    assert out[1] == "ChatCompletion(" + json.dumps(completion, separators=(",", ":")) + ")"
+    assert ns["completion"].choices[0].message.content == "This is a test."
+    assert server.requests[-1].json() == {"messages": [{"role": "user", "content": "Say this is a test"}],
+                                          "model": "gpt-4o-mini"}
 
 
 # --- 001 -----------------------------------------------------------------------------------------

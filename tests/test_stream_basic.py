@@ -517,3 +517,47 @@ def test_get_without_body(server):
     assert len(list(client.stream("GET", "/anything"))) == 5
     req = server.requests[-1]
     assert req.method == "GET" and req.body == b""
+
+
+def test_send_gives_status_and_headers_before_the_body(server):
+    client = sserpent.Client(base_url=server.base_url)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    s = client.send("POST", "/chat/completions", json=body, headers={"x-test": "1"})
+    assert s.status is None and not server.requests  # nothing sent yet
+    assert s.open() is s
+    assert (s.status, s.headers["Content-Type"]) == (200, "application/json")
+    assert s.request_id is not None and s.request_id.startswith("req_mock_")
+    result = s.read()
+    assert result.object == "chat.completion"
+    assert result.choices[0].message.content == "Hello! This is the sserpent mock server."
+    r = server.requests[-1]
+    assert (r.method, r.path, r.json(), r.headers["accept"], r.headers["x-test"]) == (
+        "POST", "/v1/chat/completions", body, "application/json", "1")
+    with pytest.raises(RuntimeError, match="the response ended without a body"):
+        s.read()
+
+
+def test_send_read_without_open_and_errors(server):
+    client = sserpent.Client(base_url=server.base_url, max_retries=0)
+    assert client.send("POST", "/completions", json={"model": "m", "prompt": "x"}).read().object == "text_completion"
+    server.enqueue(status=404, json={"error": {"message": "no such model"}})
+    with pytest.raises(sserpent.NotFoundError) as e:
+        client.send("POST", "/chat/completions", json={}).open()
+    assert e.value.body == {"error": {"message": "no such model"}}
+    s = client.stream("POST", "/chat/completions", json={"model": "m", "stream": True, "messages": []})
+    next(iter(s))
+    with pytest.raises(ValueError, match="already being read as chunks"):
+        s.read()
+
+
+def test_async_send(server):
+    import asyncio
+
+    client = sserpent.Client(base_url=server.base_url)
+
+    async def go():
+        s = client.send("POST", "/chat/completions", json={"model": "m", "messages": []})
+        assert await s.aopen() is s
+        return s.status, (await s.aread()).object
+
+    assert asyncio.run(go()) == (200, "chat.completion")

@@ -28,7 +28,17 @@ from ._errors import (
     StreamError,
     UnprocessableEntityError,
 )
-from ._providers import Anthropic, AsyncAnthropic, AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
+from ._providers import (
+    Anthropic,
+    AnthropicRawResponse,
+    AsyncAnthropic,
+    AsyncAnthropicRawResponse,
+    AsyncAzureOpenAI,
+    AsyncOpenAI,
+    AzureOpenAI,
+    OpenAI,
+    RawResponse,
+)
 from ._sserpent import (
     Chunk,
     ChunkIter,
@@ -59,6 +69,9 @@ __all__ = [
     "AsyncOpenAI",
     "AzureOpenAI",
     "OpenAI",
+    "RawResponse",
+    "AnthropicRawResponse",
+    "AsyncAnthropicRawResponse",
     "APIConnectionError",
     "APIError",
     "APIStatusError",

@@ -7,11 +7,12 @@ SSE decoding, JSON parsing, retries and errors are the core's.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Callable, Mapping, Optional
 
 from ._errors import SserpentError
-from ._sserpent import Client, Stream
+from ._sserpent import Chunk, Client, Headers, Stream
 
 __all__ = [
     "OpenAI",
@@ -20,6 +21,9 @@ __all__ = [
     "AsyncAzureOpenAI",
     "Anthropic",
     "AsyncAnthropic",
+    "RawResponse",
+    "AnthropicRawResponse",
+    "AsyncAnthropicRawResponse",
 ]
 
 # Request options the SDKs accept on every call, next to the API parameters.
@@ -97,6 +101,10 @@ class _Base:
     def _auth_headers(self) -> dict[str, str]:
         return {}
 
+    def _raw_response(self, stream: Stream, parsed: Any) -> Any:
+        """What ``with_raw_response.create`` returns."""
+        return RawResponse(stream, parsed)
+
     def _prepare(self, path: str, params: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any], Any]:
         body, extras = _split(params)
         headers = self._auth_headers()
@@ -111,18 +119,131 @@ class _Base:
             kw["read_timeout"] = read
         return path, body, kw, body.get("stream", False)
 
-    def _post(self, path: str, params: dict[str, Any]) -> Any:
+    def _post(self, path: str, params: dict[str, Any], raw: bool = False) -> Any:
         path, body, kw, stream = self._prepare(path, params)
         if stream:
-            return self._client.stream("POST", path, json=body, **kw).open()
+            s = self._client.stream("POST", path, json=body, **kw).open()
+            return self._raw_response(s, s) if raw else s
+        if raw:
+            s = self._client.send("POST", path, json=body, **kw).open()
+            return self._raw_response(s, s.read())
         return self._client.request("POST", path, json=body, **kw)
 
-    async def _apost(self, path: str, params: dict[str, Any]) -> Any:
+    async def _apost(self, path: str, params: dict[str, Any], raw: bool = False) -> Any:
         path, body, kw, stream = self._prepare(path, params)
         if stream:
-            s: Stream = self._client.stream("POST", path, json=body, **kw)
-            return await s.aopen()
+            s: Stream = await self._client.stream("POST", path, json=body, **kw).aopen()
+            return self._raw_response(s, s) if raw else s
+        if raw:
+            s = await self._client.send("POST", path, json=body, **kw).aopen()
+            return self._raw_response(s, await s.aread())
         return await self._client.arequest("POST", path, json=body, **kw)
+
+
+class _RawBase:
+    """The response line and headers of a ``with_raw_response`` call."""
+
+    _request_id_header = "x-request-id"
+
+    def __init__(self, stream: Stream, parsed: Any) -> None:
+        self._stream = stream
+        self._parsed = parsed
+
+    @property
+    def status_code(self) -> int:
+        status = self._stream.status
+        assert status is not None  # the response was opened
+        return status
+
+    @property
+    def headers(self) -> Headers:
+        headers = self._stream.headers
+        assert headers is not None
+        return headers
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self.headers.get(self._request_id_header) or self._stream.request_id
+
+    @property
+    def retries_taken(self) -> int:
+        return max(0, self._stream.metrics.attempts - 1)
+
+    def _body(self) -> Any:
+        if self._parsed is self._stream:
+            raise TypeError("a streaming response's body is read by iterating parse()")
+        return self._parsed
+
+    def _text(self) -> str:
+        body = self._body()
+        return body.to_json() if isinstance(body, Chunk) else json.dumps(body)
+
+    def _json(self) -> Any:
+        body = self._body()
+        return body.to_dict() if isinstance(body, Chunk) else body
+
+    def __repr__(self) -> str:
+        kind = "stream" if self._parsed is self._stream else "body"
+        return f"<{type(self).__name__} [{self.status_code}] {kind}>"
+
+
+class RawResponse(_RawBase):
+    """What ``with_raw_response.create(...)`` returns on the OpenAI and Azure clients, as the
+    openai SDK's ``LegacyAPIResponse``: ``status_code``, ``headers`` (case-insensitive),
+    ``request_id``, ``retries_taken``, and ``parse()``, which returns what ``create`` would
+    have (the opened stream for ``stream=True``, else the response as a chunk object). A
+    non-streamed body is read before this is returned: ``text``, ``content``, ``json()``."""
+
+    def parse(self) -> Any:
+        return self._parsed
+
+    @property
+    def text(self) -> str:
+        return self._text()
+
+    @property
+    def content(self) -> bytes:
+        return self._text().encode()
+
+    def json(self) -> Any:
+        return self._json()
+
+
+class AnthropicRawResponse(_RawBase):
+    """``with_raw_response.create(...)`` on :class:`Anthropic`, as the anthropic SDK's
+    ``APIResponse``: ``parse()``, ``read()``, ``text()`` and ``json()`` are methods."""
+
+    _request_id_header = "request-id"
+
+    def parse(self) -> Any:
+        return self._parsed
+
+    def read(self) -> bytes:
+        return self._text().encode()
+
+    def text(self) -> str:
+        return self._text()
+
+    def json(self) -> Any:
+        return self._json()
+
+
+class AsyncAnthropicRawResponse(_RawBase):
+    """:class:`AnthropicRawResponse` for :class:`AsyncAnthropic`: await its methods."""
+
+    _request_id_header = "request-id"
+
+    async def parse(self) -> Any:
+        return self._parsed
+
+    async def read(self) -> bytes:
+        return self._text().encode()
+
+    async def text(self) -> str:
+        return self._text()
+
+    async def json(self) -> Any:
+        return self._json()
 
 
 class _Resource:
@@ -131,10 +252,10 @@ class _Resource:
         self._path = path
         self._async = is_async
 
-    def _call(self, params: dict[str, Any]) -> Any:
+    def _call(self, params: dict[str, Any], raw: bool = False) -> Any:
         if self._async:
-            return self._owner._apost(self._path_for(params), params)
-        return self._owner._post(self._path_for(params), params)
+            return self._owner._apost(self._path_for(params), params, raw)
+        return self._owner._post(self._path_for(params), params, raw)
 
     def _path_for(self, params: dict[str, Any]) -> str:
         return self._path
@@ -144,6 +265,20 @@ class _Resource:
         :class:`sserpent.Stream` (HTTP errors raise here); otherwise the JSON response
         as a chunk object. For the async clients, await the call."""
         return self._call(params)
+
+    @property
+    def with_raw_response(self) -> _RawResource:
+        """``.with_raw_response.create(...)``: a :class:`RawResponse` (status, headers,
+        ``request_id``; ``parse()`` for what ``create`` returns), as in the SDKs."""
+        return _RawResource(self)
+
+
+class _RawResource:
+    def __init__(self, resource: _Resource) -> None:
+        self._resource = resource
+
+    def create(self, **params: Any) -> Any:
+        return self._resource._call(params, raw=True)
 
 
 class _Chat:
@@ -328,6 +463,11 @@ class Anthropic(_Base):
     ends at ``message_stop``."""
 
     _is_async = False
+
+    def _raw_response(self, stream: Stream, parsed: Any) -> Any:
+        if self._is_async:
+            return AsyncAnthropicRawResponse(stream, parsed)
+        return AnthropicRawResponse(stream, parsed)
 
     def __init__(
         self,

@@ -200,6 +200,20 @@ class Client:
         read_timeout: Optional[float] = None,
     ) -> Any:
         """Async :meth:`request` (await it)."""
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        content: Union[bytes, str, None] = None,
+        headers: _Pairs = None,
+        params: _Pairs = None,
+        max_size: int = ...,
+        read_timeout: Optional[float] = None,
+    ) -> Stream:
+        """A non-streaming request as a :class:`Stream`: ``open()`` for its status and headers,
+        then ``read()`` / ``await aread()`` for the JSON body as chunk objects."""
     @property
     def base_url(self) -> Optional[str]: ...
 
@@ -213,6 +227,8 @@ class Stream:
     def __anext__(self) -> Any: ...
     def open(self) -> Stream: ...
     def aopen(self) -> Any: ...
+    def read(self) -> Any: ...
+    def aread(self) -> Any: ...
     def events(self) -> StreamView: ...
     def text(self) -> StreamView: ...
     def final(self) -> Any:

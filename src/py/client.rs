@@ -237,6 +237,28 @@ impl Client {
         stream.body_blocking(py)
     }
 
+    /// A non-streaming request as a :class:`Stream`, for its status and headers:
+    /// ``open()`` (or ``await aopen()``) sends it and raises HTTP errors; ``read()``
+    /// (or ``await aread()``) returns the JSON body as chunk objects, as :meth:`request` does.
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_size = 64 * 1024 * 1024, read_timeout = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        json: Option<&Bound<'_, PyAny>>,
+        content: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        params: Option<&Bound<'_, PyAny>>,
+        max_size: usize,
+        read_timeout: Option<f64>,
+    ) -> PyResult<Stream> {
+        Ok(self
+            .body_stream(py, method, url, json, content, headers, params, max_size)?
+            .with_read_timeout(per_call_timeout(read_timeout)?))
+    }
+
     /// Async :meth:`request`: ``await client.arequest(...)``.
     #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_size = 64 * 1024 * 1024, read_timeout = None))]
     #[allow(clippy::too_many_arguments)]

@@ -527,6 +527,17 @@ impl Stream {
         Ok(slf.clone())
     }
 
+    /// The whole body parsed as JSON (chunk objects): for a non-streamed response, as
+    /// from :meth:`Client.send`. Sends the request first if needed; HTTP errors raise.
+    fn read(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.body_blocking(py)
+    }
+
+    /// Async :meth:`read`: ``await stream.aread()``.
+    fn aread(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Stream::body_awaitable(slf)
+    }
+
     /// Async ``open()``: ``await stream.aopen()`` returns the stream.
     fn aopen(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
