@@ -3,16 +3,16 @@
 The mock server runs in a separate process (``python -m sserpent mock-server``) and stamps
 every content chunk with its send time (``x-mock-timestamps: 1`` → ``x_sent_ns``, wall clock
 ns). All N streams are started at once. For each N this prints the client process's CPU %
-and CPU µs per chunk, the mock server's CPU % (it shares the same cores), peak RSS growth per
-stream, and the lag between the server's send and Python's receipt of each chunk (p50/p99;
-each stream's first chunk, which includes connecting, is left out). "steady" is the same
-lag measured only while all N streams are open: after the last stream's first chunk and
-before the first stream's end, so without the connection storm of the start. "runnable
-threads" is the average number of client and server threads that were on a CPU or waiting
-for one (``/proc/*/task/*/schedstat``): above the core count the machine is oversubscribed
-and lag is queueing for CPU; "client run-queue wait %" is the client's threads' time spent
-runnable but not running, summed, per second of wall time. The openai SDK's AsyncOpenAI is
-measured the same way at the N it sustains.
+and CPU µs per chunk (all threads, and the Python thread alone), the mock server's CPU % (it
+shares the same cores), peak RSS growth per stream, and the lag between the server's send
+and Python's receipt of each chunk (p50/p99; each stream's first chunk, which includes
+connecting, is left out). "steady" is the same lag measured only while all N streams are
+open: after the last stream's first chunk and before the first stream's end, so without the
+connection storm of the start. "runnable threads" is the average number of client and server
+threads that were on a CPU or waiting for one (``/proc/*/task/*/schedstat``): above the core
+count the machine is oversubscribed and lag is queueing for CPU; "client run-queue wait %" is
+the client's threads' time spent runnable but not running, summed, per second of wall time.
+The openai SDK's AsyncOpenAI is measured the same way at the N it sustains.
 
     python benches/bench_concurrency.py [--n 100 1000 5000] [--sdk-n 100 1000] [--chunks 120]
 """
@@ -73,6 +73,12 @@ def sched_ns(pid: int) -> tuple[int, int]:
         on += int(a)
         wait += int(b)
     return on, wait
+
+
+def main_thread_ns() -> int:
+    """Time the Python (event loop) thread has spent on a CPU, ns."""
+    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/schedstat") as f:
+        return int(f.read().split()[0])
 
 
 def quantile(sorted_ms: list[float], p: float) -> float:
@@ -140,10 +146,10 @@ async def run(kind: str, n: int, base: str, chunks: int, server_pid: int) -> dic
 
     sampler = asyncio.create_task(sample())
     w0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
-    q0, sq0 = sched_ns(os.getpid()), sched_ns(server_pid)
+    q0, sq0, m0 = sched_ns(os.getpid()), sched_ns(server_pid), main_thread_ns()
     results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
     w1, c1, s1 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
-    q1, sq1 = sched_ns(os.getpid()), sched_ns(server_pid)
+    q1, sq1, m1 = sched_ns(os.getpid()), sched_ns(server_pid), main_thread_ns()
     stop = True
     await sampler
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -165,6 +171,7 @@ async def run(kind: str, n: int, base: str, chunks: int, server_pid: int) -> dic
         "wall": w1 - w0,
         "cpu_pct": (c1 - c0) / (w1 - w0) * 100,
         "cpu_us_per_chunk": (c1 - c0) / max(1, total_chunks) * 1e6,
+        "py_us_per_chunk": (m1 - m0) / 1e3 / max(1, total_chunks),
         "server_cpu_pct": (s1 - s0) / (w1 - w0) * 100,
         # Average number of threads (client and server) that were runnable: on a CPU or
         # waiting for one. Above the core count, the machine is oversubscribed and every
@@ -213,12 +220,14 @@ def main() -> None:
                 rows.append(runner(run(kind, n, base, args.chunks, server.pid)))
         print(f"\nbench_concurrency: N streams × {args.chunks} chunks at 20 chunks/s, one "
               f"{'uvloop' if args.uvloop else 'asyncio'} process, {os.cpu_count()} cores\n")
-        print("| client | N | completed | errors | client CPU % | µs/chunk | server CPU % | peak RSS / stream "
+        print("| client | N | completed | errors | client CPU % | µs/chunk | Python thread µs/chunk "
+              "| server CPU % | peak RSS / stream "
               "| runnable threads | client run-queue wait % | lag p50 | lag p99 | steady p50 | steady p99 (window) |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['kind']} | {r['n']:,} | {r['ok']:,} | {r['errors']} | {r['cpu_pct']:.0f} | "
-                  f"{r['cpu_us_per_chunk']:.1f} | {r['server_cpu_pct']:.0f} | {r['rss_per_stream_kib']:.1f} KiB | "
+                  f"{r['cpu_us_per_chunk']:.1f} | {r['py_us_per_chunk']:.1f} | {r['server_cpu_pct']:.0f} | "
+                  f"{r['rss_per_stream_kib']:.1f} KiB | "
                   f"{r['runnable']:.2f} | {r['client_wait_pct']:.0f} | "
                   f"{r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['steady_p50']:.1f} ms | "
                   f"{r['steady_p99']:.1f} ms ({r['steady_s']:.1f} s) |")
