@@ -27,6 +27,14 @@ CHAT = [
 ] + [f"recorded/{p.stem}" for p in sorted((FIXTURES / "recorded").glob("*.sse"))]
 assert len(CHAT) == 10, CHAT
 
+# sserpent fills the optional fields of the current openai SDK (3.x); older SDKs (openai 3 needs
+# Python >= 3.10) lack some of them (ChoiceDelta.audio, ChatCompletionChunk.obfuscation), so the
+# default dumps can only be compared with an SDK that has them.
+CURRENT_SDK = pytest.mark.skipif(
+    "obfuscation" not in ChatCompletionChunk.model_fields,
+    reason="the installed openai SDK predates fields sserpent fills (compare with openai>=3)",
+)
+
 ARGS: List[dict] = [
     {},
     {"mode": "json"},
@@ -63,6 +71,7 @@ def pairs(stream: str, model: Any) -> List[tuple]:
     return list(zip(sdk, ours))
 
 
+@CURRENT_SDK
 @pytest.mark.parametrize("stream", CHAT + ["wire/openai_completions"])
 @pytest.mark.parametrize("args", ARGS, ids=[json.dumps(a, default=repr)[:60] for a in ARGS])
 def test_same_as_the_openai_sdk(stream: str, args: dict) -> None:
@@ -86,6 +95,7 @@ SDK_TO_DICT_ARGS: List[dict] = [
 ]
 
 
+@CURRENT_SDK
 @pytest.mark.parametrize("stream", CHAT + ["wire/openai_completions"])
 def test_to_dict_and_to_json_take_the_openai_sdk_arguments(stream: str) -> None:
     model = Completion if stream.endswith("completions") else ChatCompletionChunk
@@ -98,6 +108,7 @@ def test_to_dict_and_to_json_take_the_openai_sdk_arguments(stream: str) -> None:
         assert ours.to_json() == ours.to_json(exclude_unset=True)  # the received text
 
 
+@CURRENT_SDK
 def test_nested_objects_dump_like_the_sdk_nested_models() -> None:
     sdk, ours = pairs("recorded/openai_chat_parallel_tools", ChatCompletionChunk)[1]
     assert ours.choices[0].delta.model_dump() == sdk.choices[0].delta.model_dump()
