@@ -93,6 +93,12 @@ static FUNCTION_CALL_DELTA: Schema = Schema {
     children: &[],
 };
 
+static DELTA_AUDIO: Schema = Schema {
+    name: "ChoiceDeltaAudio",
+    optional: &["id", "data", "expires_at", "transcript"],
+    children: &[],
+};
+
 static DELTA: Schema = Schema {
     name: "ChoiceDelta",
     optional: &[
@@ -106,13 +112,26 @@ static DELTA: Schema = Schema {
     children: &[
         ("tool_calls", &TOOL_CALL_DELTA),
         ("function_call", &FUNCTION_CALL_DELTA),
+        ("audio", &DELTA_AUDIO),
     ],
+};
+
+static TOP_LOGPROB: Schema = Schema {
+    name: "TopLogprob",
+    optional: &["bytes"],
+    children: &[],
+};
+
+static TOKEN_LOGPROB: Schema = Schema {
+    name: "ChatCompletionTokenLogprob",
+    optional: &["bytes"],
+    children: &[("top_logprobs", &TOP_LOGPROB)],
 };
 
 static CHOICE_LOGPROBS: Schema = Schema {
     name: "ChoiceLogprobs",
     optional: &["content", "refusal"],
-    children: &[],
+    children: &[("content", &TOKEN_LOGPROB), ("refusal", &TOKEN_LOGPROB)],
 };
 
 static CHUNK_CHOICE: Schema = Schema {
@@ -187,7 +206,13 @@ static CHAT_CHOICE: Schema = Schema {
 /// `openai.types.chat.ChatCompletion`
 pub static CHAT_COMPLETION: Schema = Schema {
     name: "ChatCompletion",
-    optional: &["service_tier", "system_fingerprint", "usage"],
+    optional: &[
+        "metadata",
+        "moderation",
+        "service_tier",
+        "system_fingerprint",
+        "usage",
+    ],
     children: &[("choices", &CHAT_CHOICE), ("usage", &USAGE)],
 };
 

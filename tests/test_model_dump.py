@@ -104,7 +104,7 @@ def test_to_dict_and_to_json_take_the_openai_sdk_arguments(stream: str) -> None:
             assert ours.to_dict(**args) == sdk.to_dict(**args), args
             json_args = {k: v for k, v in args.items() if k != "mode"}
             assert json.loads(ours.to_json(**json_args)) == json.loads(sdk.to_json(**json_args)), args
-        assert ours.to_json(indent=2) == json.dumps(ours.to_dict(), indent=2, ensure_ascii=False)
+        assert ours.to_json(indent=4) == json.dumps(ours.to_dict(), indent=4, ensure_ascii=False)
         assert ours.to_json() == ours.to_json(exclude_unset=True)  # the received text
 
 
@@ -198,9 +198,69 @@ def test_include_and_exclude_specs() -> None:
         "id": "x", "choices": [{"index": 0, "delta": {"content": "a"}}, {"index": 2, "delta": {"content": "c"}}]}
     assert c.model_dump(exclude={"choices": {"__all__": {"delta": True}}, "id": ...}, exclude_unset=True) == {
         "choices": [{"index": 0}, {"index": 1}, {"index": 2}]}
-    assert c.model_dump(include={"id": False, "choices": {0: {"index"}}}) == {"choices": [{"index": 0}]}
+    # A dict value that is not a spec, True or ...: the whole item for include, nothing for exclude.
+    assert c.model_dump(include={"id": False, "choices": {0: {"index"}}}) == {"id": "x", "choices": [{"index": 0}]}
+    assert c.model_dump(exclude={"id": 0, "choices": None}, exclude_unset=True) == c.to_dict()
     assert c.model_dump(include=["id"]) == {"id": "x"}
     assert c.model_dump(include=set()) == {}
+
+
+THREE = ('{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":['
+         '{"index":0,"delta":{"content":"a","audio":{"transcript":"hi"}},"logprobs":{"content":['
+         '{"token":"a","logprob":-0.5,"top_logprobs":[{"token":"a","logprob":-0.5}]}]}},'
+         '{"index":1,"delta":{}},{"index":2,"delta":{},"finish_reason":"stop"}]}')
+SELF: dict = {}
+SELF["choices"] = SELF
+DEEP: dict = {}
+_d = DEEP
+for _ in range(20_000):
+    _d["choices"] = _d = {}
+SPECS = [
+    {"include": {"choices": {1: {"index"}, 2: {"index"}}}, "exclude": {"choices": {1}}},
+    {"include": {"choices": {0: True}}, "exclude": {"choices": {-3}}},
+    {"include": {"id": False, "model": None, "created": 0}},
+    {"exclude": {"id": 1, "model": None, "choices": {"__all__": {"index"}, 0: {"index": False}}}},
+    {"exclude": {"choices": {"__all__": True, 0: {"index"}}}},
+    {"include": {"choices": {"__all__": True, 0: {"index"}}}},
+    {"include": {"choices": {0: {"index"}, -3: {"delta"}}}},
+    {"include": {"choices": {5: True, -5: {"index"}}}},
+    {"include": {"choices": {"__all__": {"delta": {"audio": {"id", "transcript"}}}, 0: {"logprobs"}}}},
+    {"exclude": {"choices": {0: {"logprobs": {"content": {"__all__": {"top_logprobs": {0: {"bytes"}}}}}}}}},
+    {"include": SELF},
+    {"exclude": SELF},
+    {"include": DEEP},
+]
+
+
+@CURRENT_SDK
+@pytest.mark.parametrize("spec", SPECS, ids=[f"spec{i}" for i in range(len(SPECS))])
+@pytest.mark.parametrize("flags", [{}, {"exclude_unset": True}, {"exclude_none": True}], ids=["all", "unset", "none"])
+def test_include_exclude_rules_as_pydantic(spec: dict, flags: dict) -> None:
+    sdk = construct_type(type_=ChatCompletionChunk, value=json.loads(THREE))
+    ours = chunk(THREE)
+    assert ours.model_dump(**spec, **flags) == sdk.model_dump(**spec, **flags)
+    assert json.loads(ours.model_dump_json(**spec, **flags)) == json.loads(sdk.model_dump_json(**spec, **flags))
+
+
+@CURRENT_SDK
+def test_nested_optional_fields_are_filled_as_the_sdk_fills_them() -> None:
+    sdk = construct_type(type_=ChatCompletionChunk, value=json.loads(THREE))
+    ours = chunk(THREE)
+    assert ours.model_dump() == sdk.model_dump()
+    assert ours.choices[0].delta.audio.id is None and ours.choices[0].logprobs.content[0].bytes is None
+    body = {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": []}
+    from openai.types.chat import ChatCompletion
+
+    (done,) = sserpent.iter_chunks([f"data: {json.dumps(body)}\n\ndata: [DONE]\n\n".encode()])
+    assert done.model_dump() == construct_type(type_=ChatCompletion, value=body).model_dump()
+
+
+def test_to_json_with_arguments_indents_by_two_as_the_sdk() -> None:
+    c = chunk(THREE)
+    assert c.to_json(exclude_none=True) == json.dumps(c.to_dict(exclude_none=True), indent=2, ensure_ascii=False)
+    assert c.to_json(indent=None, exclude_none=True) == json.dumps(c.to_dict(exclude_none=True), separators=(",", ":"),
+                                                                   ensure_ascii=False)
+    assert c.to_json() == THREE
 
 
 @pytest.mark.parametrize(

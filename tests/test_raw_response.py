@@ -186,3 +186,12 @@ def test_anthropic_shape(server: MockServer) -> None:
         return (await raw.parse()).content[0].text, await raw.json(), json.loads(await raw.text())
 
     assert asyncio.run(go()) == ("Hi there.", MESSAGE, MESSAGE)
+
+
+def test_a_body_that_is_not_an_object(server: MockServer) -> None:
+    _, client = clients(server, "openai", False)
+    server.enqueue(json=[{"a": 1, "b": [None, "é"]}, 2])
+    raw = raw_create(client, "openai", False)
+    assert raw.json() == [{"a": 1, "b": [None, "é"]}, 2]
+    assert raw.text == '[{"a":1,"b":[null,"é"]},2]'
+    assert raw.parse()[0].a == 1

@@ -140,6 +140,12 @@ class _Base:
         return await self._client.arequest("POST", path, json=body, **kw)
 
 
+def _chunk_data(value: Any) -> Any:
+    if isinstance(value, Chunk):
+        return value.to_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
 class _RawBase:
     """The response line and headers of a ``with_raw_response`` call."""
 
@@ -176,11 +182,14 @@ class _RawBase:
 
     def _text(self) -> str:
         body = self._body()
-        return body.to_json() if isinstance(body, Chunk) else json.dumps(body)
+        if isinstance(body, Chunk):
+            return body.to_json()
+        # A JSON body that is not an object: its objects are chunks inside plain lists.
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=_chunk_data)
 
     def _json(self) -> Any:
         body = self._body()
-        return body.to_dict() if isinstance(body, Chunk) else body
+        return body.to_dict() if isinstance(body, Chunk) else json.loads(self._text())
 
     def __repr__(self) -> str:
         kind = "stream" if self._parsed is self._stream else "body"

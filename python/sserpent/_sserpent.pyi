@@ -68,7 +68,7 @@ class Chunk:
     def to_json(
         self,
         *,
-        indent: int | None = None,
+        indent: int | None = ...,
         use_api_names: bool = True,
         exclude_unset: bool = True,
         exclude_defaults: bool = False,

@@ -358,11 +358,11 @@ impl Chunk {
     }
 
     /// This object's JSON text exactly as received. With arguments (those of the openai
-    /// SDK's ``to_json``), the :meth:`to_dict` data serialized: compact unless ``indent``
-    /// is given (the SDK indents by 2 by default).
+    /// SDK's ``to_json``), the :meth:`to_dict` data serialized as the SDK does: indented by
+    /// 2 unless ``indent`` says otherwise (``None``: compact).
     #[pyo3(signature = (
-        *, indent = None, use_api_names = true, exclude_unset = true, exclude_defaults = false,
-        exclude_none = false, warnings = true
+        *, indent = Some(2), use_api_names = true, exclude_unset = true,
+        exclude_defaults = false, exclude_none = false, warnings = true
     ))]
     #[allow(clippy::too_many_arguments, unused_variables)]
     fn to_json<'py>(
@@ -375,7 +375,8 @@ impl Chunk {
         exclude_none: bool,
         warnings: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if indent.is_none() && exclude_unset && !exclude_defaults && !exclude_none {
+        // No arguments: the text as received (so also for an explicit indent=2 alone).
+        if indent == Some(2) && exclude_unset && !exclude_defaults && !exclude_none {
             return Ok(PyString::new(py, self.doc.json_text(self.node)).into_any());
         }
         let flags = dump::DumpFlags {

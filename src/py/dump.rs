@@ -141,199 +141,214 @@ fn dump_node<'py>(
     }
 }
 
-/// An `include` / `exclude` argument, parsed.
-#[derive(Clone, Debug)]
-enum Filter {
-    /// The whole value (`True`, `...`, or a key listed in a set).
+// ---- include / exclude ---------------------------------------------------------------------
+//
+// Read lazily from the caller's Python objects, one level per level of data (so a spec nested
+// deeper than the data, or one that contains itself, costs nothing), with pydantic's rules:
+// - a spec is a dict (key -> value) or a collection of keys (set, list, tuple), keys being
+//   str for objects and int for lists (negative and out-of-range ints wrap modulo the length);
+// - in a dict, `True` or `...` means the whole item, a dict or collection means those parts
+//   of it; any other value means the whole item for `include` and nothing for `exclude`;
+// - `"__all__"` applies to every item; merged with an item's own entry when both are specs,
+//   otherwise the item's own entry wins; an index given twice: the last one wins;
+// - include and exclude are judged together against the original keys and indices.
+
+/// What one spec says about one item.
+enum Entry<'py> {
     Whole,
-    /// Some keys or indices, each with what to keep or drop of it.
-    Keys {
-        keys: Vec<(Key, Filter)>,
-        all: Option<Box<Filter>>,
-    },
+    /// The parts named by these specs (all of them apply).
+    Parts(Vec<Bound<'py, PyAny>>),
+    /// A dict value that is neither a spec nor `True`/`...` (`False`, `None`, `0`, ...).
+    Other,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Key {
-    Str(String),
-    Int(i64),
+#[derive(Clone, Copy)]
+enum ItemKey<'a> {
+    Str(&'a str),
+    Index(usize, usize),
 }
 
-impl Key {
-    fn parse(k: &Bound<'_, PyAny>) -> PyResult<Key> {
-        if let Ok(s) = k.cast::<PyString>() {
-            return Ok(Key::Str(s.to_str()?.to_owned()));
-        }
-        if !k.is_instance_of::<PyBool>() {
-            if let Ok(i) = k.extract::<i64>() {
-                return Ok(Key::Int(i));
-            }
-        }
-        Err(PyTypeError::new_err(format!(
-            "include/exclude keys must be str (object keys) or int (list indices), not {}",
-            k.get_type().name()?
-        )))
+fn is_whole(v: &Bound<'_, PyAny>) -> bool {
+    let py = v.py();
+    v.is(py.Ellipsis().bind(py)) || v.is(PyBool::new(py, true).as_any())
+}
+
+fn is_spec(v: &Bound<'_, PyAny>) -> bool {
+    v.is_instance_of::<PyDict>()
+        || v.is_instance_of::<pyo3::types::PySet>()
+        || v.is_instance_of::<pyo3::types::PyFrozenSet>()
+        || v.is_instance_of::<PyList>()
+        || v.is_instance_of::<pyo3::types::PyTuple>()
+}
+
+fn check_spec(spec: &Bound<'_, PyAny>) -> PyResult<()> {
+    if is_spec(spec) {
+        return Ok(());
     }
+    let what = if spec.is_instance_of::<PyString>() {
+        "a str".to_string()
+    } else {
+        spec.get_type().name()?.to_string()
+    };
+    Err(PyTypeError::new_err(format!(
+        "include/exclude must be a set or dict of keys, not {what}"
+    )))
 }
 
-fn ellipsis(py: Python<'_>) -> &Bound<'_, PyAny> {
-    static ELLIPSIS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    ELLIPSIS.get_or_init(py, || py.Ellipsis()).bind(py)
-}
-
-impl Filter {
-    fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Option<Filter>> {
-        let py = spec.py();
-        if spec.is_none() {
-            return Ok(None);
-        }
-        if spec.is(ellipsis(py)) || spec.is(PyBool::new(py, true).as_any()) {
-            return Ok(Some(Filter::Whole));
-        }
-        if spec.is(PyBool::new(py, false).as_any()) {
-            return Ok(None);
-        }
-        let mut keys = Vec::new();
-        let mut all = None;
-        if let Ok(d) = spec.cast::<PyDict>() {
-            for (k, v) in d.iter() {
-                let Some(sub) = Filter::parse(&v)? else {
-                    continue;
-                };
-                if k.cast::<PyString>()
-                    .is_ok_and(|s| s.to_str().is_ok_and(|s| s == "__all__"))
-                {
-                    all = Some(Box::new(sub));
-                } else {
-                    keys.push((Key::parse(&k)?, sub));
+/// Whether spec key `k` names the item at `key`.
+fn key_matches(k: &Bound<'_, PyAny>, key: ItemKey<'_>) -> PyResult<bool> {
+    if let Ok(s) = k.cast::<PyString>() {
+        return Ok(matches!(key, ItemKey::Str(name) if s.to_str()? == name));
+    }
+    if !k.is_instance_of::<PyBool>() {
+        if let Ok(i) = k.extract::<i64>() {
+            return Ok(match key {
+                ItemKey::Index(at, len) => {
+                    let len = i64::try_from(len).unwrap_or(i64::MAX);
+                    len > 0 && usize::try_from(i.rem_euclid(len)).ok() == Some(at)
                 }
+                ItemKey::Str(_) => false,
+            });
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "include/exclude keys must be str (object keys) or int (list indices), not {}",
+        k.get_type().name()?
+    )))
+}
+
+fn is_all(k: &Bound<'_, PyAny>) -> bool {
+    k.cast::<PyString>()
+        .is_ok_and(|s| s.to_str().is_ok_and(|s| s == "__all__"))
+}
+
+fn entry_of<'py>(v: Bound<'py, PyAny>) -> Entry<'py> {
+    if is_whole(&v) {
+        Entry::Whole
+    } else if is_spec(&v) {
+        Entry::Parts(vec![v])
+    } else {
+        Entry::Other
+    }
+}
+
+/// What `spec` says about the item at `key`, `"__all__"` included.
+fn lookup<'py>(spec: &Bound<'py, PyAny>, key: ItemKey<'_>) -> PyResult<Option<Entry<'py>>> {
+    check_spec(spec)?;
+    let mut own = None;
+    let mut all = None;
+    if let Ok(d) = spec.cast::<PyDict>() {
+        for (k, v) in d.iter() {
+            if is_all(&k) {
+                all = Some(entry_of(v));
+            } else if key_matches(&k, key)? {
+                own = Some(entry_of(v)); // the last match wins
             }
-        } else if spec.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err(
-                "include/exclude must be a set or dict of keys, not a str",
-            ));
-        } else {
-            let iter = spec.try_iter().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "include/exclude must be a set or dict of keys, not {}",
-                    spec.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?;
-            for k in iter {
-                let k = k?;
-                if k.cast::<PyString>()
-                    .is_ok_and(|s| s.to_str().is_ok_and(|s| s == "__all__"))
-                {
-                    all = Some(Box::new(Filter::Whole));
-                } else {
-                    keys.push((Key::parse(&k)?, Filter::Whole));
+        }
+    } else {
+        for k in spec.try_iter()? {
+            let k = k?;
+            if is_all(&k) {
+                all = Some(Entry::Whole);
+            } else if key_matches(&k, key)? {
+                own = Some(Entry::Whole);
+            }
+        }
+    }
+    Ok(match (own, all) {
+        (Some(Entry::Parts(mut a)), Some(Entry::Parts(b))) => {
+            a.extend(b);
+            Some(Entry::Parts(a))
+        }
+        (Some(own), _) => Some(own),
+        (None, all) => all,
+    })
+}
+
+/// The specs' entry for one item. They are in priority order (an item's own entry before
+/// `"__all__"`'s): the first entry found decides, except that parts add up with parts.
+fn combine<'py>(specs: &[Bound<'py, PyAny>], key: ItemKey<'_>) -> PyResult<Option<Entry<'py>>> {
+    let mut out: Option<Entry<'py>> = None;
+    for spec in specs {
+        let Some(e) = lookup(spec, key)? else {
+            continue;
+        };
+        out = Some(match (out, e) {
+            (None, e) => e,
+            (Some(Entry::Parts(mut a)), Entry::Parts(b)) => {
+                for s in b {
+                    if !a.iter().any(|x| x.is(&s)) {
+                        a.push(s);
+                    }
                 }
+                Entry::Parts(a)
             }
-        }
-        Ok(Some(Filter::Keys { keys, all }))
+            (Some(first), _) => first,
+        });
     }
-
-    /// What applies to the item at `key` (of a container of `len` items).
-    fn for_key(&self, key: &Key, len: usize) -> Option<Filter> {
-        let Filter::Keys { keys, all } = self else {
-            return Some(Filter::Whole);
-        };
-        let matches = |k: &Key| match (k, key) {
-            (Key::Int(i), Key::Int(j)) if *i < 0 => {
-                i64::try_from(len).ok().map(|n| n + i) == Some(*j)
-            }
-            _ => k == key,
-        };
-        let mut found: Option<Filter> = None;
-        for (k, f) in keys {
-            if matches(k) {
-                found = Some(match found {
-                    None => f.clone(),
-                    Some(prev) => prev.merge(f),
-                });
-            }
-        }
-        match (found, all) {
-            (Some(f), Some(a)) => Some(f.merge(a)),
-            (Some(f), None) => Some(f),
-            (None, Some(a)) => Some((**a).clone()),
-            (None, None) => None,
-        }
-    }
-
-    fn merge(self, other: &Filter) -> Filter {
-        match (self, other) {
-            (Filter::Whole, _) | (_, Filter::Whole) => Filter::Whole,
-            (Filter::Keys { mut keys, all }, Filter::Keys { keys: k2, all: a2 }) => {
-                keys.extend(k2.iter().cloned());
-                let all = match (all, a2) {
-                    (Some(a), Some(b)) => Some(Box::new(a.merge(b))),
-                    (a, b) => a.or_else(|| b.clone()),
-                };
-                Filter::Keys { keys, all }
-            }
-        }
-    }
+    Ok(out)
 }
 
-fn key_of_item(k: &Bound<'_, PyAny>) -> Key {
-    match k.cast::<PyString>() {
-        Ok(s) => Key::Str(s.to_str().unwrap_or_default().to_owned()),
-        Err(_) => Key::Str(String::new()),
-    }
+/// What to keep of one item: `None` to drop it, else the nested (include, exclude) specs.
+#[allow(clippy::type_complexity)]
+fn decide<'py>(
+    inc: Option<&[Bound<'py, PyAny>]>,
+    exc: Option<&[Bound<'py, PyAny>]>,
+    key: ItemKey<'_>,
+) -> PyResult<
+    Option<(
+        Option<Vec<Bound<'py, PyAny>>>,
+        Option<Vec<Bound<'py, PyAny>>>,
+    )>,
+> {
+    let inc_next = match inc {
+        None => None,
+        Some(specs) => match combine(specs, key)? {
+            None => return Ok(None),
+            Some(Entry::Parts(p)) => Some(p),
+            Some(_) => None,
+        },
+    };
+    let exc_next = match exc {
+        None => None,
+        Some(specs) => match combine(specs, key)? {
+            Some(Entry::Whole) => return Ok(None),
+            Some(Entry::Parts(p)) => Some(p),
+            _ => None,
+        },
+    };
+    Ok(Some((inc_next, exc_next)))
 }
 
-fn include<'py>(value: Bound<'py, PyAny>, filter: &Filter) -> PyResult<Bound<'py, PyAny>> {
-    let py = value.py();
-    if matches!(filter, Filter::Whole) {
+fn apply<'py>(
+    value: Bound<'py, PyAny>,
+    inc: Option<&[Bound<'py, PyAny>]>,
+    exc: Option<&[Bound<'py, PyAny>]>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if inc.is_none() && exc.is_none() {
         return Ok(value);
     }
-    if let Ok(d) = value.cast::<PyDict>() {
-        let out = PyDict::new(py);
-        for (k, v) in d.iter() {
-            if let Some(sub) = filter.for_key(&key_of_item(&k), d.len()) {
-                out.set_item(k, include(v, &sub)?)?;
-            }
-        }
-        return Ok(out.into_any());
-    }
-    if let Ok(l) = value.cast::<PyList>() {
-        let n = l.len();
-        let mut out = Vec::new();
-        for (i, v) in l.iter().enumerate() {
-            if let Some(sub) = filter.for_key(&Key::Int(i as i64), n) {
-                out.push(include(v, &sub)?);
-            }
-        }
-        return Ok(PyList::new(py, out)?.into_any());
-    }
-    Ok(value)
-}
-
-fn exclude<'py>(value: Bound<'py, PyAny>, filter: &Filter) -> PyResult<Bound<'py, PyAny>> {
     let py = value.py();
     if let Ok(d) = value.cast::<PyDict>() {
         let out = PyDict::new(py);
         for (k, v) in d.iter() {
-            match filter.for_key(&key_of_item(&k), d.len()) {
-                None => out.set_item(k, v)?,
-                Some(Filter::Whole) => {}
-                Some(sub) => out.set_item(k, exclude(v, &sub)?)?,
+            let name = k.cast::<PyString>().map(|s| s.to_cow()).ok();
+            let name = match &name {
+                Some(Ok(n)) => n.as_ref(),
+                _ => "",
+            };
+            if let Some((i, e)) = decide(inc, exc, ItemKey::Str(name))? {
+                out.set_item(&k, apply(v, i.as_deref(), e.as_deref())?)?;
             }
         }
         return Ok(out.into_any());
     }
     if let Ok(l) = value.cast::<PyList>() {
-        let n = l.len();
-        let mut out = Vec::new();
-        for (i, v) in l.iter().enumerate() {
-            match filter.for_key(&Key::Int(i as i64), n) {
-                None => out.push(v),
-                Some(Filter::Whole) => {}
-                Some(sub) => out.push(exclude(v, &sub)?),
+        let len = l.len();
+        let mut out = Vec::with_capacity(len);
+        for (at, v) in l.iter().enumerate() {
+            if let Some((i, e)) = decide(inc, exc, ItemKey::Index(at, len))? {
+                out.push(apply(v, i.as_deref(), e.as_deref())?);
             }
         }
         return Ok(PyList::new(py, out)?.into_any());
@@ -341,20 +356,18 @@ fn exclude<'py>(value: Bound<'py, PyAny>, filter: &Filter) -> PyResult<Bound<'py
     Ok(value)
 }
 
-/// `include`, then `exclude`, as pydantic applies them.
+/// `include` and `exclude` applied together, as pydantic applies them.
 pub fn filter<'py>(
     value: Bound<'py, PyAny>,
     inc: Option<&Bound<'py, PyAny>>,
     exc: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let mut value = value;
-    if let Some(f) = inc.map(Filter::parse).transpose()?.flatten() {
-        value = include(value, &f)?;
+    let inc: Option<Vec<Bound<'py, PyAny>>> = inc.filter(|s| !s.is_none()).map(|s| vec![s.clone()]);
+    let exc: Option<Vec<Bound<'py, PyAny>>> = exc.filter(|s| !s.is_none()).map(|s| vec![s.clone()]);
+    for spec in inc.iter().chain(exc.iter()).flatten() {
+        check_spec(spec)?;
     }
-    if let Some(f) = exc.map(Filter::parse).transpose()?.flatten() {
-        value = exclude(value, &f)?;
-    }
-    Ok(value)
+    apply(value, inc.as_deref(), exc.as_deref())
 }
 
 pub fn check_mode(mode: &str) -> PyResult<()> {
