@@ -42,6 +42,13 @@ pub static ANY: Schema = Schema {
     children: &[],
 };
 
+/// A field the SDK types as a plain dict (not a model): dumped as it is, `None`s included.
+pub static PLAIN: Schema = Schema {
+    name: "Chunk",
+    optional: &[],
+    children: &[],
+};
+
 static PROMPT_TOKENS_DETAILS: Schema = Schema {
     name: "PromptTokensDetails",
     optional: &[
@@ -156,7 +163,8 @@ pub static CHAT_COMPLETION_CHUNK: Schema = Schema {
 static COMPLETION_LOGPROBS: Schema = Schema {
     name: "Logprobs",
     optional: &["text_offset", "token_logprobs", "tokens", "top_logprobs"],
-    children: &[],
+    // `List[Dict[str, float]]` in the SDK.
+    children: &[("top_logprobs", &PLAIN)],
 };
 
 static COMPLETION_CHOICE: Schema = Schema {

@@ -255,6 +255,18 @@ def test_nested_optional_fields_are_filled_as_the_sdk_fills_them() -> None:
     assert done.model_dump() == construct_type(type_=ChatCompletion, value=body).model_dump()
 
 
+@CURRENT_SDK
+def test_plain_dict_fields_keep_their_nones() -> None:
+    body = {"id": "c", "object": "text_completion", "created": 1, "model": "m", "choices": [
+        {"index": 0, "text": "a", "finish_reason": None,
+         "logprobs": {"tokens": ["a"], "token_logprobs": [-0.1], "top_logprobs": [{"a": -0.1, "b": None}]}}]}
+    (ours,) = sserpent.iter_chunks([f"data: {json.dumps(body)}\n\ndata: [DONE]\n\n".encode()])
+    sdk = construct_type(type_=Completion, value=body)
+    for flags in ({}, {"exclude_none": True}, {"exclude_defaults": True}):
+        assert ours.model_dump(**flags) == sdk.model_dump(**flags), flags
+    assert ours.model_dump(exclude_none=True)["choices"][0]["logprobs"]["top_logprobs"] == [{"a": -0.1, "b": None}]
+
+
 def test_to_json_with_arguments_indents_by_two_as_the_sdk() -> None:
     c = chunk(THREE)
     assert c.to_json(exclude_none=True) == json.dumps(c.to_dict(exclude_none=True), indent=2, ensure_ascii=False)

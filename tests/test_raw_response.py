@@ -156,6 +156,8 @@ def test_body_accessors_and_repr(server: MockServer) -> None:
     raw = raw_create(client, "openai", False)
     assert repr(raw) == "<RawResponse [200] body>"
     assert raw.request_id == "req_raw_1"
+    assert (raw.method, raw.url) == ("POST", server.base_url + "/chat/completions")
+    assert raw.elapsed.total_seconds() > 0
     assert json.loads(raw.text) == COMPLETION == raw.json()
     assert raw.content == raw.text.encode()
     assert raw.parse() is raw.parse()
@@ -165,6 +167,7 @@ def test_body_accessors_and_repr(server: MockServer) -> None:
     with pytest.raises(TypeError, match="a streaming response's body is read by iterating parse"):
         _ = raw.text
     assert isinstance(raw.parse(), sserpent.Stream)
+    assert 0 < raw.elapsed.total_seconds()
     assert "".join(raw.parse().text()) == json.loads((WIRE / "openai_chat_usage.expected.json").read_text())["text"]
 
 
@@ -195,3 +198,14 @@ def test_a_body_that_is_not_an_object(server: MockServer) -> None:
     assert raw.json() == [{"a": 1, "b": [None, "é"]}, 2]
     assert raw.text == '[{"a":1,"b":[null,"é"]},2]'
     assert raw.parse()[0].a == 1
+
+
+def test_close_closes_a_streamed_response_at_once(server: MockServer) -> None:
+    _, client = clients(server, "openai", False)
+    server.enqueue(sse_file=str(WIRE / "openai_chat_usage.sse"), delay=0.2)
+    raw = raw_create(client, "openai", True)
+    next(iter(raw.parse()))
+    raw.close()
+    conn_id = server.requests[-1].connection_id
+    assert server.wait_closed(conn_id, timeout=5), "the connection is still open after 5 s"
+    assert next(c for c in server.connections if c.id == conn_id).closed_by == "client"

@@ -7,6 +7,7 @@ SSE decoding, JSON parsing, retries and errors are the core's.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from typing import Any, Callable, Mapping, Optional
@@ -174,6 +175,27 @@ class _RawBase:
     @property
     def retries_taken(self) -> int:
         return max(0, self._stream.metrics.attempts - 1)
+
+    @property
+    def method(self) -> str:
+        return "POST"
+
+    @property
+    def url(self) -> str:
+        """The request URL (credentials in it redacted)."""
+        return self._stream.url
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """From sending the request to the end of the body, or to the headers while a
+        streamed body is still being read."""
+        m = self._stream.metrics
+        seconds = m.duration if m.duration is not None else m.time_to_headers
+        return datetime.timedelta(seconds=seconds or 0.0)
+
+    def close(self) -> None:
+        """Closes the response (a streamed body's connection at once)."""
+        self._stream.close()
 
     def _body(self) -> Any:
         if self._parsed is self._stream:

@@ -23,7 +23,7 @@ use pyo3::types::{PyBool, PyDict, PyList, PyString};
 
 use super::chunk::{scalar, to_plain};
 use crate::json::{Doc, Kind};
-use crate::schema::{Schema, ANY};
+use crate::schema::{Schema, ANY, PLAIN};
 
 #[derive(Clone, Copy, Default)]
 pub struct DumpFlags {
@@ -44,7 +44,9 @@ enum Shape {
 
 impl Shape {
     fn of(schema: &'static Schema) -> Shape {
-        if std::ptr::eq(schema, &ANY) {
+        if std::ptr::eq(schema, &PLAIN) {
+            Shape::Plain
+        } else if std::ptr::eq(schema, &ANY) {
             Shape::Unknown
         } else {
             Shape::Model(schema)
@@ -54,7 +56,7 @@ impl Shape {
     fn child(self, key: &str) -> Shape {
         match self {
             Shape::Model(s) => match s.children.iter().find(|(k, _)| *k == key) {
-                Some((_, c)) => Shape::Model(c),
+                Some((_, c)) => Shape::of(c),
                 // A declared field without a schema here: a model in the SDK.
                 None if s.is_optional(key) => Shape::Unknown,
                 None => Shape::Plain,
