@@ -39,6 +39,7 @@ from openai._streaming import SSEDecoder
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types import Completion
 from openai.types.chat import ChatCompletionChunk
+from sdk_helpers import sdk_decode
 from sserpent.testing import MockServer
 
 try:  # how the SDK's ChatCompletionStream skips Azure's filter-only events
@@ -85,16 +86,6 @@ def server() -> Any:
 
 
 # --- reading the stream both ways --------------------------------------------------------------
-
-
-def sdk_decode(raw: bytes, model: Any = ChatCompletionChunk) -> List[Any]:
-    """The SDK's SSE decoder and model construction, as its Stream class does it."""
-    out = []
-    for sse in SSEDecoder().iter_bytes(iter([raw])):
-        if sse.data.startswith("[DONE]"):
-            break
-        out.append(construct_type(type_=model, value=json.loads(sse.data)))
-    return out
 
 
 def sdk_client(server: MockServer, azure: bool) -> Any:

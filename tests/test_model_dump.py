@@ -14,9 +14,9 @@ from typing import Any, List
 import pytest
 import sserpent
 from openai._models import construct_type
-from openai._streaming import SSEDecoder
 from openai.types import Completion
 from openai.types.chat import ChatCompletionChunk
+from sdk_helpers import sdk_decode
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHAT = [
@@ -52,15 +52,6 @@ ARGS: List[dict] = [
     {"include": {"choices": {0: {"delta": {"tool_calls": {"__all__": {"function": {"name"}}}}}}}},
     {"include": {"choices"}, "exclude": {"choices": {"__all__": {"delta"}}}},
 ]
-
-
-def sdk_decode(raw: bytes, model: Any) -> List[Any]:
-    out = []
-    for sse in SSEDecoder().iter_bytes(iter([raw])):
-        if sse.data.startswith("[DONE]"):
-            break
-        out.append(construct_type(type_=model, value=json.loads(sse.data)))
-    return out
 
 
 def pairs(stream: str, model: Any) -> List[tuple]:

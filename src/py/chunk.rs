@@ -29,6 +29,25 @@ impl Chunk {
         Chunk { doc, node, schema }
     }
 
+    /// What the SDK-style dump methods share: the dumped data, filtered.
+    fn dumped<'py>(
+        &self,
+        py: Python<'py>,
+        exclude_unset: bool,
+        exclude_defaults: bool,
+        exclude_none: bool,
+        include: Option<&Bound<'py, PyAny>>,
+        exclude: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let flags = dump::DumpFlags {
+            exclude_unset,
+            exclude_defaults,
+            exclude_none,
+        };
+        let value = dump::dump(py, &self.doc, self.node, self.schema, flags)?;
+        dump::filter(value, include, exclude)
+    }
+
     pub fn doc(&self) -> &Arc<Doc> {
         &self.doc
     }
@@ -349,12 +368,14 @@ impl Chunk {
         if exclude_unset && !exclude_defaults && !exclude_none {
             return to_plain(py, &self.doc, self.node);
         }
-        let flags = dump::DumpFlags {
+        self.dumped(
+            py,
             exclude_unset,
             exclude_defaults,
             exclude_none,
-        };
-        dump::dump(py, &self.doc, self.node, self.schema, flags)
+            None,
+            None,
+        )
     }
 
     /// This object's JSON text exactly as received. With arguments (those of the openai
@@ -379,12 +400,14 @@ impl Chunk {
         if indent == Some(2) && exclude_unset && !exclude_defaults && !exclude_none {
             return Ok(PyString::new(py, self.doc.json_text(self.node)).into_any());
         }
-        let flags = dump::DumpFlags {
+        let value = self.dumped(
+            py,
             exclude_unset,
             exclude_defaults,
             exclude_none,
-        };
-        let value = dump::dump(py, &self.doc, self.node, self.schema, flags)?;
+            None,
+            None,
+        )?;
         dump::to_json_text(&value, indent, false)
     }
 
@@ -418,13 +441,14 @@ impl Chunk {
         serialize_as_any: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         dump::check_mode(mode)?;
-        let flags = dump::DumpFlags {
+        self.dumped(
+            py,
             exclude_unset,
             exclude_defaults,
             exclude_none,
-        };
-        let value = dump::dump(py, &self.doc, self.node, self.schema, flags)?;
-        dump::filter(value, include, exclude)
+            include,
+            exclude,
+        )
     }
 
     /// The openai SDK's ``model_dump_json``: :meth:`model_dump` as compact JSON (or
@@ -454,13 +478,14 @@ impl Chunk {
         fallback: Option<&Bound<'py, PyAny>>,
         serialize_as_any: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let flags = dump::DumpFlags {
+        let value = self.dumped(
+            py,
             exclude_unset,
             exclude_defaults,
             exclude_none,
-        };
-        let value = dump::dump(py, &self.doc, self.node, self.schema, flags)?;
-        let value = dump::filter(value, include, exclude)?;
+            include,
+            exclude,
+        )?;
         dump::to_json_text(&value, indent, ensure_ascii)
     }
 

@@ -231,10 +231,18 @@ impl Client {
         max_size: usize,
         read_timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        let stream = self
-            .body_stream(py, method, url, json, content, headers, params, max_size)?
-            .with_read_timeout(per_call_timeout(read_timeout)?);
-        stream.body_blocking(py)
+        self.send(
+            py,
+            method,
+            url,
+            json,
+            content,
+            headers,
+            params,
+            max_size,
+            read_timeout,
+        )?
+        .body_blocking(py)
     }
 
     /// A non-streaming request as a :class:`Stream`, for its status and headers:
@@ -274,12 +282,18 @@ impl Client {
         max_size: usize,
         read_timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        let stream = Bound::new(
+        let stream = self.send(
             py,
-            self.body_stream(py, method, url, json, content, headers, params, max_size)?
-                .with_read_timeout(per_call_timeout(read_timeout)?),
+            method,
+            url,
+            json,
+            content,
+            headers,
+            params,
+            max_size,
+            read_timeout,
         )?;
-        Stream::body_awaitable(&stream)
+        Stream::body_awaitable(&Bound::new(py, stream)?)
     }
 
     #[getter]
