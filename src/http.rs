@@ -93,8 +93,20 @@ pub struct RequestSpec {
 #[derive(Clone, Debug)]
 pub struct ResponseHead {
     pub status: u16,
+    /// `HTTP/1.1`, `HTTP/2`, ... as httpx spells it.
+    pub http_version: &'static str,
     pub headers: Vec<(String, String)>,
     pub request_id: Option<String>,
+}
+
+fn version_name(v: reqwest::Version) -> &'static str {
+    match v {
+        reqwest::Version::HTTP_09 => "HTTP/0.9",
+        reqwest::Version::HTTP_10 => "HTTP/1.0",
+        reqwest::Version::HTTP_2 => "HTTP/2",
+        reqwest::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
 }
 
 impl ResponseHead {
@@ -120,6 +132,7 @@ impl ResponseHead {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         ResponseHead {
             status: resp.status().as_u16(),
+            http_version: version_name(resp.version()),
             headers,
             request_id,
         }

@@ -522,7 +522,12 @@ impl StreamTask {
                 }
             }
         }
-        self.metrics.with(|m| m.bytes += body.len() as u64);
+        // The body was read whole: the connection is done with before the body is handed
+        // over, so `is_closed` and `elapsed` are final when the consumer gets it.
+        self.metrics.with(|m| {
+            m.bytes += body.len() as u64;
+            m.ended_at = Some(Instant::now());
+        });
         let text = String::from_utf8(body)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let event = crate::sse::Event {

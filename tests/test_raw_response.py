@@ -101,22 +101,27 @@ def test_same_as_the_sdk(server: MockServer, kind: str, is_async: bool, stream: 
 
         async def go_async(client: Any = client) -> tuple:
             raw = await raw_create(client, kind, stream)
-            return raw, await aread(raw, stream)
+            closed_before = raw.is_closed
+            return raw, closed_before, await aread(raw, stream)
 
         if is_async:
-            raw, data = asyncio.run(go_async())
+            raw, closed_before, data = asyncio.run(go_async())
         else:
             raw = raw_create(client, kind, stream)
+            closed_before = raw.is_closed
             data = read(raw, stream)
         results.append((raw.status_code, raw.headers.get("x-ratelimit-remaining-requests"),
-                        raw.headers.get("X-Request-Id"), raw.request_id, raw.retries_taken, data))
+                        raw.headers.get("X-Request-Id"), raw.request_id, raw.retries_taken, data,
+                        raw.http_version, (closed_before, raw.is_closed)))
         body = server.requests[-1].json()
         assert body["stream"] is stream if "stream" in body else not stream
     sdk, ours = results
     if kind == "anthropic" and stream:
-        sdk = sdk[:5] + ([e for e in sdk[5] if e["type"] != "ping"],)  # sserpent skips pings
+        sdk = sdk[:5] + ([e for e in sdk[5] if e["type"] != "ping"],) + sdk[6:]  # sserpent skips pings
     assert ours == sdk
     assert ours[:5] == (200, "4999", "req_raw_1", "req_raw_1", 0)
+    # Open until a streamed body was read to its end; a whole body was read at once.
+    assert ours[6:] == ("HTTP/1.1", (not stream, True))
     assert len(ours[5]) >= (5 if stream else 1)
 
 

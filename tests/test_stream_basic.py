@@ -561,3 +561,48 @@ def test_async_send(server):
         return s.status, (await s.aread()).object
 
     assert asyncio.run(go()) == (200, "chat.completion")
+
+
+THREE_WORDS = [{"choices": [{"index": 0, "delta": {"content": w}}]} for w in ("a", "b", "c")] + ["[DONE]"]
+
+
+def test_http_version_and_is_closed_through_a_stream(server, client):
+    server.enqueue(events=THREE_WORDS, delay=0.05)
+    s = client.stream("POST", "/chat/completions", json={"stream": True})
+    assert (s.http_version, s.is_closed) == (None, False)  # nothing sent yet
+    it = iter(s)
+    next(it)
+    assert (s.http_version, s.is_closed) == ("HTTP/1.1", False)  # the body is still coming
+    assert [c.choices[0].delta.content for c in it] == ["b", "c"]
+    assert s.is_closed
+
+
+def test_is_closed_after_close_and_after_a_failure(server, client):
+    server.enqueue(events=THREE_WORDS, delay=0.2)
+    s = client.stream("POST", "/chat/completions", json={"stream": True})
+    next(iter(s))
+    assert not s.is_closed
+    s.close()
+    assert s.is_closed
+    server.enqueue(events=[{"choices": []}], cut_after=1)
+    s = client.stream("POST", "/chat/completions", json={"stream": True})
+    with pytest.raises(sserpent.IncompleteStreamError):
+        list(s)
+    assert s.is_closed
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_body_read_whole_is_closed_when_it_is_returned(server, mode):
+    import asyncio
+
+    client = sserpent.Client(base_url=server.base_url)
+    s = client.send("POST", "/chat/completions", json={"model": "m", "messages": []})
+    if mode == "sync":
+        s.read()
+    else:
+        async def go():
+            await s.aread()
+
+        asyncio.run(go())
+    assert (s.http_version, s.is_closed) == ("HTTP/1.1", True)
+    assert s.metrics.duration is not None

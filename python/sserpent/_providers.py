@@ -173,6 +173,18 @@ class _RawBase:
         return self.headers.get(self._request_id_header) or self._stream.request_id
 
     @property
+    def http_version(self) -> str:
+        version = self._stream.http_version
+        assert version is not None
+        return version
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the connection is done with: a body read whole, or a stream that ended,
+        failed or was closed."""
+        return self._stream.is_closed
+
+    @property
     def retries_taken(self) -> int:
         return max(0, self._stream.metrics.attempts - 1)
 

@@ -267,6 +267,13 @@ class Stream:
     @property
     def headers(self) -> Optional[Headers]: ...
     @property
+    def http_version(self) -> Optional[str]:
+        """The response's HTTP version (``"HTTP/1.1"``, ``"HTTP/2"``), once the headers arrived."""
+    @property
+    def is_closed(self) -> bool:
+        """Whether the connection is done with: the body was read to its end, the stream
+        failed, or it was closed. ``False`` before the request is sent."""
+    @property
     def request_id(self) -> Optional[str]: ...
     @property
     def metrics(self) -> StreamMetrics: ...

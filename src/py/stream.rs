@@ -678,6 +678,19 @@ impl Stream {
         })
     }
 
+    /// The response's HTTP version (``"HTTP/1.1"``, ``"HTTP/2"``), once the headers arrived.
+    #[getter]
+    fn http_version(&self) -> Option<&'static str> {
+        self.head_value(|h| h.http_version)
+    }
+
+    /// Whether the connection is done with: the body was read to its end, the stream
+    /// failed, or it was closed. ``False`` before the request is sent.
+    #[getter]
+    fn is_closed(&self) -> bool {
+        self.channel.is_cancelled() || self.metrics.with(|m| m.ended_at.is_some())
+    }
+
     /// ``x-request-id``, ``apim-request-id`` or ``opc-request-id``.
     #[getter]
     fn request_id(&self) -> Option<String> {
