@@ -5,6 +5,7 @@
 //! bindings that make up the `sserpent._sserpent` extension module.
 
 pub mod accumulate;
+pub mod anthropic;
 pub mod channel;
 pub mod encode;
 pub mod encoding;
@@ -13,6 +14,7 @@ pub mod json;
 pub mod metrics;
 pub mod mock;
 pub mod oci;
+pub mod partial_json;
 pub mod pipeline;
 pub mod runtime;
 pub mod schema;

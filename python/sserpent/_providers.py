@@ -13,6 +13,7 @@ import os
 from typing import Any, Callable, Mapping, Optional
 
 from ._errors import SserpentError
+from ._message_stream import AsyncMessageStreamManager, MessageStreamManager
 from ._sserpent import Chunk, Client, Headers, Stream
 
 __all__ = [
@@ -316,6 +317,27 @@ class _Resource:
         return _RawResource(self)
 
 
+class _Messages(_Resource):
+    """Anthropic's ``messages``: ``create`` plus the SDK's ``stream()`` helper."""
+
+    def stream(self, **params: Any) -> Any:
+        """``with client.messages.stream(...) as stream:`` (``async with`` on the async
+        client), as in the anthropic SDK: iterate ``stream`` for the events (the raw ones,
+        ``ping`` skipped, and those the SDK builds: ``text``, ``input_json``, ``citation``,
+        ``thinking``, ``signature``, ``content_block_stop`` and ``message_stop`` with the
+        block or message so far), ``stream.text_stream`` for the text alone,
+        ``stream.get_final_message()`` / ``get_final_text()`` for the result."""
+        if "output_format" in params:
+            raise TypeError(
+                "messages.stream(output_format=...) (a parsed structured output) is not supported; "
+                "pass output_config with a JSON schema and parse get_final_text() instead"
+            )
+        body = {**params, "stream": True}
+        if self._async:
+            return AsyncMessageStreamManager(lambda: self._call(body))
+        return MessageStreamManager(lambda: self._call(body))
+
+
 class _RawResource:
     def __init__(self, resource: _Resource) -> None:
         self._resource = resource
@@ -503,7 +525,7 @@ class AsyncAzureOpenAI(AzureOpenAI):
 class Anthropic(_Base):
     """Same constructor arguments and environment variables as ``anthropic.Anthropic``:
     ``messages.create(..., stream=True)`` streams every event type (``ping`` skipped) and
-    ends at ``message_stop``."""
+    ends at ``message_stop``; ``messages.stream(...)`` is the SDK's streaming helper."""
 
     _is_async = False
 
@@ -544,7 +566,7 @@ class Anthropic(_Base):
             headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
             verify=verify,
         )
-        self.messages = _Resource(self, "/v1/messages", self._is_async)
+        self.messages = _Messages(self, "/v1/messages", self._is_async)
 
 
 class AsyncAnthropic(Anthropic):

@@ -1,6 +1,7 @@
 //! Python bindings: the `sserpent._sserpent` extension module.
 
 pub mod adapters;
+pub mod anthropic;
 pub mod bridge;
 pub mod chunk;
 pub mod client;
@@ -21,6 +22,7 @@ fn _live_tasks() -> usize {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
+    m.add_class::<anthropic::MessageState>()?;
     m.add_class::<event::PyEvent>()?;
     m.add_class::<event::PyDecoder>()?;
     m.add_class::<chunk::Chunk>()?;
