@@ -11,14 +11,14 @@ use pyo3::types::{PyDict, PyList};
 use tokio::task::AbortHandle;
 
 use crate::accumulate::Accumulator;
-use crate::channel::{Channel, Wait};
+use crate::channel::{AsyncWake, Channel, Wait};
 use crate::http::{HttpError, RequestSpec, ResponseHead};
 use crate::metrics::Metrics;
 use crate::pipeline::Ending;
 use crate::stream::{Msg, StreamFault, StreamTask, View};
 
 use super::adapters::item_to_py;
-use super::bridge::{bridge_for, get_running_loop, BridgeInner, BridgeWaker, FutureSlot, Waiter};
+use super::bridge::{bridge_for, get_running_loop, BridgeWaker, FutureSlot, Waiter};
 use super::chunk::new_str;
 use super::client::{redact_url, ClientInner};
 use super::errors::{
@@ -37,8 +37,10 @@ struct Consumer {
     finished: bool,
     view: Option<View>,
     head: Option<ResponseHead>,
-    /// The loop (kept alive) and bridge of the last async wait.
-    bridge: Option<(Py<PyAny>, Arc<BridgeInner>)>,
+    /// The loop (kept alive) of the last async wait, and the waker registered
+    /// for it: made once per loop, not per wait (an allocation on this thread
+    /// freed on a tokio thread, for every chunk).
+    bridge: Option<(Py<PyAny>, Arc<dyn AsyncWake>)>,
 }
 
 #[pyclass(frozen, module = "sserpent", name = "Stream")]
@@ -301,12 +303,15 @@ impl Stream {
                 return Ok(Step::Pending);
             }
             let event_loop = get_running_loop(py)?;
-            let bridge = match &c.bridge {
-                Some((l, b)) if l.bind(py).is(&event_loop) => b.clone(),
+            let waker = match &c.bridge {
+                Some((l, w)) if l.bind(py).is(&event_loop) => w.clone(),
                 _ => {
-                    let b = bridge_for(py, &event_loop)?;
-                    c.bridge = Some((event_loop.clone().unbind(), b.clone()));
-                    b
+                    let w: Arc<dyn AsyncWake> = Arc::new(BridgeWaker {
+                        bridge: bridge_for(py, &event_loop)?,
+                        slot: self.slot.clone(),
+                    });
+                    c.bridge = Some((event_loop.clone().unbind(), w.clone()));
+                    w
                 }
             };
             if self.slot.is_pending() {
@@ -316,10 +321,6 @@ impl Stream {
             }
             let fut = Bound::new(py, Waiter::new(event_loop.clone().unbind()))?;
             self.slot.set(fut.clone().unbind());
-            let waker = Arc::new(BridgeWaker {
-                bridge,
-                slot: self.slot.clone(),
-            });
             match self.channel.take_or_register(&mut c.buf, waker) {
                 Wait::Empty => {
                     if let Some(l) = left {
