@@ -218,5 +218,8 @@ def test_final_text_without_a_text_block_and_unsupported_output_format(server: M
         with pytest.raises(RuntimeError, match="can only be called when the API returns a `text` content block"):
             stream.get_final_text()
         assert stream.request_id is not None
+        response = stream.response
+        assert (response.status_code, response.http_version, response.is_closed) == (200, "HTTP/1.1", True)
+        assert response.headers["content-type"].startswith("text/event-stream")
     with pytest.raises(TypeError, match="output_format"):
         client.messages.stream(output_format=dict, **PARAMS)

@@ -44,6 +44,14 @@ class _Base:
         self._state = _MessageState()
 
     @property
+    def response(self) -> Any:
+        """The response line and headers (``status_code``, ``headers``, ``http_version``,
+        ``is_closed``, ``elapsed``), in place of the SDK's httpx response."""
+        from ._providers import AnthropicRawResponse
+
+        return AnthropicRawResponse(self._stream, self._stream)
+
+    @property
     def request_id(self) -> Optional[str]:
         """The ``request-id`` response header."""
         headers = self._stream.headers
