@@ -153,6 +153,15 @@ pub enum Fire {
     Raw,
     /// An event built here, as JSON text.
     Built(String),
+    /// A `text` or `thinking` event: the delta, and the block's string so far
+    /// as a length, read from the snapshot only if asked for ([`MessageState::block_str`]).
+    /// Built as JSON, every delta would copy and parse the whole block again.
+    Growing {
+        kind: &'static str,
+        delta: String,
+        index: usize,
+        len: usize,
+    },
 }
 
 /// The snapshot message of one `messages.stream()`.
@@ -163,6 +172,8 @@ pub struct MessageState {
     content: Vec<Object>,
     /// Each tool-use block's input JSON received so far.
     json_bufs: HashMap<i64, String>,
+    /// `message_stop` arrived: the message is whole.
+    stopped: bool,
 }
 
 fn str_at(doc: &Doc, obj: u32, key: &str) -> Option<String> {
@@ -245,6 +256,20 @@ impl MessageState {
         self.message.is_some()
     }
 
+    /// Whether `message_stop` has arrived.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The first `len` bytes of block `index`'s growing string `key` (`text` or
+    /// `thinking`): what it held when a [`Fire::Growing`] event was made.
+    pub fn block_str(&self, index: usize, key: &str, len: usize) -> Option<&str> {
+        match self.content.get(index)?.get(key)? {
+            Value::Str(s) => s.get(..len),
+            Value::Json(_) => None,
+        }
+    }
+
     /// The snapshot message as JSON text (`None` before `message_start`).
     pub fn message_json(&self) -> Option<String> {
         let m = self.message.as_ref()?;
@@ -304,6 +329,7 @@ impl MessageState {
                 Ok(vec![Fire::Raw])
             }
             "message_stop" => {
+                self.stopped = true;
                 let message = self.message_json().expect("started");
                 Ok(vec![event("message_stop", &[("message", message)])])
             }
@@ -317,25 +343,22 @@ impl MessageState {
         };
         let delta_type = str_at(doc, delta, "type").unwrap_or_default();
         let (index, block) = block_at(&mut self.content, doc, "content_block_delta")?;
+        let position = usize::try_from(index).expect("block_at checked it");
         let block_type = block.str_of("type").unwrap_or_default();
         let text_of = |key: &str| str_at(doc, delta, key).unwrap_or_default();
+        let growing = |kind: &'static str, block: &mut Object| {
+            let delta = text_of(kind);
+            let len = block.append(kind, &delta).len();
+            Fire::Growing {
+                kind,
+                delta,
+                index: position,
+                len,
+            }
+        };
         let fire = match (delta_type.as_str(), block_type.as_str()) {
-            ("text_delta", "text") => {
-                let piece = text_of("text");
-                let snapshot = json_str(block.append("text", &piece));
-                Some(event(
-                    "text",
-                    &[("text", json_str(&piece)), ("snapshot", snapshot)],
-                ))
-            }
-            ("thinking_delta", "thinking") => {
-                let piece = text_of("thinking");
-                let snapshot = json_str(block.append("thinking", &piece));
-                Some(event(
-                    "thinking",
-                    &[("thinking", json_str(&piece)), ("snapshot", snapshot)],
-                ))
-            }
+            ("text_delta", "text") => Some(growing("text", block)),
+            ("thinking_delta", "thinking") => Some(growing("thinking", block)),
             ("signature_delta", "thinking") => {
                 block.set(
                     "signature",
@@ -450,13 +473,14 @@ mod tests {
     fn built(f: &Fire) -> serde_json::Value {
         match f {
             Fire::Built(j) => serde_json::from_str(j).unwrap(),
-            Fire::Raw => panic!("raw"),
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn text_and_tool_use_as_the_sdk_builds_them() {
         let mut st = MessageState::new();
+        assert!(!st.stopped());
         let events = [
             r#"{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"c","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}}"#,
             r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
@@ -471,10 +495,17 @@ mod tests {
         let fired: Vec<Vec<Fire>> = events.iter().map(|e| st.apply(&doc(e)).unwrap()).collect();
         assert_eq!(fired[0], vec![Fire::Raw]);
         assert_eq!(fired[2][0], Fire::Raw);
-        assert_eq!(
-            built(&fired[2][1]),
-            serde_json::json!({"type": "text", "text": "Hi \"you\"", "snapshot": "Hi \"you\""})
-        );
+        let Fire::Growing {
+            kind,
+            delta,
+            index,
+            len,
+        } = &fired[2][1]
+        else {
+            panic!("{:?}", fired[2]);
+        };
+        assert_eq!((*kind, delta.as_str(), *index), ("text", "Hi \"you\"", 0));
+        assert_eq!(st.block_str(0, "text", *len), Some("Hi \"you\""));
         assert_eq!(
             built(&fired[3][0]),
             serde_json::json!({"type": "content_block_stop", "index": 0,
@@ -488,6 +519,7 @@ mod tests {
             built(&fired[6][1])["snapshot"],
             serde_json::json!({"a": [1, "b"]})
         );
+        assert!(st.stopped());
         let stop = built(&fired[8][0]);
         assert_eq!(
             stop["message"],

@@ -13,8 +13,9 @@
 
 use std::fmt;
 
-/// Containers nested deeper than this are rejected.
-const MAX_DEPTH: usize = crate::json::MAX_DEPTH;
+/// Containers nested deeper than this are rejected, as jiter rejects them (so
+/// the anthropic SDK raises on the same fragment).
+const MAX_DEPTH: usize = 201;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartialJsonError {
@@ -200,12 +201,27 @@ impl Parser<'_> {
                         }
                         Some(b'u') => {
                             self.at += 1;
-                            for _ in 0..4 {
-                                match self.peek() {
-                                    None => return Ok(false),
-                                    Some(h) if h.is_ascii_hexdigit() => self.at += 1,
-                                    Some(_) => return Err(self.error("invalid \\u escape")),
+                            let Some(unit) = self.hex4()? else {
+                                return Ok(false);
+                            };
+                            match unit {
+                                // A high surrogate must be followed by a low one.
+                                0xD800..=0xDBFF => {
+                                    for want in [b'\\', b'u'] {
+                                        match self.peek() {
+                                            None => return Ok(false),
+                                            Some(b) if b == want => self.at += 1,
+                                            Some(_) => return Err(self.error("lone surrogate")),
+                                        }
+                                    }
+                                    match self.hex4()? {
+                                        None => return Ok(false),
+                                        Some(0xDC00..=0xDFFF) => {}
+                                        Some(_) => return Err(self.error("lone surrogate")),
+                                    }
                                 }
+                                0xDC00..=0xDFFF => return Err(self.error("lone surrogate")),
+                                _ => {}
                             }
                         }
                         Some(_) => return Err(self.error("invalid escape")),
@@ -215,6 +231,22 @@ impl Parser<'_> {
                 _ => self.at += 1,
             }
         }
+    }
+
+    /// Four hex digits of a `\\u` escape; `None` if the input ends first.
+    fn hex4(&mut self) -> Result<Option<u32>, PartialJsonError> {
+        let mut unit = 0;
+        for _ in 0..4 {
+            let Some(h) = self.peek() else {
+                return Ok(None);
+            };
+            let digit = (h as char)
+                .to_digit(16)
+                .ok_or_else(|| self.error("invalid \\u escape"))?;
+            unit = unit * 16 + digit;
+            self.at += 1;
+        }
+        Ok(Some(unit))
     }
 
     fn digits(&mut self) -> usize {
@@ -340,7 +372,34 @@ mod tests {
         ] {
             assert!(complete(bad).is_err(), "{bad:?}");
         }
-        let deep = "[".repeat(600);
-        assert_eq!(complete(&deep).unwrap_err().message, "nested too deeply");
+        assert_eq!(
+            complete(&"[".repeat(201)).unwrap(),
+            "[".repeat(201) + &"]".repeat(201)
+        );
+        assert_eq!(
+            complete(&"[".repeat(202)).unwrap_err().message,
+            "nested too deeply"
+        );
+        for lone in [
+            r#"["\ud800"]"#,
+            r#"["\udc00"]"#,
+            r#"["\ud800\u0041"]"#,
+            r#"["\ud800x"]"#,
+        ] {
+            assert_eq!(
+                complete(lone).unwrap_err().message,
+                "lone surrogate",
+                "{lone}"
+            );
+        }
+        assert_eq!(ok(r#"["\ud83d\ude00"]"#), r#"["\ud83d\ude00"]"#);
+        for cut in [
+            r#"["\ud800"#,
+            r#"["\ud800\"#,
+            r#"["\ud800\u"#,
+            r#"["\ud800\udc"#,
+        ] {
+            assert_eq!(ok(cut), "[]", "{cut}");
+        }
     }
 }

@@ -522,12 +522,7 @@ impl StreamTask {
                 }
             }
         }
-        // The body was read whole: the connection is done with before the body is handed
-        // over, so `is_closed` and `elapsed` are final when the consumer gets it.
-        self.metrics.with(|m| {
-            m.bytes += body.len() as u64;
-            m.ended_at = Some(Instant::now());
-        });
+        self.metrics.with(|m| m.bytes += body.len() as u64);
         let text = String::from_utf8(body)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let event = crate::sse::Event {
@@ -550,7 +545,13 @@ impl StreamTask {
                 if let Some(acc) = &self.acc {
                     acc.lock().unwrap_or_else(|e| e.into_inner()).add(&parsed);
                 }
-                self.metrics.with(|m| m.chunk(Instant::now(), false));
+                // The body was read whole: it ends before it is handed over, so
+                // `is_closed` and `elapsed` are final when the consumer gets it.
+                let now = Instant::now();
+                self.metrics.with(|m| {
+                    m.chunk(now, false);
+                    m.ended_at = Some(now);
+                });
                 self.channel.push_now(Msg::Item(Item::Chunk(parsed)));
                 Ok(())
             }

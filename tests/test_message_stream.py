@@ -150,6 +150,17 @@ TOOL_INPUTS = [
 
 @pytest.mark.parametrize("doc", TOOL_INPUTS)
 def test_tool_input_snapshots_read_prefixes_as_jiter_partial_mode(doc: str) -> None:
+    state, feed = tool_state()
+    for n in range(1, len(doc) + 1):
+        fired = feed({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "input_json_delta", "partial_json": doc[n - 1]}})
+        want = jiter.from_json(doc[:n].encode(), partial_mode=True)  # every prefix opens a container
+        assert fired[1].get("snapshot") == want, doc[:n]
+    assert state.snapshot().content[0].input == json.loads(doc)
+
+
+def tool_state() -> Any:
+    """A ``_MessageState`` holding one tool-use block, and a function feeding it an event."""
     state = sserpent._sserpent._MessageState()
     parser = sserpent.ChunkParser()
 
@@ -160,15 +171,26 @@ def test_tool_input_snapshots_read_prefixes_as_jiter_partial_mode(doc: str) -> N
     feed(START)
     feed({"type": "content_block_start", "index": 0,
           "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}}})
-    for n in range(1, len(doc) + 1):
-        fired = feed({"type": "content_block_delta", "index": 0,
-                      "delta": {"type": "input_json_delta", "partial_json": doc[n - 1]}})
-        try:
-            want = jiter.from_json(doc[:n].encode(), partial_mode=True)
-        except ValueError:
-            want = {}  # nothing parsed yet: the block keeps its empty input
-        assert fired[1].get("snapshot") == want, doc[:n]
-    assert state.snapshot().content[0].input == json.loads(doc)
+    return state, feed
+
+
+@pytest.mark.parametrize("doc", ["[" * 202 + "]" * 202, '["\\udc00"]', '{"a": "\\ud800x"}'])
+def test_tool_input_jiter_refuses_raises_on_its_delta(doc: str) -> None:
+    with pytest.raises(ValueError) as sdk_error:  # what the anthropic SDK does with it
+        jiter.from_json(doc.encode(), partial_mode=True)
+    _, feed = tool_state()
+    with pytest.raises(ValueError, match="Unable to parse tool parameter JSON from model"):
+        feed({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": doc}})
+    assert sdk_error.value is not None
+
+
+def test_nesting_jiter_accepts_is_accepted_and_survives_the_built_events() -> None:
+    doc = "[" * 201 + "]" * 201
+    state, feed = tool_state()
+    feed({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": doc}})
+    feed({"type": "content_block_stop", "index": 0})
+    (stop,) = feed({"type": "message_stop"})
+    assert json.dumps(stop.message.content[0].input).count("[") == 201
 
 
 def test_tool_input_that_is_not_json_raises_value_error_as_in_the_sdk(server: MockServer) -> None:
@@ -223,3 +245,59 @@ def test_final_text_without_a_text_block_and_unsupported_output_format(server: M
         assert response.headers["content-type"].startswith("text/event-stream")
     with pytest.raises(TypeError, match="output_format"):
         client.messages.stream(output_format=dict, **PARAMS)
+
+
+def test_final_message_after_an_early_close_raises_instead_of_a_truncated_message(server: MockServer) -> None:
+    events = [START] + block(0, {"type": "text", "text": ""},
+                             [{"type": "text_delta", "text": str(i)} for i in range(5)]) + STOP
+    server.enqueue(sse=sse(events), delay=0.05)
+    with sserpent.Anthropic(api_key="k", base_url=server.url).messages.stream(**PARAMS) as stream:
+        it = iter(stream)
+        for _ in range(4):
+            next(it)
+    with pytest.raises(RuntimeError, match="closed before its message_stop event"):
+        stream.get_final_message()
+    assert stream.current_message_snapshot.content[0].text == "0"  # what arrived is still there
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_events_after_part_of_text_stream_continue_where_it_stopped(server: MockServer, is_async: bool) -> None:
+    events = [START] + block(0, {"type": "text", "text": ""},
+                             [{"type": "text_delta", "text": str(i)} for i in range(5)]) + STOP
+
+    def sync_read(client: Any) -> list:
+        with client.messages.stream(**PARAMS) as stream:
+            t = stream.text_stream
+            return [next(t), next(t)] + [dump(e) for e in stream if e.type != "ping"]
+
+    async def async_read(client: Any) -> list:
+        async with client.messages.stream(**PARAMS) as stream:
+            t = stream.text_stream
+            head = [await t.__anext__(), await t.__anext__()]
+            return head + [dump(e) async for e in stream if e.type != "ping"]
+
+    got = []
+    for client in clients(server, is_async):
+        server.enqueue(sse=sse(events))
+        got.append(asyncio.run(async_read(client)) if is_async else sync_read(client))
+    sdk, ours = got
+    assert ours == sdk
+    assert ours[:3] == ["0", "1", {"type": "text", "text": "1", "snapshot": "01"}]
+
+
+def test_built_text_events_read_like_the_sdk_models() -> None:
+    state, _ = tool_state()
+    parser = sserpent.ChunkParser()
+
+    def feed(event: dict) -> list:
+        (chunk,) = parser.feed(f"data: {json.dumps(event)}\n\n".encode())
+        return sserpent._message_stream._events_for(state, chunk)
+
+    feed({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": "Hi"}})
+    _, first = feed({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": " \u00e9"}})
+    _, second = feed({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "!"}})
+    assert (first.type, first.text, first.snapshot, second.snapshot) == ("text", " \u00e9", "Hi \u00e9", "Hi \u00e9!")
+    assert first.model_dump() == {"type": "text", "text": " \u00e9", "snapshot": "Hi \u00e9"} == first
+    assert first.model_dump(exclude={"snapshot"}) == {"type": "text", "text": " \u00e9"}
+    assert json.loads(first.model_dump_json()) == first.to_dict() and first["snapshot"] == "Hi \u00e9"
+    assert repr(first) == "TextEvent({'type': 'text', 'text': ' \u00e9', 'snapshot': 'Hi \u00e9'})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -214,3 +215,26 @@ def test_close_closes_a_streamed_response_at_once(server: MockServer) -> None:
     conn_id = server.requests[-1].connection_id
     assert server.wait_closed(conn_id, timeout=5), "the connection is still open after 5 s"
     assert next(c for c in server.connections if c.id == conn_id).closed_by == "client"
+
+
+CHUNKS = [{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+           "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in "abc"] + ["[DONE]"]
+
+
+def test_is_closed_stays_false_while_streamed_chunks_are_left_to_read(server: MockServer) -> None:
+    got = []
+    for client in clients(server, "openai", False):
+        server.enqueue(events=CHUNKS)
+        raw = client.chat.completions.with_raw_response.create(model="m", messages=[], stream=True)
+        it = iter(raw.parse())
+        next(it)
+        # Let the whole (small) body arrive, with two chunks still unread: sserpent's reader
+        # task records the body's end; the SDK reads on demand.
+        if isinstance(raw, sserpent.RawResponse):
+            deadline = time.monotonic() + 5
+            while raw._stream.metrics.duration is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert raw._stream.metrics.duration is not None
+        got.append((raw.is_closed, len(list(it)), raw.is_closed))
+    sdk, ours = got
+    assert ours == sdk == (False, 2, True)

@@ -606,3 +606,11 @@ def test_a_body_read_whole_is_closed_when_it_is_returned(server, mode):
         asyncio.run(go())
     assert (s.http_version, s.is_closed) == ("HTTP/1.1", True)
     assert s.metrics.duration is not None
+
+
+def test_a_large_body_read_whole_has_its_first_event_before_its_end(server):
+    server.enqueue(json={"object": "chat.completion", "data": [{"i": i, "s": "x" * 50} for i in range(60000)]})
+    s = sserpent.Client(base_url=server.base_url).send("POST", "/chat/completions", json={})
+    s.read()
+    m = s.metrics
+    assert 0 < m.time_to_first_event <= m.duration

@@ -9,15 +9,110 @@ carrying the finished block and message. This module only drives the iteration.
 
 from __future__ import annotations
 
+import json
 from types import TracebackType
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Optional, Type
 
 from ._sserpent import Chunk, Stream, _MessageState
 
-__all__ = ["MessageStream", "AsyncMessageStream", "MessageStreamManager", "AsyncMessageStreamManager"]
+__all__ = [
+    "MessageStream",
+    "AsyncMessageStream",
+    "MessageStreamManager",
+    "AsyncMessageStreamManager",
+    "TextEvent",
+    "ThinkingEvent",
+]
 
 
-def _text_of(event: Chunk) -> Optional[str]:
+class _GrowingEvent:
+    """A ``text`` or ``thinking`` event: the delta, and the block's string as it was then
+    (``snapshot``, read from the Rust snapshot only when asked for: copying it into every
+    event would make a long answer cost quadratic time)."""
+
+    __slots__ = ("_delta", "_state", "_index", "_length")
+    type: str
+
+    def __init__(self, delta: str, state: _MessageState, index: int, length: int) -> None:
+        self._delta = delta
+        self._state = state
+        self._index = index
+        self._length = length
+
+    @property
+    def snapshot(self) -> str:
+        return self._state.block_str(self._index, self.type, self._length)
+
+    def to_dict(self, **_: Any) -> dict[str, Any]:
+        return {"type": self.type, self.type: self._delta, "snapshot": self.snapshot}
+
+    def model_dump(self, *, include: Any = None, exclude: Any = None, **_: Any) -> dict[str, Any]:
+        """As pydantic's, for these three string fields (``include``/``exclude`` as sets of names)."""
+        data = self.to_dict()
+        return {k: v for k, v in data.items()
+                if (include is None or k in include) and (exclude is None or k not in exclude)}
+
+    def model_dump_json(self, *, indent: Optional[int] = None, **kwargs: Any) -> str:
+        return json.dumps(self.model_dump(**kwargs), indent=indent, ensure_ascii=False,
+                          separators=None if indent is not None else (",", ":"))
+
+    def to_json(self, *, indent: Optional[int] = 2, **kwargs: Any) -> str:
+        return self.model_dump_json(indent=indent, **kwargs)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_dict().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _GrowingEvent):
+            return self.to_dict() == other.to_dict()
+        if isinstance(other, dict):
+            return self.to_dict() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_dict()!r})"
+
+
+class TextEvent(_GrowingEvent):
+    """``type="text"``: ``text`` (the delta) and ``snapshot`` (the block's text so far)."""
+
+    __slots__ = ()
+    type = "text"
+
+    @property
+    def text(self) -> str:
+        return self._delta
+
+
+class ThinkingEvent(_GrowingEvent):
+    """``type="thinking"``: ``thinking`` (the delta) and ``snapshot`` (the block's thinking so far)."""
+
+    __slots__ = ()
+    type = "thinking"
+
+    @property
+    def thinking(self) -> str:
+        return self._delta
+
+
+_GROWING = {"text": TextEvent, "thinking": ThinkingEvent}
+
+
+def _events_for(state: _MessageState, raw: Any) -> list[Any]:
+    fired = state.push(raw)
+    for i, item in enumerate(fired):
+        if type(item) is tuple:
+            kind, delta, index, length = item
+            fired[i] = _GROWING[kind](delta, state, index, length)
+    return fired
+
+
+def _text_of(event: Any) -> Optional[str]:
     if event.type == "content_block_delta":
         delta = event.delta
         if delta.type == "text_delta":
@@ -72,8 +167,12 @@ class _Base:
 
     def _final(self) -> Chunk:
         snapshot = self._state.snapshot()
-        if snapshot is None:
-            raise RuntimeError("the stream ended without a message_start event")
+        if snapshot is None or not self._state.stopped:
+            # Read to its end, the stream has its message_stop (or raised); so it was closed.
+            raise RuntimeError(
+                "the stream was closed before its message_stop event: the message is incomplete "
+                "(current_message_snapshot has what arrived)"
+            )
         return snapshot
 
     def __repr__(self) -> str:
@@ -94,17 +193,15 @@ class MessageStream(_Base):
         self.text_stream = self.__text()
 
     def __events(self) -> Iterator[Any]:
-        push = self._state.push
+        state = self._state
         for raw in self._stream:
-            yield from push(raw)
+            yield from _events_for(state, raw)
 
     def __text(self) -> Iterator[str]:
-        # Reads the raw events and folds them in without building the derived events,
-        # which text alone does not need.
-        accumulate = self._state.accumulate
-        for raw in self._stream:
-            accumulate(raw)
-            text = _text_of(raw)
+        # The same iterator as the events, as in the SDK: switching between the two loses
+        # nothing.
+        for event in self._iterator:
+            text = _text_of(event)
             if text is not None:
                 yield text
 
@@ -155,16 +252,14 @@ class AsyncMessageStream(_Base):
         self.text_stream = self.__text()
 
     async def __events(self) -> AsyncIterator[Any]:
-        push = self._state.push
+        state = self._state
         async for raw in self._stream:
-            for event in push(raw):
+            for event in _events_for(state, raw):
                 yield event
 
     async def __text(self) -> AsyncIterator[str]:
-        accumulate = self._state.accumulate
-        async for raw in self._stream:
-            accumulate(raw)
-            text = _text_of(raw)
+        async for event in self._iterator:
+            text = _text_of(event)
             if text is not None:
                 yield text
 

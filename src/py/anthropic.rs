@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::IntoPyObject;
 
 use crate::anthropic::{ApplyError, Fire, MessageState as State};
 use crate::json::Doc;
@@ -60,27 +61,50 @@ impl MessageState {
         }
     }
 
-    /// Folds in one raw event and returns the events to yield for it: the raw
-    /// event itself and the ones built from the snapshot, as the SDK does.
+    /// Folds in one raw event and returns the events to yield for it, as the SDK
+    /// does: the raw event itself, events built from the snapshot (chunks), and
+    /// for a ``text`` or ``thinking`` event a ``(kind, delta, index, length)``
+    /// tuple whose snapshot :meth:`block_str` reads on demand.
     fn push(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
         self.apply(event)?
             .into_iter()
             .map(|f| match f {
                 Fire::Raw => Ok(event.clone().unbind()),
                 Fire::Built(json) => built(py, json),
+                Fire::Growing {
+                    kind,
+                    delta,
+                    index,
+                    len,
+                } => Ok((kind, delta, index, len)
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind()),
             })
             .collect()
     }
 
-    /// Folds in one raw event, building nothing (for ``text_stream``).
-    fn accumulate(&self, event: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.apply(event).map(drop)
+    /// The first ``length`` bytes of content block ``index``'s ``kind`` string.
+    fn block_str(&self, index: usize, kind: &str, length: usize) -> PyResult<String> {
+        self.lock()
+            .state
+            .block_str(index, kind, length)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                PyRuntimeError::new_err(format!("no {kind} text in content block {index}"))
+            })
     }
 
     /// Whether ``message_start`` has arrived.
     #[getter]
     fn started(&self) -> bool {
         self.lock().state.started()
+    }
+
+    /// Whether ``message_stop`` has arrived: the message is whole.
+    #[getter]
+    fn stopped(&self) -> bool {
+        self.lock().state.stopped()
     }
 
     /// The message so far (``None`` before ``message_start``).

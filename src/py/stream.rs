@@ -685,11 +685,16 @@ impl Stream {
         self.head_value(|h| h.http_version)
     }
 
-    /// Whether the connection is done with: the body was read to its end, the stream
-    /// failed, or it was closed. ``False`` before the request is sent.
+    /// Whether the stream is done with: read to its end (a body read whole, or every
+    /// chunk taken), failed, or closed. ``False`` before the request is sent, and while
+    /// chunks are left to read even if the connection already delivered them all.
     #[getter]
     fn is_closed(&self) -> bool {
-        self.channel.is_cancelled() || self.metrics.with(|m| m.ended_at.is_some())
+        if self.channel.is_cancelled() {
+            return true;
+        }
+        let c = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+        c.finished || (c.view == Some(View::Body) && self.metrics.with(|m| m.ended_at.is_some()))
     }
 
     /// ``x-request-id``, ``apim-request-id`` or ``opc-request-id``.
