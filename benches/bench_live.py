@@ -73,13 +73,15 @@ def openai_async(base: str, n: int) -> int:
     import openai
 
     async def run() -> int:
-        client = openai.AsyncOpenAI(base_url=base, api_key="x", max_retries=0)
-        count = 0
-        async for chunk in await client.chat.completions.create(**BODY, extra_headers=headers(n)):
-            if chunk.choices:
-                chunk.choices[0].delta.content
-            count += 1
-        return count
+        # Closed inside the loop: left to the garbage collector, the client's connections
+        # would be closed after asyncio.run closed the loop, and print a traceback.
+        async with openai.AsyncOpenAI(base_url=base, api_key="x", max_retries=0) as client:
+            count = 0
+            async for chunk in await client.chat.completions.create(**BODY, extra_headers=headers(n)):
+                if chunk.choices:
+                    chunk.choices[0].delta.content
+                count += 1
+            return count
 
     return asyncio.run(run())
 
