@@ -47,31 +47,13 @@ pub struct Accumulator {
 }
 
 fn s(doc: &Doc, obj: u32, key: &str) -> Option<String> {
-    doc.get(obj, key)
-        .and_then(|n| doc.str_value(n))
-        .map(|c| c.into_owned())
-}
-
-/// A string field borrowed from the document: appended fragments (every chunk's
-/// content) cost no allocation unless they hold escapes.
-fn frag<'a>(doc: &'a Doc, obj: u32, key: &str) -> Option<std::borrow::Cow<'a, str>> {
-    doc.get(obj, key).and_then(|n| doc.str_value(n))
+    doc.get_str(obj, key).map(|c| c.into_owned())
 }
 
 fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
     doc.get(obj, key)
         .filter(|&n| doc.node(n).kind == Kind::Int)
         .and_then(|n| doc.raw(n).parse().ok())
-}
-
-fn obj(doc: &Doc, parent: u32, key: &str) -> Option<u32> {
-    doc.get(parent, key)
-        .filter(|&n| doc.node(n).kind == Kind::Object)
-}
-
-fn arr(doc: &Doc, parent: u32, key: &str) -> Option<u32> {
-    doc.get(parent, key)
-        .filter(|&n| doc.node(n).kind == Kind::Array)
 }
 
 fn append(slot: &mut Option<String>, more: &str) {
@@ -107,13 +89,13 @@ impl Accumulator {
         if self.model.is_none() {
             self.model = s(doc, 0, "model").filter(|v| !v.is_empty());
         }
-        if let Some(choices) = arr(doc, 0, "choices") {
+        if let Some(choices) = doc.get_array(0, "choices") {
             for c in doc.elements(choices) {
                 if doc.node(c).kind == Kind::Object {
                     self.openai_choice(doc, c);
                 }
             }
-            if let Some(u) = obj(doc, 0, "usage") {
+            if let Some(u) = doc.get_object(0, "usage") {
                 self.usage = Some(Usage {
                     prompt: int(doc, u, "prompt_tokens"),
                     completion: int(doc, u, "completion_tokens"),
@@ -132,41 +114,41 @@ impl Accumulator {
         if finish.is_some() {
             ch.finish_reason = finish;
         }
-        if let Some(delta) = obj(doc, c, "delta") {
+        if let Some(delta) = doc.get_object(c, "delta") {
             if let Some(role) = s(doc, delta, "role") {
                 ch.role = Some(role);
             }
-            if let Some(t) = frag(doc, delta, "content") {
+            if let Some(t) = doc.get_str(delta, "content") {
                 ch.text.push_str(&t);
             }
-            if let Some(r) = frag(doc, delta, "refusal") {
+            if let Some(r) = doc.get_str(delta, "refusal") {
                 append(&mut ch.refusal, &r);
             }
-            if let Some(calls) = arr(doc, delta, "tool_calls") {
+            if let Some(calls) = doc.get_array(delta, "tool_calls") {
                 for call in doc.elements(calls) {
                     if doc.node(call).kind != Kind::Object {
                         continue;
                     }
                     let i = int(doc, call, "index").unwrap_or(ch.tool_calls.len() as i64);
                     let tc = ch.tool_calls.entry(i).or_default();
-                    if let Some(id) = frag(doc, call, "id") {
+                    if let Some(id) = doc.get_str(call, "id") {
                         append(&mut tc.id, &id);
                     }
-                    if let Some(f) = obj(doc, call, "function") {
-                        if let Some(n) = frag(doc, f, "name") {
+                    if let Some(f) = doc.get_object(call, "function") {
+                        if let Some(n) = doc.get_str(f, "name") {
                             tc.name.push_str(&n);
                         }
-                        if let Some(a) = frag(doc, f, "arguments") {
+                        if let Some(a) = doc.get_str(f, "arguments") {
                             tc.arguments.push_str(&a);
                         }
                     }
                 }
             }
-        } else if let Some(t) = frag(doc, c, "text") {
+        } else if let Some(t) = doc.get_str(c, "text") {
             ch.text.push_str(&t); // legacy completions
-        } else if let Some(m) = obj(doc, c, "message") {
+        } else if let Some(m) = doc.get_object(c, "message") {
             // a non-streamed chat.completion
-            if let Some(t) = frag(doc, m, "content") {
+            if let Some(t) = doc.get_str(m, "content") {
                 ch.text.push_str(&t);
             }
             ch.role = s(doc, m, "role").or(ch.role.take());
@@ -174,13 +156,13 @@ impl Accumulator {
     }
 
     fn anthropic_start(&mut self, doc: &Doc) {
-        let Some(m) = obj(doc, 0, "message") else {
+        let Some(m) = doc.get_object(0, "message") else {
             return;
         };
         self.id = s(doc, m, "id");
         self.model = s(doc, m, "model");
         self.choice(0).role = s(doc, m, "role");
-        if let Some(u) = obj(doc, m, "usage") {
+        if let Some(u) = doc.get_object(m, "usage") {
             self.usage = Some(Usage {
                 prompt: int(doc, u, "input_tokens"),
                 completion: int(doc, u, "output_tokens"),
@@ -191,31 +173,31 @@ impl Accumulator {
 
     fn anthropic_block_start(&mut self, doc: &Doc) {
         let index = int(doc, 0, "index").unwrap_or(0);
-        let Some(block) = obj(doc, 0, "content_block") else {
+        let Some(block) = doc.get_object(0, "content_block") else {
             return;
         };
         if s(doc, block, "type").as_deref() == Some("tool_use") {
             let tc = self.choice(0).tool_calls.entry(index).or_default();
             tc.id = s(doc, block, "id");
             tc.name = s(doc, block, "name").unwrap_or_default();
-        } else if let Some(t) = frag(doc, block, "text") {
+        } else if let Some(t) = doc.get_str(block, "text") {
             self.choice(0).text.push_str(&t);
         }
     }
 
     fn anthropic_block_delta(&mut self, doc: &Doc) {
         let index = int(doc, 0, "index").unwrap_or(0);
-        let Some(delta) = obj(doc, 0, "delta") else {
+        let Some(delta) = doc.get_object(0, "delta") else {
             return;
         };
         match s(doc, delta, "type").as_deref() {
             Some("text_delta") => {
-                if let Some(t) = frag(doc, delta, "text") {
+                if let Some(t) = doc.get_str(delta, "text") {
                     self.choice(0).text.push_str(&t);
                 }
             }
             Some("input_json_delta") => {
-                if let Some(j) = frag(doc, delta, "partial_json") {
+                if let Some(j) = doc.get_str(delta, "partial_json") {
                     self.choice(0)
                         .tool_calls
                         .entry(index)
@@ -229,12 +211,12 @@ impl Accumulator {
     }
 
     fn anthropic_message_delta(&mut self, doc: &Doc) {
-        if let Some(d) = obj(doc, 0, "delta") {
+        if let Some(d) = doc.get_object(0, "delta") {
             if let Some(r) = s(doc, d, "stop_reason") {
                 self.choice(0).finish_reason = Some(r);
             }
         }
-        if let Some(u) = obj(doc, 0, "usage") {
+        if let Some(u) = doc.get_object(0, "usage") {
             let usage = self.usage.get_or_insert_with(Usage::default);
             if let Some(out) = int(doc, u, "output_tokens") {
                 usage.completion = Some(out); // cumulative in message_delta
@@ -248,31 +230,31 @@ impl Accumulator {
     fn responses(&mut self, doc: &Doc, event: &str) {
         match event {
             "response.output_text.delta" => {
-                if let Some(t) = frag(doc, 0, "delta") {
+                if let Some(t) = doc.get_str(0, "delta") {
                     self.choice(0).text.push_str(&t);
                 }
             }
             "response.refusal.delta" => {
-                if let Some(t) = frag(doc, 0, "delta") {
+                if let Some(t) = doc.get_str(0, "delta") {
                     append(&mut self.choice(0).refusal, &t);
                 }
             }
             "response.created" => {
-                if let Some(r) = obj(doc, 0, "response") {
+                if let Some(r) = doc.get_object(0, "response") {
                     self.id = s(doc, r, "id");
                     self.model = s(doc, r, "model");
                 }
                 self.choice(0).role = Some("assistant".into());
             }
             "response.completed" | "response.incomplete" | "response.failed" => {
-                let Some(r) = obj(doc, 0, "response") else {
+                let Some(r) = doc.get_object(0, "response") else {
                     return;
                 };
                 let status = s(doc, r, "status");
                 let ch = self.choice(0);
                 ch.finish_reason = status;
                 ch.role.get_or_insert_with(|| "assistant".into());
-                if let Some(out) = arr(doc, r, "output") {
+                if let Some(out) = doc.get_array(r, "output") {
                     for (i, item) in doc.elements(out).enumerate() {
                         if doc.node(item).kind == Kind::Object
                             && s(doc, item, "type").as_deref() == Some("function_call")
@@ -284,7 +266,7 @@ impl Accumulator {
                         }
                     }
                 }
-                if let Some(u) = obj(doc, r, "usage") {
+                if let Some(u) = doc.get_object(r, "usage") {
                     self.usage = Some(Usage {
                         prompt: int(doc, u, "input_tokens"),
                         completion: int(doc, u, "output_tokens"),
@@ -304,11 +286,11 @@ impl Accumulator {
         if let Some(r) = s(doc, 0, "finishReason") {
             self.choice(0).finish_reason = Some(r);
         }
-        if let Some(m) = obj(doc, 0, "message") {
+        if let Some(m) = doc.get_object(0, "message") {
             if let Some(role) = s(doc, m, "role") {
                 self.choice(0).role = Some(role.to_ascii_lowercase());
             }
-            if let Some(calls) = arr(doc, m, "toolCalls") {
+            if let Some(calls) = doc.get_array(m, "toolCalls") {
                 for (i, call) in doc.elements(calls).enumerate() {
                     if doc.node(call).kind != Kind::Object {
                         continue;
@@ -339,13 +321,13 @@ impl Accumulator {
                             tc.name = n;
                         }
                     }
-                    if let Some(a) = frag(doc, call, "arguments") {
+                    if let Some(a) = doc.get_str(call, "arguments") {
                         tc.arguments.push_str(&a);
                     }
                 }
             }
         }
-        if let Some(u) = obj(doc, 0, "usage") {
+        if let Some(u) = doc.get_object(0, "usage") {
             self.usage = Some(Usage {
                 prompt: int(doc, u, "promptTokens"),
                 completion: int(doc, u, "completionTokens"),

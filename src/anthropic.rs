@@ -69,11 +69,15 @@ impl Object {
         }
     }
 
-    /// The member's string value (a JSON string), if it is one.
-    fn str_of(&self, key: &str) -> Option<String> {
+    /// The member's string value (a JSON string), if it is one; borrowed unless
+    /// it holds escapes (a block's `type` is read on every delta).
+    fn str_of(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
         match self.get(key)? {
-            Value::Str(s) => Some(s.clone()),
-            Value::Json(j) => serde_json::from_str::<String>(j).ok(),
+            Value::Str(s) => Some(s.as_str().into()),
+            Value::Json(j) => match j.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                Some(plain) if !plain.contains('\\') => Some(plain.into()),
+                _ => serde_json::from_str::<String>(j).ok().map(Into::into),
+            },
         }
     }
 
@@ -82,7 +86,7 @@ impl Object {
     fn append(&mut self, key: &str, tail: &str) -> &str {
         let current = match self.get(key) {
             Some(Value::Str(_)) => None,
-            Some(Value::Json(_)) => Some(self.str_of(key).unwrap_or_default()),
+            Some(Value::Json(_)) => Some(self.str_of(key).unwrap_or_default().into_owned()),
             None => Some(String::new()),
         };
         if let Some(s) = current {
@@ -174,17 +178,6 @@ pub struct MessageState {
     json_bufs: HashMap<i64, String>,
     /// `message_stop` arrived: the message is whole.
     stopped: bool,
-}
-
-fn str_at(doc: &Doc, obj: u32, key: &str) -> Option<String> {
-    doc.get(obj, key)
-        .and_then(|n| doc.str_value(n))
-        .map(|c| c.into_owned())
-}
-
-fn object_at(doc: &Doc, obj: u32, key: &str) -> Option<u32> {
-    doc.get(obj, key)
-        .filter(|&n| doc.node(n).kind == Kind::Object)
 }
 
 /// A member's value as JSON text, `null` when absent.
@@ -283,10 +276,11 @@ impl MessageState {
         if doc.node(0).kind != Kind::Object {
             return Ok(vec![Fire::Raw]);
         }
-        let kind = str_at(doc, 0, "type").unwrap_or_default();
+        let kind = doc.get_str(0, "type").unwrap_or_default();
         if self.message.is_none() {
             if kind == "message_start" {
-                let m = object_at(doc, 0, "message")
+                let m = doc
+                    .get_object(0, "message")
                     .ok_or_else(|| shape("a message_start event without a message object"))?;
                 let mut message = Object::of(doc, m);
                 self.content = match doc.get(m, "content") {
@@ -305,9 +299,9 @@ impl MessageState {
             // Events before message_start pass through untouched, as in the SDK.
             return Ok(vec![Fire::Raw]);
         }
-        match kind.as_str() {
+        match &*kind {
             "content_block_start" => {
-                let b = object_at(doc, 0, "content_block").ok_or_else(|| {
+                let b = doc.get_object(0, "content_block").ok_or_else(|| {
                     shape("a content_block_start event without a content_block object")
                 })?;
                 self.content.push(Object::of(doc, b));
@@ -338,14 +332,14 @@ impl MessageState {
     }
 
     fn delta(&mut self, doc: &Doc) -> Result<Vec<Fire>, ApplyError> {
-        let Some(delta) = object_at(doc, 0, "delta") else {
+        let Some(delta) = doc.get_object(0, "delta") else {
             return Ok(vec![Fire::Raw]);
         };
-        let delta_type = str_at(doc, delta, "type").unwrap_or_default();
+        let delta_type = doc.get_str(delta, "type").unwrap_or_default();
         let (index, block) = block_at(&mut self.content, doc, "content_block_delta")?;
         let position = usize::try_from(index).expect("block_at checked it");
         let block_type = block.str_of("type").unwrap_or_default();
-        let text_of = |key: &str| str_at(doc, delta, key).unwrap_or_default();
+        let text_of = |key: &str| doc.get_str(delta, key).unwrap_or_default().into_owned();
         let growing = |kind: &'static str, block: &mut Object| {
             let delta = text_of(kind);
             let len = block.append(kind, &delta).len();
@@ -356,7 +350,7 @@ impl MessageState {
                 len,
             }
         };
-        let fire = match (delta_type.as_str(), block_type.as_str()) {
+        let fire = match (&*delta_type, &*block_type) {
             ("text_delta", "text") => Some(growing("text", block)),
             ("thinking_delta", "thinking") => Some(growing("thinking", block)),
             ("signature_delta", "thinking") => {
@@ -417,7 +411,7 @@ impl MessageState {
 
     fn message_delta(&mut self, doc: &Doc) {
         let message = self.message.as_mut().expect("started");
-        if let Some(d) = object_at(doc, 0, "delta") {
+        if let Some(d) = doc.get_object(0, "delta") {
             for key in ["stop_reason", "stop_sequence", "stop_details"] {
                 message.set(key, Value::Json(json_or_null(doc, d, key)));
             }
@@ -427,7 +421,7 @@ impl MessageState {
                 }
             }
         }
-        let Some(u) = object_at(doc, 0, "usage") else {
+        let Some(u) = doc.get_object(0, "usage") else {
             return;
         };
         let mut usage = match message.get("usage") {

@@ -161,6 +161,23 @@ impl Doc {
         found
     }
 
+    /// The value node of member `name` if it is an object.
+    pub fn get_object(&self, obj: u32, name: &str) -> Option<u32> {
+        self.get(obj, name)
+            .filter(|&n| self.node(n).kind == Kind::Object)
+    }
+
+    /// The value node of member `name` if it is an array.
+    pub fn get_array(&self, obj: u32, name: &str) -> Option<u32> {
+        self.get(obj, name)
+            .filter(|&n| self.node(n).kind == Kind::Array)
+    }
+
+    /// The string value of member `name`, borrowed from the text unless it holds escapes.
+    pub fn get_str(&self, obj: u32, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.get(obj, name).and_then(|n| self.str_value(n))
+    }
+
     /// The string value of a `Str` node (unescaped); `None` for other kinds or
     /// strings holding lone surrogates (not representable in Rust).
     pub fn str_value(&self, i: u32) -> Option<std::borrow::Cow<'_, str>> {

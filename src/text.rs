@@ -14,15 +14,15 @@ pub fn text_delta(p: &Parsed) -> Option<Cow<'_, str>> {
         return None;
     }
     let text = match p.event.as_deref() {
-        Some("response.output_text.delta") => str_at(doc, 0, "delta"),
+        Some("response.output_text.delta") => doc.get_str(0, "delta"),
         Some("content_block_delta") => {
-            let delta = obj_at(doc, 0, "delta")?;
+            let delta = doc.get_object(0, "delta")?;
             match doc
                 .get(delta, "type")
                 .and_then(|t| doc.str_value(t))
                 .as_deref()
             {
-                Some("text_delta") => str_at(doc, delta, "text"),
+                Some("text_delta") => doc.get_str(delta, "text"),
                 _ => None,
             }
         }
@@ -48,25 +48,25 @@ fn generic_text(doc: &Doc) -> Option<Cow<'_, str>> {
             doc.node(c).kind == Kind::Object
                 && doc.get(c, "index").is_none_or(|i| doc.raw(i) == "0")
         })?;
-        if let Some(delta) = obj_at(doc, choice, "delta") {
-            return str_at(doc, delta, "content");
+        if let Some(delta) = doc.get_object(choice, "delta") {
+            return doc.get_str(delta, "content");
         }
-        return str_at(doc, choice, "text");
+        return doc.get_str(choice, "text");
     }
     // OCI: COHERE chat's final event repeats the whole text with finishReason.
     if doc.get(0, "finishReason").is_some() {
         return None;
     }
-    if let Some(message) = obj_at(doc, 0, "message") {
+    if let Some(message) = doc.get_object(0, "message") {
         // OCI GENERIC chat: message.content[].text
         let content = doc.get(message, "content")?;
         if doc.node(content).kind != Kind::Array {
-            return str_at(doc, message, "content");
+            return doc.get_str(message, "content");
         }
         let mut out = String::new();
         for part in doc.elements(content) {
             if doc.node(part).kind == Kind::Object {
-                if let Some(t) = str_at(doc, part, "text") {
+                if let Some(t) = doc.get_str(part, "text") {
                     out.push_str(&t);
                 }
             }
@@ -74,16 +74,7 @@ fn generic_text(doc: &Doc) -> Option<Cow<'_, str>> {
         return Some(Cow::Owned(out));
     }
     // OCI generateText and COHERE chat deltas.
-    str_at(doc, 0, "text")
-}
-
-fn obj_at(doc: &Doc, obj: u32, key: &str) -> Option<u32> {
-    doc.get(obj, key)
-        .filter(|&n| doc.node(n).kind == Kind::Object)
-}
-
-fn str_at<'a>(doc: &'a Doc, obj: u32, key: &str) -> Option<Cow<'a, str>> {
-    doc.get(obj, key).and_then(|n| doc.str_value(n))
+    doc.get_str(0, "text")
 }
 
 #[cfg(test)]
