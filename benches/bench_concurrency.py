@@ -99,7 +99,7 @@ def quantile(sorted_ms: list[float], p: float) -> float:
     return sorted_ms[min(len(sorted_ms) - 1, int(p * len(sorted_ms)))] if sorted_ms else float("nan")
 
 
-async def run(kind: str, n: int, base: str, chunks: int, server_pid: int) -> dict:
+async def run(kind: str, protocol: str, n: int, base: str, chunks: int, server_pid: int) -> dict:
     headers = {"x-mock-chunks": str(chunks), "x-mock-interval-ms": str(INTERVAL_NS // 1_000_000),
                "x-mock-timestamps": "1"}
     # Per-chunk bookkeeping in flat int64 arrays (8 bytes a value, not a list slot plus an
@@ -120,7 +120,9 @@ async def run(kind: str, n: int, base: str, chunks: int, server_pid: int) -> dic
             await asyncio.sleep(0.05)
 
     if kind == "sserpent":
-        client = sserpent.Client(base_url=base, max_retries=0, read_timeout=60)
+        # HTTP/2: cleartext with prior knowledge, every stream on one multiplexed connection.
+        h2 = protocol == "HTTP/2"
+        client = sserpent.Client(base_url=base, max_retries=0, read_timeout=60, http1=not h2, http2=h2)
 
         async def one() -> None:
             nonlocal done
@@ -144,8 +146,9 @@ async def run(kind: str, n: int, base: str, chunks: int, server_pid: int) -> dic
         import httpx
         import openai
 
+        h2 = protocol == "HTTP/2"  # needs the h2 package (httpx[http2])
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
-                                 timeout=60)
+                                 timeout=60, http1=not h2, http2=h2)
         client = openai.AsyncOpenAI(base_url=base, api_key="x", max_retries=0, http_client=http)
 
         async def one() -> None:
@@ -188,10 +191,11 @@ async def run(kind: str, n: int, base: str, chunks: int, server_pid: int) -> dic
     total_chunks = len(lags) + len(firsts)
     return {
         "kind": kind,
+        "protocol": protocol,
         "n": n,
         "ok": done,
         "errors": len(errors),
-        "first_error": repr(errors[0])[:120] if errors else "",
+        "first_error": repr(errors[0])[:400] if errors else "",
         "wall": w1 - w0,
         "cpu_pct": (c1 - c0) / (w1 - w0) * 100,
         "cpu_us_per_chunk": (c1 - c0) / max(1, total_chunks) * 1e6,
@@ -220,6 +224,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, nargs="*", default=[100, 1000, 5000])
     ap.add_argument("--sdk-n", type=int, nargs="*", default=[100, 1000])
     ap.add_argument("--chunks", type=int, default=120, help="content chunks per stream (20/s)")
+    ap.add_argument("--protocols", nargs="*", default=["HTTP/1.1", "HTTP/2"], choices=["HTTP/1.1", "HTTP/2"],
+                    help="sserpent's protocols (HTTP/2: cleartext, prior knowledge, one connection)")
+    ap.add_argument("--sdk-protocols", nargs="*", default=["HTTP/1.1"], choices=["HTTP/1.1", "HTTP/2"],
+                    help="the SDK's (HTTP/2 needs httpx[http2])")
     ap.add_argument("--uvloop", action="store_true")
     args = ap.parse_args()
     raise_fd_limit()
@@ -240,17 +248,19 @@ def main() -> None:
 
             runner = uvloop.run
         rows = []
-        for kind, ns in (("sserpent", args.n), ("openai", args.sdk_n)):
-            for n in ns:
-                rows.append(runner(run(kind, n, base, args.chunks, server.pid)))
+        for kind, ns, protocols in (("sserpent", args.n, args.protocols),
+                                    ("openai", args.sdk_n, args.sdk_protocols)):
+            for protocol in protocols:
+                for n in ns:
+                    rows.append(runner(run(kind, protocol, n, base, args.chunks, server.pid)))
         print(f"\nbench_concurrency: N streams × {args.chunks} chunks at 20 chunks/s, one "
               f"{'uvloop' if args.uvloop else 'asyncio'} process, {os.cpu_count()} cores\n")
-        print("| client | N | completed | errors | client CPU % | µs/chunk | Python thread µs/chunk "
+        print("| client | protocol | N | completed | errors | client CPU % | µs/chunk | Python thread µs/chunk "
               "| server CPU % | server late p99 | peak RSS / stream "
               "| runnable threads | client run-queue wait % | lag p50 | lag p99 | steady p50 | steady p99 (window) |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['kind']} | {r['n']:,} | {r['ok']:,} | {r['errors']} | {r['cpu_pct']:.0f} | "
+            print(f"| {r['kind']} | {r['protocol']} | {r['n']:,} | {r['ok']:,} | {r['errors']} | {r['cpu_pct']:.0f} | "
                   f"{r['cpu_us_per_chunk']:.1f} | {r['py_us_per_chunk']:.1f} | {r['server_cpu_pct']:.0f} | "
                   f"{r['late_p99']:.1f} ms | "
                   f"{r['rss_per_stream_kib']:.1f} KiB | "
@@ -259,7 +269,7 @@ def main() -> None:
                   f"{r['steady_p99']:.1f} ms ({r['steady_s']:.1f} s) |")
         for r in rows:
             if r["errors"]:
-                print(f"{r['kind']} N={r['n']}: first error {r['first_error']}")
+                print(f"{r['kind']} {r['protocol']} N={r['n']}: first error {r['first_error']}")
     finally:
         server.terminate()
         server.wait()

@@ -10,6 +10,9 @@ use reqwest::{Method, Response};
 /// Error bodies of non-2xx responses are read up to this size.
 const MAX_ERROR_BODY: usize = 1 << 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// HTTP/2 flow-control windows (see `build_client`).
+const H2_STREAM_WINDOW: u32 = 4 << 20;
+const H2_CONNECTION_WINDOW: u32 = 1 << 30;
 
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -18,6 +21,10 @@ pub struct ClientOptions {
     /// Deadline for the whole stream, retries included.
     pub total_timeout: Option<Duration>,
     pub max_retries: u32,
+    /// Protocols allowed, as in httpx: HTTP/1.1 alone (the default); both,
+    /// HTTP/2 where TLS negotiates it; or HTTP/2 alone, which on `http://`
+    /// URLs means cleartext HTTP/2 with prior knowledge (h2c).
+    pub http1: bool,
     pub http2: bool,
     pub proxy: Option<String>,
     pub verify: bool,
@@ -32,6 +39,7 @@ impl Default for ClientOptions {
             read_timeout: Duration::from_secs(600),
             total_timeout: None,
             max_retries: 2,
+            http1: true,
             http2: false,
             proxy: None,
             verify: true,
@@ -59,10 +67,26 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
         .pool_idle_timeout(Duration::from_secs(90))
         .danger_accept_invalid_certs(!opts.verify);
     if opts.http2 {
-        b = b.http2_adaptive_window(true);
-    } else {
-        b = b.http1_only();
+        // Fixed windows, Go's net/http sizes, instead of hyper's adaptive ones.
+        // Many streams share one connection, and each LLM token comes in a DATA
+        // frame of its own: h2 budgets the small frames buffered at once to
+        // half the connection window and kills the connection with
+        // ENHANCE_YOUR_CALM past it, so with a 64 KiB window a few thousand
+        // streams lagging by one frame each break every stream (measured: 2,657
+        // of 5,000 streams in `benches/bench_concurrency.py`). A large
+        // connection window also keeps one stalled consumer, holding its
+        // stream's window, from blocking the others; memory stays bounded by
+        // each stream's window.
+        b = b
+            .http2_initial_stream_window_size(H2_STREAM_WINDOW)
+            .http2_initial_connection_window_size(H2_CONNECTION_WINDOW);
     }
+    b = match (opts.http1, opts.http2) {
+        (true, false) => b.http1_only(),
+        (true, true) => b,
+        (false, true) => b.http2_prior_knowledge(),
+        (false, false) => return Err("http1 and http2 cannot both be False".into()),
+    };
     if let Some(p) = &opts.proxy {
         b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy URL: {e}"))?);
     }

@@ -142,6 +142,10 @@ class Client:
     Timeouts in seconds: ``connect_timeout`` (5), ``read_timeout`` (600; restarted by every
     byte received, keep-alive comments included; also bounds the wait for headers),
     ``timeout`` (None: a deadline for the whole stream, retries included).
+
+    Protocols, as in httpx: HTTP/1.1 only (the default); ``http2=True`` also, HTTP/2 where TLS
+    negotiates it; ``http1=False, http2=True`` HTTP/2 only, with prior knowledge on ``http://``
+    URLs (h2c). Over HTTP/2 all streams to one origin share a connection.
     """
 
     def __new__(
@@ -155,6 +159,7 @@ class Client:
         http2: bool = False,
         proxy: Optional[str] = None,
         verify: Union[bool, str, PathLike[str], None] = None,
+        http1: bool = True,
     ) -> Client: ...
     def stream(
         self,
@@ -372,8 +377,15 @@ class MockServer:
     """An embedded mock LLM server on its own threads (see :mod:`sserpent.testing`)."""
 
     def __new__(
-        cls, host: str = "127.0.0.1", port: int = 0, *, oci_public_key: str | None = None
-    ) -> MockServer: ...
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        oci_public_key: str | None = None,
+        http2_max_concurrent_streams: int | None = None,
+    ) -> MockServer:
+        """``http2_max_concurrent_streams`` caps the streams an HTTP/2 connection may have open
+        at once, as real servers do (``SETTINGS_MAX_CONCURRENT_STREAMS``; None: 2**20)."""
     def require_oci_signature(self, public_key_pem: str | None) -> None:
         """Require OCI request signatures on the OCI paths, verified with this RSA public key
         (PEM); ``None`` stops checking. Failing requests get 401 ``NotAuthenticated``."""
@@ -454,12 +466,16 @@ class MockRequest:
 
 @final
 class MockConnection:
-    """A snapshot of one connection's record."""
+    """A snapshot of one connection's record. Over HTTP/2 every stream is recorded as a
+    connection of its own (``http_version == "HTTP/2"``): a client cancels one response by
+    resetting its stream; the TCP connection carrying the streams is not recorded."""
 
     @property
     def id(self) -> int: ...
     @property
     def peer(self) -> str: ...
+    @property
+    def http_version(self) -> str: ...
     @property
     def open(self) -> bool: ...
     @property

@@ -46,6 +46,12 @@ faults.
 
 Records: :attr:`MockServer.requests` (:class:`MockRequest`), :attr:`MockServer.connections`
 (:class:`MockConnection` snapshots) and :meth:`MockServer.wait_closed`.
+
+HTTP/1.1 and cleartext HTTP/2 with prior knowledge (``sserpent.Client(http1=False,
+http2=True)``, ``httpx.Client(http1=False, http2=True)``) share the port. Over HTTP/2 each
+stream is recorded as a connection of its own (``MockConnection.http_version == "HTTP/2"``;
+a client cancels a response by resetting its stream), and a fault that cuts the body resets
+the stream (``RST_STREAM``) after the bytes before the cut.
 """
 
 from __future__ import annotations

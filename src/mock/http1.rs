@@ -329,6 +329,8 @@ pub enum Framing {
     Chunked,
     /// Neither: the body ends when the connection closes (HTTP/1.0 streams).
     Close,
+    /// The transport delimits the body (HTTP/2 DATA frames).
+    Frames,
 }
 
 /// Serializes a response head. `headers` come first, in order (a caller puts

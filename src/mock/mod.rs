@@ -17,8 +17,10 @@
 
 pub mod generate;
 pub mod http1;
+pub mod http2;
 pub mod oci_auth;
 pub mod record;
+pub mod respond;
 pub mod scenario;
 pub mod server;
 
@@ -179,6 +181,15 @@ impl MockServer {
             .oci_key
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = key;
+    }
+
+    /// Caps the streams an HTTP/2 connection may have open at once
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`) for connections accepted from now
+    /// on; `None`: no practical cap (2^20).
+    pub fn set_http2_max_streams(&self, max: Option<u32>) {
+        self.shared
+            .h2_max_streams
+            .store(max.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn requests(&self) -> Vec<Arc<RequestRecord>> {

@@ -178,12 +178,24 @@ fn oci_key(pem: &str) -> PyResult<crate::oci::PublicKey> {
 #[pymethods]
 impl PyMockServer {
     #[new]
-    #[pyo3(signature = (host = "127.0.0.1", port = 0, *, oci_public_key = None))]
-    fn new(py: Python<'_>, host: &str, port: u16, oci_public_key: Option<&str>) -> PyResult<Self> {
+    #[pyo3(signature = (host = "127.0.0.1", port = 0, *, oci_public_key = None, http2_max_concurrent_streams = None))]
+    fn new(
+        py: Python<'_>,
+        host: &str,
+        port: u16,
+        oci_public_key: Option<&str>,
+        http2_max_concurrent_streams: Option<u32>,
+    ) -> PyResult<Self> {
         let key = oci_public_key.map(oci_key).transpose()?;
+        if http2_max_concurrent_streams == Some(0) {
+            return Err(PyValueError::new_err(
+                "http2_max_concurrent_streams must be at least 1",
+            ));
+        }
         let host = host.to_owned();
         let inner = py.detach(|| MockServer::start(&host, port))?;
         inner.require_oci_signature(key);
+        inner.set_http2_max_streams(http2_max_concurrent_streams);
         Ok(PyMockServer { inner })
     }
 
@@ -566,6 +578,14 @@ impl PyMockConnection {
         &self.inner.peer
     }
 
+    /// ``"HTTP/1.1"``, or ``"HTTP/2"``: over HTTP/2 every stream is recorded
+    /// as a connection of its own (a client cancels one response by
+    /// resetting its stream), and the TCP connection carrying them is not.
+    #[getter]
+    fn http_version(&self) -> &'static str {
+        self.inner.http_version
+    }
+
     #[getter]
     fn open(&self) -> bool {
         self.inner.is_open()
@@ -606,8 +626,8 @@ impl PyMockConnection {
             Some(by) => format!("closed by {}", by.as_str()),
         };
         format!(
-            "<MockConnection id={} {state} requests={} bytes_sent={}>",
-            self.inner.id, self.inner.requests, self.inner.bytes_sent
+            "<MockConnection id={} {} {state} requests={} bytes_sent={}>",
+            self.inner.id, self.inner.http_version, self.inner.requests, self.inner.bytes_sent
         )
     }
 }

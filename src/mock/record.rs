@@ -70,6 +70,8 @@ impl ClosedBy {
 pub struct ConnectionInfo {
     pub id: u64,
     pub peer: String,
+    /// `HTTP/1.1`, or `HTTP/2` for a record of one HTTP/2 stream.
+    pub http_version: &'static str,
     pub opened_at: f64,
     pub closed_at: Option<f64>,
     pub closed_by: Option<ClosedBy>,
@@ -86,6 +88,7 @@ impl ConnectionInfo {
 struct ConnSlot {
     id: u64,
     peer: String,
+    http_version: &'static str,
     opened_at: f64,
     closed_at: Option<f64>,
     closed_by: Option<ClosedBy>,
@@ -147,6 +150,22 @@ impl Recorder {
     }
 
     pub fn open_connection(&self, peer: String) -> ConnHandle {
+        self.open(peer, "HTTP/1.1")
+    }
+
+    /// Records one HTTP/2 stream as a connection of its own: a stream is
+    /// what an HTTP/2 client closes (resets) to cancel one response.
+    pub fn open_stream(&self, peer: String) -> ConnHandle {
+        self.open(peer, "HTTP/2")
+    }
+
+    /// Forgets connection `id`: an HTTP/2 connection, whose streams are
+    /// recorded one by one instead.
+    pub fn discard(&self, id: u64) {
+        self.lock().conns.retain(|c| c.id != id);
+    }
+
+    fn open(&self, peer: String, http_version: &'static str) -> ConnHandle {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
@@ -154,6 +173,7 @@ impl Recorder {
         inner.conns.push(ConnSlot {
             id,
             peer,
+            http_version,
             opened_at: monotonic(),
             closed_at: None,
             closed_by: None,
@@ -198,6 +218,7 @@ impl Recorder {
             .map(|c| ConnectionInfo {
                 id: c.id,
                 peer: c.peer.clone(),
+                http_version: c.http_version,
                 opened_at: c.opened_at,
                 closed_at: c.closed_at,
                 closed_by: c.closed_by,

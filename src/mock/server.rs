@@ -5,7 +5,7 @@
 //! response is paced or stalled: its close is then recorded as the client's.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,16 +17,15 @@ use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use super::generate::{self, GenRequest};
-use super::http1::{self, ChunkBuf, Framing, ReadResult, Request};
+use super::http1::{self, Framing, ReadResult, Request};
+use super::http2;
 use super::oci_auth;
 use super::record::{monotonic, ClosedBy, ConnHandle, Recorder, RequestRecord};
+use super::respond::{respond, Outcome, Sink};
 use super::scenario::{
-    merge_headers, mid_cut, FrameSource, ListSource, Reply, ReplyBody, Scenario, ScenarioBody,
-    ScenarioQueue,
+    merge_headers, ListSource, Reply, ReplyBody, Scenario, ScenarioBody, ScenarioQueue,
 };
 
-/// Body bytes gathered before a write when frames are not paced.
-const BATCH: usize = 64 * 1024;
 /// Pipelined bytes read while a response is being written, at most.
 const MAX_PIPELINED: usize = 1024 * 1024;
 /// How long a reset waits for the bytes already written to be acknowledged.
@@ -40,6 +39,8 @@ pub struct Shared {
     seq: AtomicU64,
     /// Set: OCI paths require a request signature verifying with this key.
     pub oci_key: Mutex<Option<crate::oci::PublicKey>>,
+    /// HTTP/2 streams a connection may have open at once (0: the default).
+    pub h2_max_streams: AtomicU32,
 }
 
 impl Shared {
@@ -48,6 +49,36 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take(path)
+    }
+
+    /// Records `req` (received on connection `conn_id`) and returns its
+    /// reply, checking its OCI signature first when one is required.
+    pub fn answer(&self, req: &Request, conn_id: u64) -> Reply {
+        let oci_key = self
+            .oci_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let oci_signature = match oci_key {
+            Some(key) if oci_auth::is_oci_path(req.head.path()) => Some(oci_auth::check(&key, req)),
+            _ => None,
+        };
+        let unauthorized = matches!(oci_signature, Some(Err(_)));
+        self.recorder.add_request(RequestRecord {
+            method: req.head.method.clone(),
+            path: req.head.path().to_owned(),
+            query: req.head.query().to_owned(),
+            headers: req.head.headers.clone(),
+            body: req.body.clone(),
+            connection_id: conn_id,
+            received_at: monotonic(),
+            oci_signature,
+        });
+        if unauthorized {
+            oci_auth::unauthorized()
+        } else {
+            self.reply_for(req)
+        }
     }
 
     /// The reply to `req`: the first matching queued scenario, else the
@@ -133,7 +164,7 @@ impl Shared {
 }
 
 /// Resolves when the server is stopping.
-async fn stopping(rx: &mut watch::Receiver<bool>) {
+pub(super) async fn stopping(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
@@ -159,29 +190,16 @@ pub async fn accept_loop(
 }
 
 /// Records the connection's close when its task ends, however it ends.
-struct CloseGuard {
-    shared: Arc<Shared>,
-    id: u64,
-    by: ClosedBy,
+pub(super) struct CloseGuard {
+    pub shared: Arc<Shared>,
+    pub id: u64,
+    pub by: ClosedBy,
 }
 
 impl Drop for CloseGuard {
     fn drop(&mut self) {
         self.shared.recorder.close_connection(self.id, self.by);
     }
-}
-
-/// How writing a response ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Complete; the connection may serve another request.
-    Done,
-    /// The server closes the connection (a fault, or `connection: close`).
-    Close {
-        reset: bool,
-    },
-    ClientGone,
-    Shutdown,
 }
 
 async fn serve(
@@ -198,6 +216,20 @@ async fn serve(
         by: ClosedBy::Server,
     };
     let _ = stream.set_nodelay(true);
+    // An HTTP/2 client with prior knowledge starts with its preface; an
+    // HTTP/1.1 request never starts with "PRI".
+    let mut peek = [0u8; 3];
+    let h2 = tokio::select! {
+        n = stream.peek(&mut peek) => matches!(n, Ok(3)) && peek[..] == http2::PREFACE[..3],
+        _ = stopping(&mut shutdown) => return,
+    };
+    if h2 {
+        // Its streams are recorded one by one instead.
+        shared.recorder.discard(conn.id);
+        drop(guard);
+        http2::serve(stream, shared, shutdown).await;
+        return;
+    }
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
         let (mut rd, mut wr) = stream.split();
@@ -222,40 +254,22 @@ async fn serve(
                 return;
             }
         };
-        let oci_key = shared
-            .oci_key
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let oci_signature = match oci_key {
-            Some(key) if oci_auth::is_oci_path(req.head.path()) => {
-                Some(oci_auth::check(&key, &req))
-            }
-            _ => None,
-        };
-        let unauthorized = matches!(oci_signature, Some(Err(_)));
-        shared.recorder.add_request(RequestRecord {
-            method: req.head.method.clone(),
-            path: req.head.path().to_owned(),
-            query: req.head.query().to_owned(),
-            headers: req.head.headers.clone(),
-            body: req.body.clone(),
-            connection_id: conn.id,
-            received_at: monotonic(),
-            oci_signature,
-        });
         let keep_alive = req.head.keep_alive();
-        let chunked = req.head.version >= 1;
-        let reply = if unauthorized {
-            oci_auth::unauthorized()
+        let framing = if req.head.version >= 1 {
+            Framing::Chunked
         } else {
-            shared.reply_for(&req)
+            Framing::Close
         };
+        let reply = shared.answer(&req, conn.id);
         let reset = reply.faults.reset;
+        let mut sink = H1Sink {
+            wr: &mut wr,
+            conn: &conn,
+        };
         let outcome = tokio::select! {
             biased;
             _ = stopping(&mut shutdown) => Outcome::Shutdown,
-            o = respond(&mut wr, reply, chunked, !keep_alive, &conn) => o,
+            o = respond(&mut sink, reply, framing, !keep_alive) => o,
             _ = watch_client(&mut rd, &mut buf) => Outcome::ClientGone,
         };
         match outcome {
@@ -296,206 +310,47 @@ async fn watch_client<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) {
     }
 }
 
-async fn respond<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    reply: Reply,
-    chunked: bool,
-    close: bool,
-    conn: &ConnHandle,
-) -> Outcome {
-    match respond_inner(wr, reply, chunked, close, conn).await {
-        Ok(o) => o,
-        // A failed write means the peer is gone (EPIPE, ECONNRESET).
-        Err(_) => Outcome::ClientGone,
-    }
+/// An HTTP/1.1 connection's writing half. A client that goes away is
+/// noticed by reading the other half (`watch_client`).
+struct H1Sink<'a, W> {
+    wr: &'a mut W,
+    conn: &'a ConnHandle,
 }
 
-async fn write_counted<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    bytes: &[u8],
-    conn: &ConnHandle,
-) -> io::Result<()> {
-    wr.write_all(bytes).await?;
-    conn.add_sent(bytes.len());
-    Ok(())
-}
+impl<W: AsyncWrite + Unpin> Sink for H1Sink<'_, W> {
+    async fn head(
+        &mut self,
+        status: u16,
+        headers: &[(String, String)],
+        framing: Framing,
+        close: bool,
+    ) -> io::Result<()> {
+        self.write(&http1::response_head(status, headers, framing, close))
+            .await
+    }
 
-async fn flush<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    cb: &mut ChunkBuf,
-    conn: &ConnHandle,
-) -> io::Result<()> {
-    if !cb.is_empty() {
-        write_counted(wr, cb.take(), conn).await?;
-        cb.clear();
+    async fn fixed(
+        &mut self,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+        close: bool,
+    ) -> io::Result<()> {
+        let mut out = http1::response_head(status, headers, Framing::Length(body.len()), close);
+        out.extend_from_slice(body);
+        self.write(&out).await
     }
-    Ok(())
-}
 
-async fn respond_inner<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    reply: Reply,
-    chunked: bool,
-    close: bool,
-    conn: &ConnHandle,
-) -> io::Result<Outcome> {
-    let f = reply.faults;
-    if let Some(d) = f.headers_delay {
-        sleep(d).await;
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.wr.write_all(bytes).await?;
+        self.conn.add_sent(bytes.len());
+        Ok(())
     }
-    if f.close_before_headers {
-        return Ok(Outcome::Close { reset: f.reset });
-    }
-    let (mut src, framing): (Box<dyn FrameSource>, Framing) = match reply.body {
-        ReplyBody::Fixed(body) if !f.act_on_frames() => {
-            let mut out = http1::response_head(
-                reply.status,
-                &reply.headers,
-                Framing::Length(body.len()),
-                close,
-            );
-            out.extend_from_slice(&body);
-            write_counted(wr, &out, conn).await?;
-            return Ok(if f.reset || close {
-                Outcome::Close { reset: f.reset }
-            } else {
-                Outcome::Done
-            });
-        }
-        // A fixed body under frame faults: one frame, cut or stalled like any.
-        ReplyBody::Fixed(body) => {
-            let len = body.len();
-            (
-                Box::new(ListSource::new(vec![body].into())),
-                Framing::Length(len),
-            )
-        }
-        ReplyBody::Stream(src) if chunked => (src, Framing::Chunked),
-        ReplyBody::Stream(src) => (src, Framing::Close),
-    };
-    let head = http1::response_head(reply.status, &reply.headers, framing, close);
-    write_counted(wr, &head, conn).await?;
 
-    let mut cb = ChunkBuf::new(framing == Framing::Chunked, BATCH + 4096);
-    let mut sent = 0usize;
-    let mut first_at = Instant::now();
-    let mut stalled = false;
-    loop {
-        if f.stall_after == Some(sent) && !stalled {
-            flush(wr, &mut cb, conn).await?;
-            match f.stall_for {
-                None => return stall(wr, &mut cb, f.keepalive, conn).await,
-                Some(d) => stall_until(wr, &mut cb, f.keepalive, Instant::now() + d, conn).await?,
-            }
-            stalled = true;
-            // Pacing goes on from here: the next frame at once, the others `delay` apart.
-            let paced = u32::try_from(sent)
-                .ok()
-                .and_then(|k| f.delay.unwrap_or_default().checked_mul(k));
-            first_at = paced
-                .and_then(|t| Instant::now().checked_sub(t))
-                .unwrap_or_else(Instant::now);
-        }
-        if let (Some(d), true) = (f.delay, sent > 0) {
-            flush(wr, &mut cb, conn).await?;
-            // On a fixed schedule from the first frame, so pauses don't drift.
-            let due = u32::try_from(sent)
-                .ok()
-                .and_then(|k| d.checked_mul(k))
-                .and_then(|t| first_at.checked_add(t));
-            match due {
-                Some(due) if due <= Instant::now() => {}
-                Some(due) => sleep_until(due).await,
-                None => sleep(d).await,
-            }
-        }
-        if f.cut_after == Some(sent) {
-            flush(wr, &mut cb, conn).await?;
-            if f.cut_mid_event {
-                let mut frame = Vec::new();
-                if src.next_frame(&mut frame) {
-                    let at = mid_cut(&frame);
-                    cb.data().extend_from_slice(&frame[..at]);
-                    flush(wr, &mut cb, conn).await?;
-                }
-            }
-            return Ok(Outcome::Close { reset: f.reset });
-        }
-        if !src.next_frame(cb.data()) {
-            break;
-        }
-        if sent == 0 {
-            first_at = Instant::now();
-        }
-        sent += 1;
-        if f.delay.is_some() || cb.len() >= BATCH {
-            flush(wr, &mut cb, conn).await?;
-        }
+    async fn sleep_until(&mut self, due: Instant) -> io::Result<()> {
+        sleep_until(due).await;
+        Ok(())
     }
-    // The body is complete, but a cut or stall set past its end still applies.
-    if f.cut_after.is_some() || f.reset {
-        flush(wr, &mut cb, conn).await?;
-        return Ok(Outcome::Close { reset: f.reset });
-    }
-    if f.stall_after.is_some() && !stalled {
-        flush(wr, &mut cb, conn).await?;
-        match f.stall_for {
-            None => return stall(wr, &mut cb, f.keepalive, conn).await,
-            Some(d) => stall_until(wr, &mut cb, f.keepalive, Instant::now() + d, conn).await?,
-        }
-    }
-    match framing {
-        Framing::Chunked => write_counted(wr, cb.take_last(), conn).await?,
-        Framing::Length(_) => flush(wr, &mut cb, conn).await?,
-        Framing::Close => {
-            flush(wr, &mut cb, conn).await?;
-            return Ok(Outcome::Close { reset: false });
-        }
-    }
-    Ok(if close {
-        Outcome::Close { reset: false }
-    } else {
-        Outcome::Done
-    })
-}
-
-/// Sends nothing more (but keep-alive comments) until the connection's task
-/// is stopped by the client leaving or the server stopping.
-async fn stall<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    cb: &mut ChunkBuf,
-    keepalive: Option<Duration>,
-    conn: &ConnHandle,
-) -> io::Result<Outcome> {
-    let Some(every) = keepalive else {
-        return std::future::pending().await;
-    };
-    loop {
-        sleep(every).await;
-        cb.data().extend_from_slice(b": keep-alive\n\n");
-        flush(wr, cb, conn).await?;
-    }
-}
-
-/// Sends nothing (but keep-alive comments) until `until`.
-async fn stall_until<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    cb: &mut ChunkBuf,
-    keepalive: Option<Duration>,
-    until: Instant,
-    conn: &ConnHandle,
-) -> io::Result<()> {
-    if let Some(every) = keepalive {
-        let mut next = Instant::now() + every;
-        while next < until {
-            sleep_until(next).await;
-            cb.data().extend_from_slice(b": keep-alive\n\n");
-            flush(wr, cb, conn).await?;
-            next += every;
-        }
-    }
-    sleep_until(until).await;
-    Ok(())
 }
 
 #[cfg(unix)]

@@ -33,7 +33,11 @@ pub struct ClientInner {
 /// deadline for the whole stream, retries included. ``max_retries`` (default
 /// 2) retries connect errors and 408/409/429/5xx with exponential backoff or
 /// ``Retry-After``, only before any body byte was delivered. ``verify`` may
-/// be a path to a PEM CA bundle.
+/// be a path to a PEM CA bundle. ``http1``/``http2`` choose the protocols as
+/// httpx does: HTTP/1.1 only (the default); ``http2=True`` also, HTTP/2
+/// where TLS negotiates it; ``http1=False, http2=True`` HTTP/2 only, with
+/// prior knowledge on ``http://`` URLs (h2c). Over HTTP/2 all streams to one
+/// origin share a connection.
 impl ClientInner {
     /// This process's HTTP client (rebuilt once in a forked child).
     pub fn http(&self) -> reqwest::Client {
@@ -101,7 +105,7 @@ impl Client {
     #[new]
     #[pyo3(signature = (
         base_url = None, headers = None, connect_timeout = 5.0, read_timeout = 600.0, timeout = None,
-        max_retries = 2, http2 = false, proxy = None, verify = None
+        max_retries = 2, http2 = false, proxy = None, verify = None, http1 = true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -115,12 +119,14 @@ impl Client {
         http2: bool,
         proxy: Option<String>,
         verify: Option<&Bound<'_, PyAny>>,
+        http1: bool,
     ) -> PyResult<Self> {
         let mut opts = ClientOptions {
             connect_timeout: seconds("connect_timeout", connect_timeout)?,
             read_timeout: seconds("read_timeout", read_timeout)?,
             total_timeout: timeout.map(|t| seconds("timeout", t)).transpose()?,
             max_retries,
+            http1,
             http2,
             proxy,
             ..ClientOptions::default()

@@ -1,0 +1,807 @@
+"""HTTP/2: ``sserpent.Client(http1=False, http2=True)`` against the mock server's cleartext
+HTTP/2 with prior knowledge (h2c), sync, on asyncio and on uvloop.
+
+- Protocol choice: the httpx-style ``http1``/``http2`` flags, ``Stream.http_version`` and the
+  mock's ``MockConnection.http_version`` (over HTTP/2 one record per *stream*).
+- The default chat stream and every wire sample in tests/fixtures/wire replayed over h2c:
+  the same chunks, text and errors as over HTTP/1.1 and as the samples' expectations.
+- Multiplexing: concurrent streams of one client share one TCP connection (one peer
+  address), where HTTP/1.1 needs a connection per open stream.
+- Faults over h2c: cuts (``RST_STREAM(INTERNAL_ERROR)`` after the bytes before the cut),
+  error statuses, error events, stalls and read timeouts, keep-alive comments, retries.
+- Cancellation: leaving a stream early resets its HTTP/2 stream (the mock records the
+  stream ``closed_by == "client"``) and leaves the shared connection usable.
+
+Cuts are tested paced (``delay=``) and unpaced: h2 drops a reset stream's frames still
+queued, so the mock lets the bytes before a cut leave first (a PING round trip) and never
+resets a stream whose body it ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, List, Tuple
+
+import pytest
+import sserpent
+from live_helpers import (
+    ASYNC_MODES,
+    CHAT_BODY,
+    CHAT_PATH,
+    ERROR_SAMPLES,
+    MODES,
+    OK_SAMPLES,
+    SAMPLES,
+    chat,
+    drain,
+    expected_text,
+    expected_tokens,
+    load_sample,
+    mock_words,
+    random_pieces,
+    reference_chunks,
+    reference_events,
+    run_async,
+    sample_path,
+    to_dicts,
+)
+from sserpent.testing import MockConnection, MockRequest, MockServer
+from test_wire_samples import assemble, check_against_expected
+
+H2 = "HTTP/2"
+H1 = "HTTP/1.1"
+KEEPALIVE = b": keep-alive\n\n"  # the mock's keep-alive comment
+# How hyper names an RST_STREAM(INTERNAL_ERROR) received from the server.
+RST_INTERNAL = "stream error received: unexpected internal error encountered"
+# Pacing for cuts: the frames before a cut leave the server before it resets the stream.
+PACE = 0.05
+
+
+@pytest.fixture
+def server():
+    with MockServer() as s:
+        yield s
+
+
+def h2_client(server: MockServer, **kwargs: Any) -> sserpent.Client:
+    """HTTP/2 only: h2c with prior knowledge on the mock's ``http://`` URL."""
+    kwargs.setdefault("max_retries", 0)
+    kwargs.setdefault("read_timeout", 10)
+    return sserpent.Client(base_url=server.base_url, http1=False, http2=True, **kwargs)
+
+
+def h1_client(server: MockServer, **kwargs: Any) -> sserpent.Client:
+    """The default client: HTTP/1.1 only."""
+    kwargs.setdefault("max_retries", 0)
+    kwargs.setdefault("read_timeout", 10)
+    return sserpent.Client(base_url=server.base_url, **kwargs)
+
+
+@pytest.fixture
+def h2(server):
+    return h2_client(server)
+
+
+@pytest.fixture
+def h1(server):
+    return h1_client(server)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def record_of(server: MockServer, request: MockRequest) -> MockConnection:
+    """The connection record (over HTTP/2: the stream record) that carried ``request``."""
+    return next(c for c in server.connections if c.id == request.connection_id)
+
+
+def closed_record(server: MockServer, request_index: int = -1) -> MockConnection:
+    """The record of ``server.requests[request_index]``, once it is closed."""
+    request = server.requests[request_index]
+    assert server.wait_closed(request.connection_id, timeout=5), "the stream is still open after 5 s"
+    record = record_of(server, request)
+    assert not record.open
+    return record
+
+
+def peers(server: MockServer) -> List[str]:
+    """The peer address of every request's record, in request order."""
+    return [record_of(server, r).peer for r in server.requests]
+
+
+def read(make: Callable[[], Any], mode: str, view: str = "chunks") -> Tuple[Any, List[Any], Any]:
+    """Read ``make()`` (a stream; with ``view`` its ``text()`` or ``events()``) to its end
+    in ``mode``: the stream, the items and the exception that ended it (or None)."""
+    box: List[Any] = []
+
+    def make_view() -> Any:
+        stream = make()
+        box.append(stream)
+        return stream if view == "chunks" else getattr(stream, view)()
+
+    items, exc = drain(make_view, mode)
+    return box[0], items, exc
+
+
+def chunk(text: str) -> dict:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+    }
+
+
+def norm(chunks: List[Any]) -> List[dict]:
+    """Chunks as dicts without the per-response fields (the mock numbers its responses)."""
+    return [{k: v for k, v in c.to_dict().items() if k not in ("id", "created")} for c in chunks]
+
+
+def intact_chat(client: sserpent.Client, n: int = 5) -> List[dict]:
+    """The mock's intact chat stream of n content chunks, normalized (n + 2 chunks)."""
+    got = norm(list(chat(client, n)))
+    assert len(got) == n + 2
+    return got
+
+
+async def _join(view: Any) -> str:
+    return "".join([t async for t in view])
+
+
+def target(server: MockServer) -> str:
+    """How an error message names the chat request."""
+    return f"(POST {server.base_url}{CHAT_PATH})"
+
+
+# --- choosing the protocol ----------------------------------------------------------------------
+
+
+def test_http1_and_http2_both_false_is_a_value_error(server):
+    with pytest.raises(ValueError) as info:
+        sserpent.Client(http1=False, http2=False)
+    assert str(info.value) == "http1 and http2 cannot both be False"
+    with pytest.raises(ValueError, match="^http1 and http2 cannot both be False$"):
+        sserpent.Client(base_url=server.base_url, http1=False, http2=False, max_retries=0)
+    assert server.requests == [] and server.connections == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_default_client_speaks_http1(server, h1, mode):
+    words = mock_words()
+    stream, got, exc = read(lambda: chat(h1, 4), mode, "text")
+    assert exc is None
+    assert "".join(got) == expected_text(words, 4)
+    assert stream.http_version == H1
+    record = record_of(server, server.requests[0])
+    assert record.http_version == H1
+    assert H1 in repr(record)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_http2_true_alone_uses_http1_on_an_http_url(server, mode):
+    """``http2=True`` with ``http1`` left on: HTTP/2 only where TLS ALPN offers it, so a
+    cleartext URL still gets HTTP/1.1 (no h2c upgrade, no prior knowledge)."""
+    words = mock_words()
+    client = sserpent.Client(base_url=server.base_url, http2=True, max_retries=0, read_timeout=10)
+    stream, got, exc = read(lambda: chat(client, 4), mode, "text")
+    assert exc is None
+    assert "".join(got) == expected_text(words, 4)
+    assert stream.http_version == H1
+    assert [c.http_version for c in server.connections] == [H1]
+    assert record_of(server, server.requests[0]).http_version == H1
+
+
+def test_http_version_is_known_once_the_headers_arrived(server, h2):
+    stream = chat(h2, 3)
+    assert stream.http_version is None  # nothing sent yet
+    stream.open()
+    assert stream.http_version == H2
+    assert stream.status == 200
+    assert len(list(stream)) == 5
+    assert stream.http_version == H2 and stream.is_closed
+
+
+def test_mock_connection_repr_names_the_version(server, h1, h2):
+    assert len(list(chat(h1, 2))) == 4
+    assert len(list(chat(h2, 2))) == 4
+    one = record_of(server, server.requests[0])  # kept alive in the client's pool
+    two = closed_record(server, 1)
+    assert (one.http_version, two.http_version) == (H1, H2)
+    assert repr(two) == f"<MockConnection id={two.id} HTTP/2 closed by server requests=1 bytes_sent={two.bytes_sent}>"
+    assert repr(one).startswith(f"<MockConnection id={one.id} HTTP/1.1 ")
+    assert "HTTP/2" not in repr(one)
+
+
+# --- the default chat stream over h2c -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_chat_over_h2c_gives_the_text_of_http1(server, h1, h2, mode):
+    words = mock_words()
+    headers = {"x-mock-chunks": "12", "x-trace": "t-1"}
+    s1, text1, exc1 = read(lambda: h1.stream("POST", CHAT_PATH, json=CHAT_BODY, headers=headers), mode, "text")
+    s2, text2, exc2 = read(lambda: h2.stream("POST", CHAT_PATH, json=CHAT_BODY, headers=headers), mode, "text")
+    assert exc1 is None and exc2 is None
+    assert text2 == text1 == expected_tokens(words, 12)
+    assert "".join(text2) == expected_text(words, 12)
+    assert (s1.http_version, s2.http_version) == (H1, H2)
+    assert (s2.status, s2.request_id) == (200, "req_mock_000002")
+    assert s2.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert s2.metrics.chunks == s1.metrics.chunks == 14
+    # The same request reached the server both ways.
+    r1, r2 = server.requests
+    for r in (r1, r2):
+        assert (r.method, r.path) == ("POST", "/v1/chat/completions")
+        assert r.json() == CHAT_BODY
+        assert r.headers["x-trace"] == "t-1"
+        assert r.headers["accept"] == "text/event-stream"
+        assert r.headers["content-type"] == "application/json"
+    rec1, rec2 = record_of(server, r1), closed_record(server, 1)
+    assert (rec1.http_version, rec2.http_version) == (H1, H2)
+    assert rec2.requests == 1
+    assert rec2.closed_by == "server"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_chat_chunks_over_h2c(server, h1, h2, mode):
+    _, want, exc1 = read(lambda: chat(h1, 30), mode)
+    _, got, exc2 = read(lambda: chat(h2, 30), mode)
+    assert exc1 is None and exc2 is None
+    assert len(got) == 32
+    assert norm(got) == norm(want)
+    assert got[0].choices[0].delta.role == "assistant"
+    assert got[-1].choices[0].finish_reason == "stop"
+
+
+def test_large_fast_stream_over_h2c(server, h2):
+    """More than the default 64 KiB HTTP/2 flow-control window, unpaced: every chunk arrives."""
+    words = mock_words()
+    n = 20_000
+    text = "".join(chat(h2, n).text())
+    assert text == expected_text(words, n)
+    assert closed_record(server).bytes_sent > 1 << 20
+
+
+def test_request_and_send_over_h2c(server, h2):
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    result = h2.request("POST", "/chat/completions", json=body)
+    assert result.choices[0].message.content == "Hello! This is the sserpent mock server."
+    s = h2.send("POST", "/chat/completions", json=body)
+    assert s.open() is s
+    assert (s.status, s.http_version) == (200, H2)
+    assert s.read().object == "chat.completion"
+
+    async def go():
+        return (await h2.arequest("POST", "/completions", json={"model": "m", "prompt": "x"})).object
+
+    assert asyncio.run(go()) == "text_completion"
+    assert [r.json() for r in server.requests[:2]] == [body, body]
+    assert [record_of(server, r).http_version for r in server.requests] == [H2, H2, H2]
+
+
+# --- every wire sample over h2c ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", SAMPLES)
+def test_wire_sample_over_h2c(server, h2, name, mode):
+    """Each sample replayed over h2c gives the chunks ``iter_chunks`` makes of its bytes and
+    adds up to ``NAME.expected.json``, as tests/test_wire_samples.py checks."""
+    raw, expected = load_sample(name)
+    want, want_exc = reference_chunks(raw)
+    server.enqueue(sse_file=str(sample_path(name)))
+    stream, got, exc = read(lambda: h2.stream("POST", CHAT_PATH, json=CHAT_BODY), mode)
+    assert stream.http_version == H2
+    assert to_dicts(got) == want
+    if name in ERROR_SAMPLES:
+        assert type(exc) is sserpent.StreamError
+        assert type(want_exc) is sserpent.StreamError
+        assert exc.message == str(exc) == expected["error"]["message"]
+        assert exc.type == expected["error"]["type"]
+        assert exc.body == want_exc.body
+        assert assemble(name, got)["text"] == expected["text_before_error"]
+    else:
+        assert exc is None and want_exc is None
+        check_against_expected(name, got, expected)
+        assert stream.metrics.bytes_received == len(raw)
+    assert record_of(server, server.requests[0]).http_version == H2
+
+
+@pytest.mark.parametrize("mode", ["sync", "asyncio"])
+@pytest.mark.parametrize("name", SAMPLES)
+def test_wire_sample_in_small_pieces_h2c_equals_http1(server, h1, h2, name, mode):
+    """The sample in writes of 1..23 bytes, 1 ms apart (DATA frames that split lines, CRLFs
+    and UTF-8 sequences): h2c gives exactly what HTTP/1.1 gives, chunks, text and error."""
+    raw, _ = load_sample(name)
+    pieces = random_pieces(raw, seed=len(raw), max_len=23)
+    results = []
+    for client in (h1, h2):
+        server.enqueue(events=pieces, delay=0.001)
+        stream, got, exc = read(lambda c=client: c.stream("POST", CHAT_PATH, json=CHAT_BODY), mode)
+        results.append((stream, to_dicts(got), exc))
+    (s1, got1, exc1), (s2, got2, exc2) = results
+    assert (s1.http_version, s2.http_version) == (H1, H2)
+    assert got2 == got1 == reference_chunks(raw)[0]
+    assert type(exc2) is type(exc1)
+    assert str(exc2) == str(exc1)
+    if name in OK_SAMPLES:  # the reader stops at an error event, wherever its last read ended
+        assert s2.metrics.bytes_received == s1.metrics.bytes_received == len(raw)
+
+
+@pytest.mark.parametrize("name", OK_SAMPLES)
+def test_wire_sample_text_and_events_over_h2c(server, h2, name):
+    raw, expected = load_sample(name)
+    server.enqueue(sse_file=str(sample_path(name)), delay=0.001)
+    assert "".join(h2.stream("POST", CHAT_PATH, json=CHAT_BODY).text()) == expected["text"]
+    server.enqueue(sse_file=str(sample_path(name)))
+    events = list(h2.stream("POST", CHAT_PATH, json=CHAT_BODY).events())
+    want, want_exc = reference_events(raw)
+    assert want_exc is None
+    assert [(e.event, e.data, e.id) for e in events] == [(e.event, e.data, e.id) for e in want]
+
+
+# --- multiplexing -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ASYNC_MODES)
+def test_twenty_concurrent_streams_share_one_connection(server, mode):
+    words = mock_words()
+    client = h2_client(server)
+
+    async def one(i: int) -> str:
+        stream = chat(client, 5 + i, headers={"x-mock-interval-ms": "10"})
+        text = "".join([t async for t in stream.text()])
+        assert stream.http_version == H2
+        return text
+
+    async def main() -> List[str]:
+        return await asyncio.gather(*(one(i) for i in range(20)))
+
+    texts = run_async(main, mode)
+    assert texts == [expected_text(words, 5 + i) for i in range(20)]
+    assert len(server.requests) == 20
+    assert len({r.connection_id for r in server.requests}) == 20  # a record per stream
+    assert len(set(peers(server))) == 1  # one TCP connection
+    for i in range(20):
+        record = closed_record(server, i)
+        assert (record.http_version, record.closed_by, record.requests) == (H2, "server", 1)
+
+
+def test_twenty_threads_share_one_connection(server):
+    words = mock_words()
+    client = h2_client(server)
+    start = threading.Barrier(20)
+
+    def one(i: int) -> Tuple[str, str]:
+        start.wait(10)
+        stream = chat(client, 5 + i, headers={"x-mock-interval-ms": "10"})
+        return "".join(stream.text()), stream.http_version
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one, range(20)))
+    assert results == [(expected_text(words, 5 + i), H2) for i in range(20)]
+    assert len(server.requests) == 20
+    assert len(set(peers(server))) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("protocol", ["http1", "h2c"])
+def test_streams_open_at_once_share_a_connection_only_over_http2(server, protocol, mode):
+    """Twenty streams, each read to its first chunk and all still open (the server stalls
+    them): over h2c they are twenty streams of one connection, over HTTP/1.1 twenty
+    connections. Then all are closed, each stream's record by the client; over h2c the
+    connection still serves the next stream."""
+    n = 20
+    client = h2_client(server) if protocol == "h2c" else h1_client(server)
+    version = H2 if protocol == "h2c" else H1
+    server.enqueue(stall_after=1, times=n)
+    streams = [chat(client, 5) for _ in range(n)]
+    if mode == "sync":
+        firsts = [next(s) for s in streams]
+    else:
+
+        async def first_chunks() -> List[Any]:
+            return await asyncio.gather(*(s.__anext__() for s in streams))
+
+        firsts = run_async(first_chunks, mode)
+    assert [f.choices[0].delta.role for f in firsts] == ["assistant"] * n
+    assert len(server.requests) == n
+    records = [record_of(server, r) for r in server.requests]
+    assert all(r.open for r in records), "a stalled stream closed before its client left"
+    assert [r.http_version for r in records] == [version] * n
+    assert len({r.id for r in records}) == n
+    assert len({r.peer for r in records}) == (1 if protocol == "h2c" else n)
+
+    if mode == "sync":
+        for s in streams:
+            s.close()
+    else:
+
+        async def close_all() -> None:
+            await asyncio.gather(*(s.aclose() for s in streams))
+
+        run_async(close_all, mode)
+    assert [closed_record(server, i).closed_by for i in range(n)] == ["client"] * n
+
+    words = mock_words()
+    stream, text, exc = read(lambda: chat(client, 3), mode, "text")
+    assert exc is None and "".join(text) == expected_text(words, 3)
+    if protocol == "h2c":
+        assert peers(server)[-1] == peers(server)[0]  # the connection outlived twenty resets
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_closing_one_stream_leaves_the_others_on_the_connection_running(server, h2, mode):
+    """Three streams open at once on one connection; the middle one (stalled) is closed
+    after its first chunk: its stream is reset, the other two read on to their end."""
+    words = mock_words()
+    paced = {"x-mock-interval-ms": "20"}
+    first, middle, third = chat(h2, 8, headers=paced), chat(h2, 8), chat(h2, 8, headers=paced)
+
+    if mode == "sync":
+        first.open()
+        server.enqueue(stall_after=2)  # for the middle stream's request
+        middle.open()
+        third.open()
+        views = [iter(s.text()) for s in (first, middle, third)]
+        heads = [next(v) for v in views]
+        middle.close()
+        texts = [heads[0] + "".join(views[0]), heads[2] + "".join(views[2])]
+    else:
+
+        async def main() -> List[str]:
+            await first.aopen()
+            server.enqueue(stall_after=2)
+            await middle.aopen()
+            await third.aopen()
+            views = [s.text() for s in (first, middle, third)]
+            heads = [await v.__anext__() for v in views]
+            await middle.aclose()
+            rest = await asyncio.gather(*(_join(views[i]) for i in (0, 2)))
+            return [heads[0] + rest[0], heads[2] + rest[1]]
+
+        texts = run_async(main, mode)
+    assert texts == [expected_text(words, 8)] * 2
+    assert [closed_record(server, i).closed_by for i in range(3)] == ["server", "client", "server"]
+    assert len(set(peers(server))) == 1
+
+
+# --- faults -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("reset", [False, True])
+@pytest.mark.parametrize("mid_event", [False, True])
+@pytest.mark.parametrize("n", [1, 3, 6])
+def test_cut_after_n_chunks(server, h1, h2, n, mid_event, reset, mode):
+    """The cut resets the stream (``RST_STREAM(INTERNAL_ERROR)``): the n intact chunks, then
+    IncompleteStreamError naming n, as on HTTP/1.1 (where the connection is closed, or reset
+    with ``reset=True``). The messages differ only in the transport's cause: HTTP/1.1 says
+    "unexpected EOF during chunk size line" or "Connection reset by peer", HTTP/2 names the
+    stream error; ``reset=True`` changes nothing over HTTP/2 (a cut is always a reset)."""
+    intact = intact_chat(h2, 5)
+    results = []
+    for client in (h1, h2):
+        server.enqueue(cut_after=n, cut_mid_event=mid_event, reset=reset, delay=PACE)
+        results.append(read(lambda c=client: chat(c, 5), mode))
+    (s1, got1, exc1), (s2, got2, exc2) = results
+    assert norm(got1) == norm(got2) == intact[:n]
+    assert type(exc1) is type(exc2) is sserpent.IncompleteStreamError
+    assert isinstance(exc2, sserpent.APIConnectionError)
+    prefix = f"the connection broke after {n} complete chunks: error reading the response body: "
+    assert str(exc1).startswith(prefix) and str(exc2).startswith(prefix)
+    assert RST_INTERNAL in str(exc2)
+    assert RST_INTERNAL not in str(exc1)
+    assert str(exc2).endswith(target(server))
+    assert (s1.http_version, s2.http_version) == (H1, H2)
+    if not mid_event:  # a half event: see test_mid_event_cut_delivers_the_half_event
+        assert s2.metrics.bytes_received == s1.metrics.bytes_received
+    assert len(server.requests) == 3  # never retried
+    assert closed_record(server).closed_by == "server"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name,n", [("openai_chat_usage", 3), ("azure_chat", 4), ("openai_chat_tool_call", 7)])
+def test_cut_mid_event_in_a_wire_sample(server, h1, h2, name, n, mode):
+    """The cut splits an event (and a multi-byte character where it has one): the chunks
+    before it arrive whole, the half event is never delivered."""
+    raw, _ = load_sample(name)
+    ref, _ = reference_chunks(raw)
+    results = []
+    for client in (h1, h2):
+        server.enqueue(sse_file=str(sample_path(name)), cut_after=n, cut_mid_event=True, delay=PACE)
+        results.append(read(lambda c=client: c.stream("POST", CHAT_PATH, json=CHAT_BODY), mode))
+    (s1, got1, exc1), (s2, got2, exc2) = results
+    assert to_dicts(got2) == to_dicts(got1) == ref[:n]
+    assert type(exc2) is type(exc1) is sserpent.IncompleteStreamError
+    assert f"after {n} complete chunks" in str(exc2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name,n", [("openai_chat_usage", 3), ("azure_chat", 4)])
+def test_mid_event_cut_delivers_the_half_event(server, h1, h2, name, n, mode):
+    """The bytes before the cut are all sent, the half event included, as on HTTP/1.1
+    (``bytes_received`` counts it; it is never delivered as a chunk)."""
+    results = []
+    for client in (h1, h2):
+        server.enqueue(sse_file=str(sample_path(name)), cut_after=n, cut_mid_event=True, delay=PACE)
+        results.append(read(lambda c=client: c.stream("POST", CHAT_PATH, json=CHAT_BODY), mode))
+    (s1, got1, _), (s2, got2, exc2) = results
+    assert len(got2) == len(got1) == n
+    assert type(exc2) is sserpent.IncompleteStreamError
+    assert s2.metrics.bytes_received == s1.metrics.bytes_received
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("n", [0, 3])
+def test_unpaced_cut_delivers_the_chunks_before_it(server, h2, n, mode):
+    """As on HTTP/1.1: the response opens (200) and the n chunks before the cut arrive, then
+    IncompleteStreamError (not an APIConnectionError while sending, which a client with
+    retries would even retry)."""
+    intact = intact_chat(h2, 5)
+    server.enqueue(cut_after=n)
+    stream, got, exc = read(lambda: chat(h2, 5), mode)
+    assert norm(got) == intact[:n]
+    assert type(exc) is sserpent.IncompleteStreamError
+    assert f"the connection broke after {n} complete chunks" in str(exc)
+    assert stream.status == 200
+
+
+@pytest.mark.parametrize("mode", ["sync", "asyncio"])
+def test_reset_after_a_whole_fixed_body_delivers_it(server, h1, h2, mode):
+    """``reset=True`` without a cut: the whole body is sent before the reset, so a
+    non-streaming request gets it, as over HTTP/1.1."""
+    results: List[Any] = []
+    for client in (h1, h2):
+        server.enqueue(json={"object": "chat.completion", "n": 1}, reset=True)
+
+        async def go(c: sserpent.Client = client) -> Any:
+            return await c.arequest("POST", "/chat/completions", json={})
+
+        try:
+            got = client.request("POST", "/chat/completions", json={}) if mode == "sync" else run_async(go, mode)
+        except sserpent.APIConnectionError as e:
+            results.append(e)  # HTTP/2 now: only the RST_STREAM arrives
+        else:
+            results.append(got.to_dict())
+    assert results == [{"object": "chat.completion", "n": 1}] * 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_close_before_headers(server, h2, mode):
+    """The stream is reset before its headers: an APIConnectionError while sending."""
+    server.enqueue(close_before_headers=True)
+    stream, got, exc = read(lambda: chat(h2, 3), mode)
+    assert got == []
+    assert type(exc) is sserpent.APIConnectionError
+    assert str(exc).startswith("error sending the request: ")
+    assert RST_INTERNAL in str(exc)
+    assert str(exc).endswith(target(server))
+    assert stream.status is None
+    assert len(server.requests) == 1
+    assert closed_record(server).closed_by == "server"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_close_before_headers_is_retried_on_the_same_connection(server, mode):
+    words = mock_words()
+    client = h2_client(server, max_retries=1)
+    server.enqueue(close_before_headers=True, reset=True)
+    stream, text, exc = read(lambda: chat(client, 3), mode, "text")
+    assert exc is None
+    assert "".join(text) == expected_text(words, 3)
+    assert stream.metrics.attempts == 2
+    assert len(server.requests) == 2
+    assert len(set(peers(server))) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_429_with_a_json_body(server, h2, mode):
+    body = {"error": {"message": "slow down", "type": "rate_limit_exceeded", "code": "rate_limit"}}
+    server.enqueue(status=429, json=body, headers={"retry-after": "0"})
+    stream, got, exc = read(lambda: chat(h2, 3), mode)
+    assert got == []
+    assert type(exc) is sserpent.RateLimitError
+    assert isinstance(exc, sserpent.APIStatusError)
+    assert exc.status_code == 429
+    assert exc.body == body
+    assert exc.request_id == "req_mock_000001"
+    assert exc.headers["x-request-id"] == "req_mock_000001"
+    assert exc.headers["content-type"] == "application/json"
+    assert str(exc) == f"HTTP 429 from POST {server.base_url}{CHAT_PATH}: slow down"
+    assert len(server.requests) == 1  # max_retries=0
+    assert closed_record(server).http_version == H2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_429_retry_after_zero_then_success(server, mode):
+    words = mock_words()
+    client = h2_client(server, max_retries=2)
+    server.enqueue(status=429, headers={"retry-after": "0"})
+    stream, text, exc = read(lambda: chat(client, 4, headers={"x-trace": "t1"}), mode, "text")
+    assert exc is None
+    assert "".join(text) == expected_text(words, 4)
+    assert (stream.status, stream.request_id, stream.http_version) == (200, "req_mock_000002", H2)
+    assert stream.metrics.attempts == 2
+    assert len(server.requests) == 2
+    first, second = server.requests
+    assert first.json() == second.json() == CHAT_BODY
+    assert first.headers["x-trace"] == second.headers["x-trace"] == "t1"
+    assert first.connection_id != second.connection_id  # a stream each
+    assert len(set(peers(server))) == 1  # on one connection
+    assert [closed_record(server, i).http_version for i in (0, 1)] == [H2, H2]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_error_event_mid_stream(server, h2, mode):
+    """An error event: StreamError after the chunks before it, and the stream reset at once
+    although the server keeps it open."""
+    err = {"error": {"message": "boom", "type": "server_error", "code": None}}
+    server.enqueue(events=[chunk("a"), chunk("b"), err], stall_after=3)
+    stream, got, exc = read(lambda: chat(h2), mode)
+    assert to_dicts(got) == [chunk("a"), chunk("b")]
+    assert type(exc) is sserpent.StreamError
+    assert (exc.message, exc.type, exc.code) == ("boom", "server_error", None)
+    assert exc.body == err
+    assert stream.http_version == H2
+    assert closed_record(server).closed_by == "client"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stall_past_the_per_request_read_timeout(server, mode):
+    client = h2_client(server, read_timeout=60)
+    intact = intact_chat(client, 5)
+    server.enqueue(stall_after=3, stall_for=5)  # ends: a missing timeout fails, never hangs
+    stream, got, exc = read(
+        lambda: client.stream("POST", CHAT_PATH, json=CHAT_BODY, headers={"x-mock-chunks": "5"}, read_timeout=0.3),
+        mode,
+    )
+    assert norm(got) == intact[:3]
+    assert type(exc) is sserpent.APITimeoutError
+    assert not isinstance(exc, sserpent.IncompleteStreamError)
+    assert str(exc) == f"no data received for 0.300s (read_timeout) after 3 chunks {target(server)}"
+    assert len(server.requests) == 2  # never retried
+    record = closed_record(server)
+    assert (record.http_version, record.closed_by) == (H2, "client")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stall_with_keepalive_then_the_rest(server, mode):
+    """Keep-alive comments every 0.1 s through a 1.5 s stall keep a 1 s read timeout from
+    firing; then the rest of the body arrives: the complete text."""
+    words = mock_words()
+    client = h2_client(server, read_timeout=1.0)
+    plain = chat(client, 5)
+    assert "".join(plain.text()) == expected_text(words, 5)
+    server.enqueue(stall_after=2, keepalive=0.1, stall_for=1.5)
+    stream, text, exc = read(lambda: chat(client, 5), mode, "text")
+    assert exc is None
+    assert "".join(text) == expected_text(words, 5)
+    assert stream.metrics.chunks == 7
+    # The comments (one every 0.1 s strictly before the stall's end) came on top of the body.
+    assert stream.metrics.bytes_received - plain.metrics.bytes_received == 14 * len(KEEPALIVE)
+    assert closed_record(server).closed_by == "server"
+
+
+# --- cancellation -------------------------------------------------------------------------------
+
+
+def stalled(server: MockServer, client: sserpent.Client, after: int = 3) -> sserpent.Stream:
+    """A stream that sends ``after`` chunks and then nothing, keeping its HTTP/2 stream open."""
+    server.enqueue(stall_after=after)
+    return chat(client, 10)
+
+
+def still_open(server: MockServer, request_index: int = -1) -> bool:
+    return not server.wait_closed(server.requests[request_index].connection_id, timeout=0.2)
+
+
+def assert_closed_by_client(server: MockServer, request_index: int = -1) -> MockConnection:
+    record = closed_record(server, request_index)
+    assert record.closed_by == "client"
+    assert record.http_version == H2
+    return record
+
+
+def assert_connection_still_usable(server: MockServer, client: sserpent.Client) -> None:
+    """A next stream on the same client completes over the same TCP connection."""
+    words = mock_words()
+    assert "".join(chat(client, 4).text()) == expected_text(words, 4)
+    assert closed_record(server).closed_by == "server"
+    assert peers(server)[-1] == peers(server)[0]
+
+
+@pytest.mark.parametrize("how", ["close", "with", "del"])
+def test_sync_break_closes_the_stream(server, h2, how):
+    if how == "with":
+        with stalled(server, h2) as stream:
+            for i, _ in enumerate(stream):
+                if i == 1:
+                    break
+            assert still_open(server)
+    else:
+        stream = stalled(server, h2)
+        for i, _ in enumerate(stream):
+            if i == 1:
+                break
+        assert still_open(server)
+        if how == "close":
+            stream.close()
+        else:
+            del stream
+            gc.collect()
+    assert_closed_by_client(server)
+    assert_connection_still_usable(server, h2)
+
+
+def test_sync_break_out_of_a_fast_stream(server, h2):
+    """A producer far ahead of the reader (blocked by flow control) sees the reset too."""
+    stream = chat(h2, 200_000)
+    for i, _ in enumerate(stream):
+        if i == 1000:
+            break
+    stream.close()
+    assert_closed_by_client(server)
+    assert_connection_still_usable(server, h2)
+
+
+@pytest.mark.parametrize("mode", ASYNC_MODES)
+def test_cancelling_the_task_awaiting_anext(server, h2, mode):
+    async def main() -> None:
+        stream = stalled(server, h2)
+        got: List[Any] = []
+
+        async def consume() -> None:
+            async for c in stream:
+                got.append(c)
+
+        task = asyncio.ensure_future(consume())
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if len(got) == 3:
+                break
+        assert len(got) == 3
+        assert still_open(server)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert_closed_by_client(server)
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()
+
+    run_async(main, mode)
+    assert_connection_still_usable(server, h2)
+
+
+@pytest.mark.parametrize("mode", ASYNC_MODES)
+@pytest.mark.parametrize("how", ["aclose", "async with"])
+def test_async_early_exit_closes_the_stream(server, h2, mode, how):
+    async def main() -> None:
+        if how == "aclose":
+            stream = stalled(server, h2)
+            await stream.__anext__()
+            assert still_open(server)
+            await stream.aclose()
+        else:
+            async with stalled(server, h2) as stream:
+                async for _ in stream:
+                    break
+        assert_closed_by_client(server)
+
+    run_async(main, mode)
+    assert_connection_still_usable(server, h2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stream_read_to_its_end_is_closed_by_the_server(server, h2, mode):
+    words = mock_words()
+    stream, text, exc = read(lambda: chat(h2, 6), mode, "text")
+    assert exc is None and "".join(text) == expected_text(words, 6)
+    assert stream.is_closed
+    record = closed_record(server)
+    assert (record.http_version, record.closed_by, record.requests) == (H2, "server", 1)
+    assert_connection_still_usable(server, h2)
