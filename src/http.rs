@@ -1,6 +1,8 @@
 //! The HTTP side: one reqwest client per `Client`, requests with retries
 //! before the first body byte, and typed failures.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -26,6 +28,9 @@ pub struct ClientOptions {
     /// URLs means cleartext HTTP/2 with prior knowledge (h2c).
     pub http1: bool,
     pub http2: bool,
+    /// Streams opened on one HTTP/2 connection before another is opened
+    /// (see [`Shards`]).
+    pub http2_max_streams: usize,
     pub proxy: Option<String>,
     pub verify: bool,
     pub ca_bundle: Option<Vec<u8>>,
@@ -41,6 +46,7 @@ impl Default for ClientOptions {
             max_retries: 2,
             http1: true,
             http2: false,
+            http2_max_streams: 100,
             proxy: None,
             verify: true,
             ca_bundle: None,
@@ -102,6 +108,95 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
     }
     b.build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// The reqwest clients (connection pools) of one `Client`.
+///
+/// HTTP/1.1 needs one: its pool opens a connection per concurrent stream.
+/// HTTP/2 puts every stream to an origin on one connection per pool, but a
+/// server caps the streams open at once on a connection
+/// (`SETTINGS_MAX_CONCURRENT_STREAMS`, often 100 to 250), and past the cap
+/// hyper queues new streams until one ends instead of opening another
+/// connection: stream 101 of a busy service would wait minutes for its
+/// first byte. So an HTTP/2 client takes another pool, hence another
+/// connection, for every `http2_max_streams` streams open at once.
+pub struct Shards {
+    opts: ClientOptions,
+    /// The pools and the pid they belong to: a forked child must not reuse
+    /// the parent's pooled connections (they are the parent's sockets).
+    inner: Mutex<(u32, Vec<Shard>)>,
+}
+
+struct Shard {
+    client: reqwest::Client,
+    open: Arc<AtomicUsize>,
+}
+
+/// A stream's place in a pool, given back when the stream's task ends.
+pub struct Lease {
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Shards {
+    pub fn new(opts: ClientOptions) -> Result<Self, String> {
+        let first = Shard {
+            client: build_client(&opts)?,
+            open: Arc::default(),
+        };
+        Ok(Shards {
+            opts,
+            inner: Mutex::new((std::process::id(), vec![first])),
+        })
+    }
+
+    /// A pool with room for one more stream, and the stream's lease on it.
+    pub fn lease(&self) -> Result<(reqwest::Client, Lease), String> {
+        let cap = if self.opts.http2 {
+            self.opts.http2_max_streams.max(1)
+        } else {
+            usize::MAX
+        };
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = std::process::id();
+        if inner.0 != pid {
+            // A forked child: the parent's pools hold the parent's
+            // connections; never touch (or drop) them here.
+            for old in std::mem::take(&mut inner.1) {
+                std::mem::forget(old);
+            }
+            inner.0 = pid;
+        }
+        let shards = &mut inner.1;
+        let free = shards
+            .iter()
+            .position(|s| s.open.load(Ordering::Acquire) < cap);
+        let shard = match free {
+            Some(i) => &shards[i],
+            None => {
+                shards.push(Shard {
+                    client: build_client(&self.opts)?,
+                    open: Arc::default(),
+                });
+                &shards[shards.len() - 1]
+            }
+        };
+        shard.open.fetch_add(1, Ordering::AcqRel);
+        let lease = Lease {
+            open: shard.open.clone(),
+        };
+        Ok((shard.client.clone(), lease))
+    }
+
+    /// Pools made so far.
+    pub fn pools(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+    }
 }
 
 /// What to send. Headers are kept apart from the URL so neither shows in reprs.
@@ -486,5 +581,35 @@ mod tests {
                 && retryable_status(409)
         );
         assert!(!retryable_status(400) && !retryable_status(401) && !retryable_status(404));
+    }
+
+    #[test]
+    fn http2_streams_spread_over_pools_of_bounded_size() {
+        let opts = ClientOptions {
+            http1: false,
+            http2: true,
+            http2_max_streams: 2,
+            ..ClientOptions::default()
+        };
+        let pools = Shards::new(opts).unwrap();
+        let a = pools.lease().unwrap();
+        let b = pools.lease().unwrap();
+        assert_eq!(pools.pools(), 1);
+        let c = pools.lease().unwrap();
+        assert_eq!(pools.pools(), 2, "a third stream opens a second pool");
+        drop(a);
+        let d = pools.lease().unwrap();
+        assert_eq!(pools.pools(), 2, "a freed place is taken before a new pool");
+        drop((b, c, d));
+        let _e = pools.lease().unwrap();
+        assert_eq!(pools.pools(), 2);
+    }
+
+    #[test]
+    fn http1_streams_share_one_pool() {
+        let pools = Shards::new(ClientOptions::default()).unwrap();
+        let leases: Vec<_> = (0..500).map(|_| pools.lease().unwrap()).collect();
+        assert_eq!(pools.pools(), 1);
+        drop(leases);
     }
 }

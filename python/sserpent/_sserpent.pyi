@@ -145,7 +145,9 @@ class Client:
 
     Protocols, as in httpx: HTTP/1.1 only (the default); ``http2=True`` also, HTTP/2 where TLS
     negotiates it; ``http1=False, http2=True`` HTTP/2 only, with prior knowledge on ``http://``
-    URLs (h2c). Over HTTP/2 all streams to one origin share a connection.
+    URLs (h2c). Over HTTP/2 streams share connections, at most ``http2_max_streams`` (100)
+    open at once on each: servers cap the streams of a connection, and a stream past the cap
+    would wait for another to end.
     """
 
     def __new__(
@@ -160,6 +162,7 @@ class Client:
         proxy: Optional[str] = None,
         verify: Union[bool, str, PathLike[str], None] = None,
         http1: bool = True,
+        http2_max_streams: int = 100,
     ) -> Client: ...
     def stream(
         self,

@@ -8,19 +8,25 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::http::{build_client, header_map, ClientOptions, RequestSpec};
+use crate::http::{header_map, ClientOptions, Lease, RequestSpec, Shards};
 use crate::pipeline::Ending;
 use crate::sse::DEFAULT_MAX_EVENT_SIZE;
 
 use super::stream::Stream;
 
 pub struct ClientInner {
-    /// The connection pool and the pid it belongs to: a forked child must not
-    /// reuse the parent's pooled connections (they are the parent's sockets).
-    http: std::sync::Mutex<(u32, reqwest::Client)>,
+    pools: Shards,
     pub opts: ClientOptions,
     pub base_url: Option<reqwest::Url>,
     pub headers: Vec<(String, String)>,
+}
+
+impl ClientInner {
+    /// A connection pool with room for one more stream, and the stream's
+    /// place in it (held until the stream's task ends).
+    pub fn http(&self) -> PyResult<(reqwest::Client, Lease)> {
+        self.pools.lease().map_err(PyValueError::new_err)
+    }
 }
 
 /// An HTTP client for SSE streams: one connection pool on sserpent's shared
@@ -36,25 +42,8 @@ pub struct ClientInner {
 /// be a path to a PEM CA bundle. ``http1``/``http2`` choose the protocols as
 /// httpx does: HTTP/1.1 only (the default); ``http2=True`` also, HTTP/2
 /// where TLS negotiates it; ``http1=False, http2=True`` HTTP/2 only, with
-/// prior knowledge on ``http://`` URLs (h2c). Over HTTP/2 all streams to one
-/// origin share a connection.
-impl ClientInner {
-    /// This process's HTTP client (rebuilt once in a forked child).
-    pub fn http(&self) -> reqwest::Client {
-        let mut slot = self.http.lock().unwrap_or_else(|e| e.into_inner());
-        let pid = std::process::id();
-        if slot.0 != pid {
-            if let Ok(fresh) = build_client(&self.opts) {
-                // The parent's pool holds the parent's connections: never touch them here.
-                let old = std::mem::replace(&mut slot.1, fresh);
-                std::mem::forget(old);
-            }
-            slot.0 = pid;
-        }
-        slot.1.clone()
-    }
-}
-
+/// prior knowledge on ``http://`` URLs (h2c). Over HTTP/2 streams share
+/// connections, ``http2_max_streams`` (default 100) open at once on each.
 #[pyclass(frozen, module = "sserpent", name = "Client")]
 pub struct Client {
     pub inner: Arc<ClientInner>,
@@ -105,7 +94,8 @@ impl Client {
     #[new]
     #[pyo3(signature = (
         base_url = None, headers = None, connect_timeout = 5.0, read_timeout = 600.0, timeout = None,
-        max_retries = 2, http2 = false, proxy = None, verify = None, http1 = true
+        max_retries = 2, http2 = false, proxy = None, verify = None, http1 = true,
+        http2_max_streams = 100
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -120,7 +110,13 @@ impl Client {
         proxy: Option<String>,
         verify: Option<&Bound<'_, PyAny>>,
         http1: bool,
+        http2_max_streams: usize,
     ) -> PyResult<Self> {
+        if http2_max_streams == 0 {
+            return Err(PyValueError::new_err(
+                "http2_max_streams must be at least 1",
+            ));
+        }
         let mut opts = ClientOptions {
             connect_timeout: seconds("connect_timeout", connect_timeout)?,
             read_timeout: seconds("read_timeout", read_timeout)?,
@@ -128,6 +124,7 @@ impl Client {
             max_retries,
             http1,
             http2,
+            http2_max_streams,
             proxy,
             ..ClientOptions::default()
         };
@@ -157,12 +154,12 @@ impl Client {
             Some(u) => Some(parse_url(u)?),
             None => None,
         };
-        let http = build_client(&opts).map_err(PyValueError::new_err)?;
+        let pools = Shards::new(opts.clone()).map_err(PyValueError::new_err)?;
         let headers = str_pairs(headers, "header")?;
         header_map(&headers).map_err(PyValueError::new_err)?;
         Ok(Client {
             inner: Arc::new(ClientInner {
-                http: std::sync::Mutex::new((std::process::id(), http)),
+                pools,
                 opts,
                 base_url,
                 headers,

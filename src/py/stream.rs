@@ -144,9 +144,11 @@ impl Stream {
             c.started = true;
         }
         if !c.started {
+            let (client, lease) = self.client.http()?;
             c.started = true;
             let task = StreamTask {
-                client: self.client.http(),
+                client,
+                lease: Some(lease),
                 spec: self.spec.clone(),
                 opts: {
                     let mut opts = self.client.opts.clone();
