@@ -12,9 +12,13 @@ connection storm of the start. "runnable threads" is the average number of clien
 threads that were on a CPU or waiting for one (``/proc/*/task/*/schedstat``): above the core
 count the machine is oversubscribed and lag is queueing for CPU; "client run-queue wait %" is
 the client's threads' time spent runnable but not running, summed, per second of wall time.
-The openai SDK's AsyncOpenAI is measured the same way at the N it sustains.
+sserpent runs over HTTP/1.1 (a connection per stream) and over cleartext HTTP/2 with prior
+knowledge (``Client(http1=False, http2=True)``: 100 streams per connection). The openai
+SDK's AsyncOpenAI is measured the same way at the N it sustains (HTTP/1.1 by default;
+``--sdk-protocols HTTP/2`` needs ``httpx[http2]``).
 
-    python benches/bench_concurrency.py [--n 100 1000 5000] [--sdk-n 100 1000] [--chunks 120]
+    python benches/bench_concurrency.py [--n 100 1000 5000] [--protocols HTTP/1.1 HTTP/2]
+                                        [--sdk-n 100 1000] [--chunks 120]
 """
 
 from __future__ import annotations
