@@ -124,7 +124,7 @@ async def run(kind: str, protocol: str, n: int, base: str, chunks: int, server_p
             await asyncio.sleep(0.05)
 
     if kind == "sserpent":
-        # HTTP/2: cleartext with prior knowledge, every stream on one multiplexed connection.
+        # HTTP/2: cleartext with prior knowledge, 100 streams multiplexed on each connection.
         h2 = protocol == "HTTP/2"
         client = sserpent.Client(base_url=base, max_retries=0, read_timeout=60, http1=not h2, http2=h2)
 
@@ -229,7 +229,7 @@ def main() -> None:
     ap.add_argument("--sdk-n", type=int, nargs="*", default=[100, 1000])
     ap.add_argument("--chunks", type=int, default=120, help="content chunks per stream (20/s)")
     ap.add_argument("--protocols", nargs="*", default=["HTTP/1.1", "HTTP/2"], choices=["HTTP/1.1", "HTTP/2"],
-                    help="sserpent's protocols (HTTP/2: cleartext, prior knowledge, one connection)")
+                    help="sserpent's protocols (HTTP/2: cleartext, prior knowledge, 100 streams a connection)")
     ap.add_argument("--sdk-protocols", nargs="*", default=["HTTP/1.1"], choices=["HTTP/1.1", "HTTP/2"],
                     help="the SDK's (HTTP/2 needs httpx[http2])")
     ap.add_argument("--uvloop", action="store_true")

@@ -805,3 +805,13 @@ def test_a_stream_read_to_its_end_is_closed_by_the_server(server, h2, mode):
     record = closed_record(server)
     assert (record.http_version, record.closed_by, record.requests) == (H2, "server", 1)
     assert_connection_still_usable(server, h2)
+
+
+def test_the_authority_is_recorded_as_the_host_header(server, h1, h2):
+    """HTTP/2 sends ``:authority`` where HTTP/1.1 sends ``host``; the records read the same."""
+    for client in (h1, h2):
+        with client.stream("POST", CHAT_PATH, json=CHAT_BODY) as s:
+            list(s)
+    want = f"127.0.0.1:{server.port}"
+    assert [r.headers.get("host") for r in server.requests] == [want, want]
+    assert [record_of(server, r).http_version for r in server.requests] == ["HTTP/1.1", "HTTP/2"]

@@ -21,7 +21,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Mutex};
 use tokio::time::Instant;
 
-use super::http1::{Framing, Head, Request, MAX_BODY};
+use super::generate;
+use super::http1::{Framing, Head, HttpError, Request, MAX_BODY};
 use super::record::{ClosedBy, ConnHandle};
 use super::respond::{respond, Outcome, Sink};
 use super::server::{stopping, CloseGuard, Shared};
@@ -121,7 +122,16 @@ async fn answer(
         };
         let _ = body.flow_control().release_capacity(chunk.len());
         if bytes.len() + chunk.len() > MAX_BODY {
-            sink.reset(Reason::REFUSED_STREAM);
+            // As on HTTP/1.1: 413 (a refused stream would be retried by clients).
+            let e = HttpError::TooLarge;
+            let body = generate::error_body(e.message(), "invalid_request_error", None);
+            let headers = [("content-type".to_string(), "application/json".to_string())];
+            let _ = sink
+                .fixed(e.status(), &headers, body.as_bytes(), false)
+                .await;
+            // The client is still sending: stop it (the response went first).
+            flush_connection(&pings).await;
+            sink.reset_after_end(Reason::NO_ERROR);
             return;
         }
         bytes.extend_from_slice(&chunk);
@@ -134,13 +144,17 @@ async fn answer(
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
             version: 1,
+            // `:authority` stands for HTTP/1.1's `host` (RFC 9113 §8.3.1).
             headers: parts
-                .headers
-                .iter()
-                .map(|(n, v)| {
+                .uri
+                .authority()
+                .filter(|_| !parts.headers.contains_key(http::header::HOST))
+                .map(|a| ("host".to_owned(), a.as_str().to_owned()))
+                .into_iter()
+                .chain(parts.headers.iter().map(|(n, v)| {
                     let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
                     (n.as_str().to_owned(), v)
-                })
+                }))
                 .collect(),
         },
         body: bytes.freeze(),
@@ -172,9 +186,17 @@ type Pings = Arc<Mutex<Option<PingPong>>>;
 /// after they left.
 async fn flush_connection(pings: &Pings) {
     let mut pings = pings.lock().await;
-    if let Some(p) = pings.as_mut() {
-        let _ = tokio::time::timeout(FLUSH_LIMIT, p.ping(Ping::opaque())).await;
-    }
+    let Some(p) = pings.as_mut() else { return };
+    let round_trip = async {
+        if p.send_ping(Ping::opaque()).is_err() {
+            // The ping of an earlier flush timed out: it is still in flight,
+            // or its PONG came and was never read. Read it, then send ours.
+            poll_fn(|cx| p.poll_pong(cx)).await?;
+            p.send_ping(Ping::opaque())?;
+        }
+        poll_fn(|cx| p.poll_pong(cx)).await.map(drop)
+    };
+    let _: Result<Result<(), h2::Error>, _> = tokio::time::timeout(FLUSH_LIMIT, round_trip).await;
 }
 
 /// One stream's sending half.
@@ -199,14 +221,19 @@ impl H2Sink<'_> {
         self.ended = true;
     }
 
-    fn reset(&mut self, reason: Reason) {
-        if self.ended {
-            // Complete already: the client has the whole body.
-            return;
-        }
+    /// Resets the stream even after its body ended: a client still sending
+    /// its request learns it can stop.
+    fn reset_after_end(&mut self, reason: Reason) {
         match &mut self.send {
             Some(send) => send.send_reset(reason),
             None => self.respond.send_reset(reason),
+        }
+    }
+
+    fn reset(&mut self, reason: Reason) {
+        // Once the body is complete the client has all of it: nothing to cut.
+        if !self.ended {
+            self.reset_after_end(reason);
         }
     }
 
@@ -222,7 +249,12 @@ impl H2Sink<'_> {
             let n = n.to_ascii_lowercase();
             if matches!(
                 n.as_str(),
-                "connection" | "transfer-encoding" | "keep-alive" | "proxy-connection" | "upgrade"
+                "connection"
+                    | "transfer-encoding"
+                    | "keep-alive"
+                    | "proxy-connection"
+                    | "upgrade"
+                    | "te"
             ) {
                 continue;
             }

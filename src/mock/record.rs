@@ -89,6 +89,8 @@ struct ConnSlot {
     id: u64,
     peer: String,
     http_version: &'static str,
+    /// An HTTP/2 connection, recorded through its streams instead.
+    hidden: bool,
     opened_at: f64,
     closed_at: Option<f64>,
     closed_by: Option<ClosedBy>,
@@ -162,7 +164,14 @@ impl Recorder {
     /// Forgets connection `id`: an HTTP/2 connection, whose streams are
     /// recorded one by one instead.
     pub fn discard(&self, id: u64) {
-        self.lock().conns.retain(|c| c.id != id);
+        let mut inner = self.lock();
+        if let Some(slot) = inner.slot_mut(id) {
+            // Kept (hidden), so that its id stays known while its streams
+            // are recorded: `wait_closed(None)` may have picked it already.
+            slot.hidden = true;
+        }
+        drop(inner);
+        self.closed.notify_all();
     }
 
     fn open(&self, peer: String, http_version: &'static str) -> ConnHandle {
@@ -174,6 +183,7 @@ impl Recorder {
             id,
             peer,
             http_version,
+            hidden: false,
             opened_at: monotonic(),
             closed_at: None,
             closed_by: None,
@@ -215,6 +225,7 @@ impl Recorder {
         self.lock()
             .conns
             .iter()
+            .filter(|c| !c.hidden)
             .map(|c| ConnectionInfo {
                 id: c.id,
                 peer: c.peer.clone(),
@@ -241,7 +252,11 @@ impl Recorder {
         let deadline = Instant::now() + timeout;
         let mut inner = self.lock();
         loop {
-            if inner.conns.iter().all(|c| c.closed_at.is_some()) {
+            if inner
+                .conns
+                .iter()
+                .all(|c| c.hidden || c.closed_at.is_some())
+            {
                 return true;
             }
             let now = Instant::now();
@@ -267,9 +282,13 @@ impl Recorder {
         let deadline = Instant::now() + timeout;
         let mut inner = self.lock();
         let mut target = id;
+        let latest = |inner: &Inner| inner.conns.iter().rev().find(|c| !c.hidden).map(|c| c.id);
         loop {
-            if target.is_none() {
-                target = inner.conns.last().map(|c| c.id);
+            let hidden = |t: u64| inner.conns.iter().any(|c| c.id == t && c.hidden);
+            if id.is_none() && target.is_none_or(hidden) {
+                // The most recent connection, and not one that turned out to
+                // be HTTP/2 (its streams are the records).
+                target = latest(&inner);
             }
             if let Some(t) = target {
                 match inner.conns.binary_search_by_key(&t, |c| c.id) {
@@ -343,5 +362,29 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         rec.close_connection(h.id, ClosedBy::Server);
         assert_eq!(t.join().unwrap(), Ok(true));
+    }
+
+    #[test]
+    fn an_http2_connection_gives_way_to_its_streams() {
+        let rec = Arc::new(Recorder::default());
+        let tcp = rec.open_connection("p".into());
+        let r2 = rec.clone();
+        // Picks the TCP connection, the most recent record, before it turns out HTTP/2.
+        let t = std::thread::spawn(move || r2.wait_closed(None, Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(20));
+        rec.discard(tcp.id);
+        rec.close_connection(tcp.id, ClosedBy::Server);
+        let stream = rec.open_stream("p".into());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            !t.is_finished(),
+            "waits for the stream, not the hidden connection"
+        );
+        rec.close_connection(stream.id, ClosedBy::Client);
+        assert_eq!(t.join().unwrap(), Ok(true));
+        let conns = rec.connections();
+        assert_eq!(conns.len(), 1);
+        assert_eq!((conns[0].id, conns[0].http_version), (stream.id, "HTTP/2"));
+        assert!(rec.wait_all_closed(Duration::ZERO));
     }
 }
