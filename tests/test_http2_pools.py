@@ -83,3 +83,27 @@ def test_http2_max_streams_must_be_positive() -> None:
         sserpent.Client(http1=False, http2=True, http2_max_streams=0)
     with pytest.raises(ValueError, match="http2_max_concurrent_streams must be at least 1"):
         MockServer(http2_max_concurrent_streams=0)
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure", "anthropic"])
+def test_provider_clients_take_the_protocol_flags(provider: str) -> None:
+    with MockServer() as server:
+        common = {"http1": False, "http2": True, "max_retries": 0}
+        if provider == "openai":
+            client: object = sserpent.OpenAI(api_key="sk-test", base_url=server.base_url, **common)
+            make = lambda: client.chat.completions.create(  # noqa: E731
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True)
+        elif provider == "azure":
+            client = sserpent.AzureOpenAI(api_key="az-test", azure_endpoint=server.url,
+                                          api_version="2024-10-21", **common)
+            make = lambda: client.chat.completions.create(  # noqa: E731
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True)
+        else:
+            client = sserpent.Anthropic(api_key="sk-ant-test", base_url=server.url, **common)
+            make = lambda: client.messages.create(  # noqa: E731
+                model="claude-x", max_tokens=16, messages=[{"role": "user", "content": "hi"}],
+                stream=True)
+        stream = make()
+        events = list(stream)
+        assert events and stream.http_version == "HTTP/2"
+        assert [c.http_version for c in server.connections] == ["HTTP/2"]

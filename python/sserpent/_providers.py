@@ -88,13 +88,15 @@ class _Base:
         max_retries: int,
         default_query: Optional[Mapping[str, Any]],
         verify: Any = None,
+        http1: bool = True,
+        http2: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self._query = dict(default_query or {})
         self._client = Client(
             base_url=self.base_url, headers=dict(headers), max_retries=max_retries, verify=verify,
-            **_timeouts(timeout),
+            http1=http1, http2=http2, **_timeouts(timeout),
         )
 
     def __repr__(self) -> str:
@@ -371,6 +373,8 @@ class OpenAI(_Base):
         default_headers: Optional[Mapping[str, str]] = None,
         default_query: Optional[Mapping[str, Any]] = None,
         verify: Any = None,
+        http1: bool = True,
+        http2: bool = False,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         if not api_key:
@@ -390,7 +394,7 @@ class OpenAI(_Base):
         super().__init__(
             base_url=base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
             headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
-            verify=verify,
+            verify=verify, http1=http1, http2=http2,
         )
         self.chat = _Chat(_Resource(self, "/chat/completions", self._is_async))
         self.completions = _Resource(self, "/completions", self._is_async)
@@ -453,6 +457,8 @@ class AzureOpenAI(_Base):
         default_headers: Optional[Mapping[str, str]] = None,
         default_query: Optional[Mapping[str, Any]] = None,
         verify: Any = None,
+        http1: bool = True,
+        http2: bool = False,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get("AZURE_OPENAI_API_KEY")
         azure_ad_token = azure_ad_token if azure_ad_token is not None else os.environ.get("AZURE_OPENAI_AD_TOKEN")
@@ -499,7 +505,7 @@ class AzureOpenAI(_Base):
         headers.update(default_headers or {})
         super().__init__(
             base_url=base_url, headers=headers, timeout=timeout, max_retries=max_retries, default_query=query,
-            verify=verify,
+            verify=verify, http1=http1, http2=http2,
         )
         self.chat = _Chat(_AzureDeploymentResource(self, "/chat/completions", self._is_async))
         self.completions = _AzureDeploymentResource(self, "/completions", self._is_async)
@@ -546,6 +552,8 @@ class Anthropic(_Base):
         default_query: Optional[Mapping[str, Any]] = None,
         anthropic_version: str = "2023-06-01",
         verify: Any = None,
+        http1: bool = True,
+        http2: bool = False,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
         auth_token = auth_token if auth_token is not None else os.environ.get("ANTHROPIC_AUTH_TOKEN")
@@ -564,7 +572,7 @@ class Anthropic(_Base):
         super().__init__(
             base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com",
             headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
-            verify=verify,
+            verify=verify, http1=http1, http2=http2,
         )
         self.messages = _Messages(self, "/v1/messages", self._is_async)
 
