@@ -13,3 +13,5 @@ if [ ! -f "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
+# maturin installs into $VIRTUAL_ENV: this project's, even when another one is active.
+export VIRTUAL_ENV="$ROOT/.venv"

@@ -1,0 +1,128 @@
+"""HTTP/2 over TLS, negotiated by ALPN, against a third-party server (hypercorn, whose HTTP/2
+is the Python ``h2`` library, not the hyper stack sserpent uses).
+
+``Client(http2=True)`` offers ``h2`` and ``http/1.1`` and speaks what the server picks; the
+default client offers HTTP/1.1 alone. Streams to one origin share a TLS connection, up to
+``http2_max_streams`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+import sserpent
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from live_helpers import WIRE
+from test_credentials import _tls_material
+
+SAMPLE = (WIRE / "openai_chat_usage.sse").read_bytes()
+FRAMES = [f + b"\n\n" for f in SAMPLE.split(b"\n\n") if f]
+CHUNKS = [json.loads(f[len("data: "):]) for f in FRAMES if f != b"data: [DONE]\n\n"]
+BODY = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+class SSEApp:
+    """Answers every POST with the sample, an event per body message (so a DATA frame each),
+    and records each request's HTTP version and client address."""
+
+    def __init__(self) -> None:
+        self.seen: List[Tuple[str, Tuple[str, int]]] = []
+        # Clear: every stream waits after its first event until it is set (from the tests'
+        # thread, hence a threading.Event, polled).
+        self.released = threading.Event()
+        self.released.set()
+
+    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.seen.append((scope["http_version"], tuple(scope["client"])))
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        for i, frame in enumerate(FRAMES):
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+            while i == 0 and not self.released.is_set():
+                await asyncio.sleep(0.005)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+@pytest.fixture(scope="module")
+def h2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[str, Path, SSEApp]]:
+    ca, cert, key = _tls_material(tmp_path_factory.mktemp("h2tls"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.certfile, config.keyfile = str(cert), str(key)
+    config.alpn_protocols = ["h2", "http/1.1"]
+    config.h2_max_concurrent_streams = 1000
+    config.loglevel = "WARNING"
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    holder: Dict[str, SSEApp] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        holder["app"] = SSEApp()
+        loop.run_until_complete(serve(holder["app"], config, shutdown_trigger=stop.wait))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            threading.Event().wait(0.05)
+    try:
+        yield f"https://127.0.0.1:{port}", ca, holder["app"]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+
+
+@pytest.mark.parametrize("http2,version", [(True, "HTTP/2"), (False, "HTTP/1.1")])
+def test_alpn_picks_the_protocol(h2_server: Any, http2: bool, version: str) -> None:
+    url, ca, app = h2_server
+    app.seen.clear()
+    client = sserpent.Client(base_url=url, verify=str(ca), http2=http2, max_retries=0)
+    with client.stream("POST", "/v1/chat/completions", json=BODY) as stream:
+        got = [c.to_dict() for c in stream]
+        assert stream.http_version == version
+    assert got == CHUNKS
+    assert [v for v, _ in app.seen] == ["2" if http2 else "1.1"]
+
+
+@pytest.mark.parametrize("cap,connections", [(100, 1), (10, 3)])
+def test_concurrent_streams_share_tls_connections(h2_server: Any, cap: int, connections: int) -> None:
+    url, ca, app = h2_server
+    app.seen.clear()
+    client = sserpent.Client(base_url=url, verify=str(ca), http2=True, http2_max_streams=cap,
+                             max_retries=0)
+
+    async def main() -> List[List[dict]]:
+        # Every stream holds its place until all 30 are open at once.
+        app.released.clear()
+        streams = [client.stream("POST", "/v1/chat/completions", json=BODY) for _ in range(30)]
+        try:
+            firsts = [(await s.__anext__()).to_dict() for s in streams]
+        finally:
+            app.released.set()
+        results = []
+        for first, s in zip(firsts, streams):
+            results.append([first] + [c.to_dict() async for c in s])
+        return results
+
+    assert asyncio.run(asyncio.wait_for(main(), 60)) == [CHUNKS] * 30
+    assert [v for v, _ in app.seen] == ["2"] * 30
+    # ceil(30 / cap) connections: one client address each.
+    assert len({addr for _, addr in app.seen}) == connections
