@@ -67,13 +67,14 @@ def h2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[str, P
     config.h2_max_concurrent_streams = 1000
     config.loglevel = "WARNING"
     loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    holder: Dict[str, SSEApp] = {}
+    holder: Dict[str, Any] = {}
 
     def run() -> None:
         asyncio.set_event_loop(loop)
+        # Made in the server's loop (before 3.10 an asyncio.Event binds the current loop).
+        holder["stop"] = asyncio.Event()
         holder["app"] = SSEApp()
-        loop.run_until_complete(serve(holder["app"], config, shutdown_trigger=stop.wait))
+        loop.run_until_complete(serve(holder["app"], config, shutdown_trigger=holder["stop"].wait))
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -83,10 +84,11 @@ def h2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[str, P
             break
         except OSError:
             threading.Event().wait(0.05)
+    assert thread.is_alive(), "hypercorn did not start (see the thread's exception above)"
     try:
         yield f"https://127.0.0.1:{port}", ca, holder["app"]
     finally:
-        loop.call_soon_threadsafe(stop.set)
+        loop.call_soon_threadsafe(holder["stop"].set)
         thread.join(10)
 
 
