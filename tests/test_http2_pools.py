@@ -107,3 +107,12 @@ def test_provider_clients_take_the_protocol_flags(provider: str) -> None:
         events = list(stream)
         assert events and stream.http_version == "HTTP/2"
         assert [c.http_version for c in server.connections] == ["HTTP/2"]
+
+
+def test_client_repr_names_the_protocols_and_no_secret() -> None:
+    secret = {"authorization": "Bearer sk-REPR-SECRET"}
+    assert repr(sserpent.Client(base_url="http://u:pw@h/v1", headers=secret)) == 'Client(base_url="http://h/v1")'
+    assert repr(sserpent.Client(http2=True)) == "Client(http2=True)"
+    assert (repr(sserpent.Client(base_url="http://h/v1", http1=False, http2=True, http2_max_streams=8))
+            == 'Client(base_url="http://h/v1", http1=False, http2=True, http2_max_streams=8)')
+    assert repr(sserpent.Client()) == "Client()"

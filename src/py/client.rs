@@ -305,10 +305,22 @@ impl Client {
     }
 
     fn __repr__(&self) -> String {
-        match &self.inner.base_url {
-            Some(u) => format!("Client(base_url={:?})", redact_url(u)),
-            None => "Client()".to_string(),
+        let o = &self.inner.opts;
+        let mut args = Vec::new();
+        if let Some(u) = &self.inner.base_url {
+            args.push(format!("base_url={:?}", redact_url(u)));
         }
+        // The protocols, where they differ from the defaults.
+        if !o.http1 {
+            args.push("http1=False".into());
+        }
+        if o.http2 {
+            args.push("http2=True".into());
+            if o.http2_max_streams != ClientOptions::default().http2_max_streams {
+                args.push(format!("http2_max_streams={}", o.http2_max_streams));
+            }
+        }
+        format!("Client({})", args.join(", "))
     }
 }
 
