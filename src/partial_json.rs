@@ -11,25 +11,11 @@
 //! The result is compact JSON text in which strings and numbers keep their
 //! source spelling, so it parses into exactly the values the fragments sent.
 
-use std::fmt;
+use crate::json::JsonError;
 
 /// Containers nested deeper than this are rejected, as jiter rejects them (so
 /// the anthropic SDK raises on the same fragment).
 const MAX_DEPTH: usize = 201;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PartialJsonError {
-    pub position: usize,
-    pub message: &'static str,
-}
-
-impl fmt::Display for PartialJsonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at byte {}", self.message, self.position)
-    }
-}
-
-impl std::error::Error for PartialJsonError {}
 
 /// How far a value got before the input ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,7 +29,7 @@ enum Got {
 }
 
 /// The compact JSON text of what `input` holds so far.
-pub fn complete(input: &str) -> Result<String, PartialJsonError> {
+pub fn complete(input: &str) -> Result<String, JsonError> {
     let mut p = Parser {
         s: input.as_bytes(),
         at: 0,
@@ -64,8 +50,8 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn error(&self, message: &'static str) -> PartialJsonError {
-        PartialJsonError {
+    fn error(&self, message: &'static str) -> JsonError {
+        JsonError {
             position: self.at,
             message,
         }
@@ -88,7 +74,7 @@ impl Parser<'_> {
         self.out.push_str(text);
     }
 
-    fn value(&mut self) -> Result<Got, PartialJsonError> {
+    fn value(&mut self) -> Result<Got, JsonError> {
         self.skip_ws();
         match self.peek() {
             None => Ok(Got::Missing),
@@ -112,7 +98,7 @@ impl Parser<'_> {
     }
 
     /// An object (`close` is `}`) or an array (`]`), written with what it holds.
-    fn container(&mut self, close: u8) -> Result<Got, PartialJsonError> {
+    fn container(&mut self, close: u8) -> Result<Got, JsonError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.error("nested too deeply"));
@@ -181,7 +167,7 @@ impl Parser<'_> {
     }
 
     /// Steps over a string; `false` if the input ends inside it.
-    fn string(&mut self) -> Result<bool, PartialJsonError> {
+    fn string(&mut self) -> Result<bool, JsonError> {
         self.at += 1; // the opening quote
         loop {
             let Some(b) = self.peek() else {
@@ -234,7 +220,7 @@ impl Parser<'_> {
     }
 
     /// Four hex digits of a `\\u` escape; `None` if the input ends first.
-    fn hex4(&mut self) -> Result<Option<u32>, PartialJsonError> {
+    fn hex4(&mut self) -> Result<Option<u32>, JsonError> {
         let mut unit = 0;
         for _ in 0..4 {
             let Some(h) = self.peek() else {
@@ -258,7 +244,7 @@ impl Parser<'_> {
     }
 
     /// A number, `Missing` if the input ends before it is one.
-    fn number(&mut self) -> Result<Got, PartialJsonError> {
+    fn number(&mut self) -> Result<Got, JsonError> {
         let from = self.at;
         if self.peek() == Some(b'-') {
             self.at += 1;
@@ -301,7 +287,7 @@ impl Parser<'_> {
         Ok(Got::Complete)
     }
 
-    fn literal(&mut self, word: &'static [u8]) -> Result<Got, PartialJsonError> {
+    fn literal(&mut self, word: &'static [u8]) -> Result<Got, JsonError> {
         for &w in word {
             match self.peek() {
                 None => return Ok(Got::Missing),

@@ -175,7 +175,7 @@ impl Decoding {
 pub struct StreamTask {
     pub client: reqwest::Client,
     /// The stream's place in the client's pool, given back when the task ends.
-    pub lease: Option<crate::http::Lease>,
+    pub lease: crate::http::Lease,
     pub spec: RequestSpec,
     pub opts: ClientOptions,
     pub channel: Arc<Channel<Msg>>,

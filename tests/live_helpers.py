@@ -144,6 +144,34 @@ def chat(
     return client.stream("POST", CHAT_PATH, json=CHAT_BODY, headers=h, **kwargs)
 
 
+def content_chunk(text: str) -> Dict[str, Any]:
+    """A chat completion chunk carrying ``text``, as a dict to script the mock with."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+    }
+
+
+def norm(chunks: Any) -> List[Dict[str, Any]]:
+    """Chunks (objects or dicts) as dicts without the per-response fields (the mock numbers
+    its responses)."""
+    out = []
+    for c in chunks:
+        d = c if isinstance(c, dict) else c.to_dict()
+        out.append({k: v for k, v in d.items() if k not in ("id", "created")})
+    return out
+
+
+def intact_chat(client: sserpent.Client, n: int = 5) -> List[Dict[str, Any]]:
+    """The mock's intact chat stream of ``n`` content chunks, normalized (``n + 2`` of them)."""
+    got = norm(chat(client, n))
+    assert len(got) == n + 2
+    return got
+
+
 _words_cache: Dict[str, List[str]] = {}
 
 

@@ -9,8 +9,8 @@ HTTP/2 with prior knowledge (h2c), sync, on asyncio and on uvloop.
   address), where HTTP/1.1 needs a connection per open stream.
 - Faults over h2c: cuts (``RST_STREAM(INTERNAL_ERROR)`` after the bytes before the cut),
   error statuses, error events, stalls and read timeouts, keep-alive comments, retries.
-- Cancellation: leaving a stream early resets its HTTP/2 stream (the mock records the
-  stream ``closed_by == "client"``) and leaves the shared connection usable.
+- Cancellation (leaving a stream early resets its HTTP/2 stream, the shared connection goes
+  on) is tested over both protocols in tests/test_stream_cancellation.py.
 
 Cuts are tested paced (``delay=``) and unpaced: h2 drops a reset stream's frames still
 queued, so the mock lets the bytes before a cut leave first (a PING round trip) and never
@@ -20,7 +20,6 @@ resets a stream whose body it ended.
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, List, Tuple
@@ -36,11 +35,14 @@ from live_helpers import (
     OK_SAMPLES,
     SAMPLES,
     chat,
+    content_chunk,
     drain,
     expected_text,
     expected_tokens,
+    intact_chat,
     load_sample,
     mock_words,
+    norm,
     random_pieces,
     reference_chunks,
     reference_events,
@@ -126,26 +128,7 @@ def read(make: Callable[[], Any], mode: str, view: str = "chunks") -> Tuple[Any,
     return box[0], items, exc
 
 
-def chunk(text: str) -> dict:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "m",
-        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
-    }
 
-
-def norm(chunks: List[Any]) -> List[dict]:
-    """Chunks as dicts without the per-response fields (the mock numbers its responses)."""
-    return [{k: v for k, v in c.to_dict().items() if k not in ("id", "created")} for c in chunks]
-
-
-def intact_chat(client: sserpent.Client, n: int = 5) -> List[dict]:
-    """The mock's intact chat stream of n content chunks, normalized (n + 2 chunks)."""
-    got = norm(list(chat(client, n)))
-    assert len(got) == n + 2
-    return got
 
 
 async def _join(view: Any) -> str:
@@ -641,9 +624,9 @@ def test_error_event_mid_stream(server, h2, mode):
     """An error event: StreamError after the chunks before it, and the stream reset at once
     although the server keeps it open."""
     err = {"error": {"message": "boom", "type": "server_error", "code": None}}
-    server.enqueue(events=[chunk("a"), chunk("b"), err], stall_after=3)
+    server.enqueue(events=[content_chunk("a"), content_chunk("b"), err], stall_after=3)
     stream, got, exc = read(lambda: chat(h2), mode)
-    assert to_dicts(got) == [chunk("a"), chunk("b")]
+    assert to_dicts(got) == [content_chunk("a"), content_chunk("b")]
     assert type(exc) is sserpent.StreamError
     assert (exc.message, exc.type, exc.code) == ("boom", "server_error", None)
     assert exc.body == err
@@ -687,24 +670,9 @@ def test_stall_with_keepalive_then_the_rest(server, mode):
     assert closed_record(server).closed_by == "server"
 
 
-# --- cancellation -------------------------------------------------------------------------------
-
-
-def stalled(server: MockServer, client: sserpent.Client, after: int = 3) -> sserpent.Stream:
-    """A stream that sends ``after`` chunks and then nothing, keeping its HTTP/2 stream open."""
-    server.enqueue(stall_after=after)
-    return chat(client, 10)
-
-
-def still_open(server: MockServer, request_index: int = -1) -> bool:
-    return not server.wait_closed(server.requests[request_index].connection_id, timeout=0.2)
-
-
-def assert_closed_by_client(server: MockServer, request_index: int = -1) -> MockConnection:
-    record = closed_record(server, request_index)
-    assert record.closed_by == "client"
-    assert record.http_version == H2
-    return record
+# --- ends of a stream ---------------------------------------------------------------------------
+# Leaving a stream early (break, close, with, gc, task cancellation, aclose) is tested over both
+# protocols in tests/test_stream_cancellation.py.
 
 
 def assert_connection_still_usable(server: MockServer, client: sserpent.Client) -> None:
@@ -713,87 +681,6 @@ def assert_connection_still_usable(server: MockServer, client: sserpent.Client) 
     assert "".join(chat(client, 4).text()) == expected_text(words, 4)
     assert closed_record(server).closed_by == "server"
     assert peers(server)[-1] == peers(server)[0]
-
-
-@pytest.mark.parametrize("how", ["close", "with", "del"])
-def test_sync_break_closes_the_stream(server, h2, how):
-    if how == "with":
-        with stalled(server, h2) as stream:
-            for i, _ in enumerate(stream):
-                if i == 1:
-                    break
-            assert still_open(server)
-    else:
-        stream = stalled(server, h2)
-        for i, _ in enumerate(stream):
-            if i == 1:
-                break
-        assert still_open(server)
-        if how == "close":
-            stream.close()
-        else:
-            del stream
-            gc.collect()
-    assert_closed_by_client(server)
-    assert_connection_still_usable(server, h2)
-
-
-def test_sync_break_out_of_a_fast_stream(server, h2):
-    """A producer far ahead of the reader (blocked by flow control) sees the reset too."""
-    stream = chat(h2, 200_000)
-    for i, _ in enumerate(stream):
-        if i == 1000:
-            break
-    stream.close()
-    assert_closed_by_client(server)
-    assert_connection_still_usable(server, h2)
-
-
-@pytest.mark.parametrize("mode", ASYNC_MODES)
-def test_cancelling_the_task_awaiting_anext(server, h2, mode):
-    async def main() -> None:
-        stream = stalled(server, h2)
-        got: List[Any] = []
-
-        async def consume() -> None:
-            async for c in stream:
-                got.append(c)
-
-        task = asyncio.ensure_future(consume())
-        for _ in range(500):
-            await asyncio.sleep(0.01)
-            if len(got) == 3:
-                break
-        assert len(got) == 3
-        assert still_open(server)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert_closed_by_client(server)
-        with pytest.raises(StopAsyncIteration):
-            await stream.__anext__()
-
-    run_async(main, mode)
-    assert_connection_still_usable(server, h2)
-
-
-@pytest.mark.parametrize("mode", ASYNC_MODES)
-@pytest.mark.parametrize("how", ["aclose", "async with"])
-def test_async_early_exit_closes_the_stream(server, h2, mode, how):
-    async def main() -> None:
-        if how == "aclose":
-            stream = stalled(server, h2)
-            await stream.__anext__()
-            assert still_open(server)
-            await stream.aclose()
-        else:
-            async with stalled(server, h2) as stream:
-                async for _ in stream:
-                    break
-        assert_closed_by_client(server)
-
-    run_async(main, mode)
-    assert_connection_still_usable(server, h2)
 
 
 @pytest.mark.parametrize("mode", MODES)

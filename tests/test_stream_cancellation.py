@@ -1,6 +1,7 @@
 """Leaving a stream early closes the upstream connection at once, as the mock server records
 it (``closed_by == "client"``): break + del, close(), with-exit, garbage collection, task
-cancellation, aclose(), async with exit. One consumer at a time."""
+cancellation, aclose(), async with exit. One consumer at a time. Every test runs over
+HTTP/1.1 and over HTTP/2, where the stream is reset and its connection stays."""
 
 from __future__ import annotations
 
@@ -21,9 +22,27 @@ def server():
         yield s
 
 
+@pytest.fixture(params=["HTTP/1.1", "HTTP/2"])
+def protocol(request):
+    return request.param
+
+
 @pytest.fixture
-def client(server):
-    return sserpent.Client(base_url=server.base_url, max_retries=0)
+def client(server, protocol):
+    """Over HTTP/2 (cleartext, prior knowledge) closing a stream resets it; the mock records
+    each HTTP/2 stream as a connection of its own, so the assertions read the same."""
+    h2 = protocol == "HTTP/2"
+    return sserpent.Client(base_url=server.base_url, max_retries=0, http1=not h2, http2=h2)
+
+
+def assert_one_connection_if_http2(server, protocol):
+    """Every request went over ``protocol``; over HTTP/2 all of them on the one TCP connection,
+    which outlived the streams reset before."""
+    records = {c.id: c for c in server.connections}
+    used = [records[r.connection_id] for r in server.requests]
+    assert {c.http_version for c in used} == {protocol}
+    if protocol == "HTTP/2":
+        assert len({c.peer for c in used}) == 1
 
 
 def assert_closed_by_client(server, request_index=-1):
@@ -188,7 +207,7 @@ def test_gc_of_a_stream_in_a_reference_cycle(server, client):
     assert_closed_by_client(server)
 
 
-def test_client_still_works_after_closed_streams(server, client):
+def test_client_still_works_after_closed_streams(server, client, protocol):
     words = mock_words()
     for _ in range(3):
         stream = stalled(server, client)
@@ -196,6 +215,7 @@ def test_client_still_works_after_closed_streams(server, client):
         stream.close()
         assert_closed_by_client(server)
     assert list(chat(client, 5).text()) == expected_tokens(words, 5)
+    assert_one_connection_if_http2(server, protocol)
 
 
 # --- async -------------------------------------------------------------------------------------
@@ -349,7 +369,7 @@ def test_aclose_from_another_task_ends_the_waiting_consumer(server, client, mode
 
 
 @pytest.mark.parametrize("mode", ASYNC_MODES)
-def test_client_still_works_after_cancellations(server, client, mode):
+def test_client_still_works_after_cancellations(server, client, protocol, mode):
     words = mock_words()
 
     async def main():
@@ -365,6 +385,7 @@ def test_client_still_works_after_cancellations(server, client, mode):
         return [t async for t in chat(client, 4).text()]
 
     assert run_async(main, mode) == expected_tokens(words, 4)
+    assert_one_connection_if_http2(server, protocol)
 
 
 # --- one consumer at a time ---------------------------------------------------------------------

@@ -14,8 +14,11 @@ from live_helpers import (
     MODES,
     chat,
     closed_port,
+    content_chunk,
     drain,
+    intact_chat,
     load_sample,
+    norm,
     reference_chunks,
     run_async,
     sample_path,
@@ -35,30 +38,7 @@ def client(server):
     return sserpent.Client(base_url=server.base_url, max_retries=0, read_timeout=10)
 
 
-def chunk(text: str) -> dict:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "m",
-        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
-    }
 
-
-def norm(chunks):
-    """Chunks as dicts without the per-response fields (the mock numbers its responses)."""
-    out = []
-    for c in chunks:
-        d = c if isinstance(c, dict) else c.to_dict()
-        out.append({k: v for k, v in d.items() if k not in ("id", "created")})
-    return out
-
-
-def full_stream(client, n=5):
-    """The mock's intact chat stream of n content chunks, normalized (n + 2 of them)."""
-    got = norm(chat(client, n))
-    assert len(got) == n + 2
-    return got
 
 
 def opened(make, mode):
@@ -200,7 +180,7 @@ def test_close_before_headers(server, client, reset, mode):
 @pytest.mark.parametrize("mid_event", [False, True])
 @pytest.mark.parametrize("n", [0, 1, 3, 6])
 def test_cut_after_n_chunks(server, client, n, mid_event, mode):
-    intact = full_stream(client, 5)
+    intact = intact_chat(client, 5)
     server.enqueue(cut_after=n, cut_mid_event=mid_event)
     got, exc = drain(lambda: chat(client, 5), mode)
     assert norm(got) == intact[:n]
@@ -212,7 +192,7 @@ def test_cut_after_n_chunks(server, client, n, mid_event, mode):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("mid_event", [False, True])
 def test_cut_with_reset(server, client, mid_event, mode):
-    intact = full_stream(client, 5)
+    intact = intact_chat(client, 5)
     server.enqueue(cut_after=2, cut_mid_event=mid_event, reset=True)
     got, exc = drain(lambda: chat(client, 5), mode)
     assert norm(got) == intact[:2]
@@ -234,7 +214,8 @@ def test_cut_mid_event_in_a_wire_sample(server, client, name, n, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_cut_text_view(server, client, mode):
-    server.enqueue(events=[chunk("a"), chunk("b"), chunk("c"), "[DONE]"], cut_after=2, cut_mid_event=True)
+    events = [content_chunk("a"), content_chunk("b"), content_chunk("c"), "[DONE]"]
+    server.enqueue(events=events, cut_after=2, cut_mid_event=True)
     got, exc = drain(lambda: chat(client).text(), mode)
     assert got == ["a", "b"]
     assert type(exc) is sserpent.IncompleteStreamError
@@ -242,16 +223,17 @@ def test_cut_text_view(server, client, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_cut_events_view(server, client, mode):
-    server.enqueue(events=[chunk("a"), chunk("b"), chunk("c"), "[DONE]"], cut_after=2, cut_mid_event=True)
+    events = [content_chunk("a"), content_chunk("b"), content_chunk("c"), "[DONE]"]
+    server.enqueue(events=events, cut_after=2, cut_mid_event=True)
     got, exc = drain(lambda: chat(client).events(), mode)
-    assert [json.loads(e.data) for e in got] == [chunk("a"), chunk("b")]
+    assert [json.loads(e.data) for e in got] == [content_chunk("a"), content_chunk("b")]
     assert type(exc) is sserpent.IncompleteStreamError
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_error_repeats_after_the_end(server, client, mode):
     """Iterating again after the error raises StopIteration, not more chunks."""
-    server.enqueue(events=[chunk("a"), chunk("b")], cut_after=1)
+    server.enqueue(events=[content_chunk("a"), content_chunk("b")], cut_after=1)
     stream = chat(client)
     got, exc = drain(lambda: stream, "sync")
     assert type(exc) is sserpent.IncompleteStreamError and len(got) == 1
@@ -292,7 +274,7 @@ def test_missing_terminator(server, client, name, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_missing_done_on_the_default_stream(server, client, mode):
-    server.enqueue(events=[chunk("a"), chunk("b")])
+    server.enqueue(events=[content_chunk("a"), content_chunk("b")])
     got, exc = drain(lambda: chat(client).text(), mode)
     assert got == ["a", "b"]
     assert type(exc) is sserpent.IncompleteStreamError
@@ -312,7 +294,7 @@ def test_empty_body(server, client, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_stall_past_read_timeout(server, mode):
     client = sserpent.Client(base_url=server.base_url, max_retries=0, read_timeout=0.5)
-    intact = full_stream(client, 5)
+    intact = intact_chat(client, 5)
     server.enqueue(stall_after=3)
     got, exc = drain(lambda: chat(client, 5), mode)
     assert norm(got) == intact[:3]
@@ -329,7 +311,7 @@ def test_stall_past_read_timeout(server, mode):
 def test_per_request_read_timeout(server, mode):
     """``stream(..., read_timeout=)`` replaces the client's read timeout for that request."""
     client = sserpent.Client(base_url=server.base_url, max_retries=0, read_timeout=60)
-    intact = full_stream(client, 5)
+    intact = intact_chat(client, 5)
     server.enqueue(stall_after=3, stall_for=5)  # ends: a missing override fails, never hangs
     got, exc = drain(
         lambda: client.stream("POST", CHAT_PATH, json=CHAT_BODY, headers={"x-mock-chunks": "5"}, read_timeout=0.3),
@@ -363,7 +345,7 @@ def test_keepalive_comments_restart_the_read_timeout(server, mode):
     timeout never fires."""
     client = sserpent.Client(base_url=server.base_url, max_retries=0, read_timeout=0.25)
     ka = [b": keep-alive\n\n"] * 7
-    server.enqueue(events=[chunk("a"), *ka, chunk("b"), *ka, chunk("c"), "[DONE]"], delay=0.05)
+    server.enqueue(events=[content_chunk("a"), *ka, content_chunk("b"), *ka, content_chunk("c"), "[DONE]"], delay=0.05)
     got, exc = drain(lambda: chat(client).text(), mode)
     assert exc is None
     assert got == ["a", "b", "c"]
@@ -374,7 +356,7 @@ def test_stall_with_keepalive_is_not_a_read_timeout(server, mode):
     """A stall that sends keep-alive comments more often than read_timeout stays open until
     the total deadline ends it."""
     client = sserpent.Client(base_url=server.base_url, max_retries=0, read_timeout=0.25, timeout=0.9)
-    intact = full_stream(client, 5)
+    intact = intact_chat(client, 5)
     server.enqueue(stall_after=3, keepalive=0.05)
     got, exc = drain(lambda: chat(client, 5), mode)
     assert norm(got) == intact[:3]
@@ -386,7 +368,7 @@ def test_stall_with_keepalive_is_not_a_read_timeout(server, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_total_timeout_mid_stream(server, mode):
     client = sserpent.Client(base_url=server.base_url, max_retries=0, timeout=0.5)
-    intact = full_stream(client, 5)
+    intact = intact_chat(client, 5)
     server.enqueue(stall_after=2)
     got, exc = drain(lambda: chat(client, 5), mode)
     assert norm(got) == intact[:2]
@@ -416,9 +398,9 @@ def test_total_timeout_before_headers(server, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_invalid_json(server, client, mode):
-    server.enqueue(events=[chunk("a"), chunk("b"), "not json {", chunk("c"), "[DONE]"])
+    server.enqueue(events=[content_chunk("a"), content_chunk("b"), "not json {", content_chunk("c"), "[DONE]"])
     got, exc = drain(lambda: chat(client), mode)
-    assert to_dicts(got) == [chunk("a"), chunk("b")]
+    assert to_dicts(got) == [content_chunk("a"), content_chunk("b")]
     assert type(exc) is sserpent.ChunkDecodeError
     assert isinstance(exc, ValueError)
     assert exc.data == "not json {"
@@ -427,7 +409,7 @@ def test_invalid_json(server, client, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_invalid_json_text_view(server, client, mode):
-    server.enqueue(events=[chunk("a"), '{"choices": [', "[DONE]"])
+    server.enqueue(events=[content_chunk("a"), '{"choices": [', "[DONE]"])
     got, exc = drain(lambda: chat(client).text(), mode)
     assert got == ["a"]
     assert type(exc) is sserpent.ChunkDecodeError
@@ -438,17 +420,17 @@ def test_garbage_lines_without_a_data_field_are_ignored(server, client, mode):
     """Bytes that are no SSE field (binary junk, a stray HTML line) dispatch no event
     (WHATWG): the chunks around them arrive intact."""
     garbage = b"\x00\x01\xff\xfe junk \x89PNG\r\n<html>oops</html>\n\n"
-    server.enqueue(events=[chunk("a"), garbage, chunk("b"), garbage, "[DONE]"])
+    server.enqueue(events=[content_chunk("a"), garbage, content_chunk("b"), garbage, "[DONE]"])
     got, exc = drain(lambda: chat(client), mode)
     assert exc is None
-    assert to_dicts(got) == [chunk("a"), chunk("b")]
+    assert to_dicts(got) == [content_chunk("a"), content_chunk("b")]
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_garbage_bytes_in_a_data_field(server, client, mode):
-    server.enqueue(events=[chunk("a"), b"data: \x00\x01\xff\xfe{garbage\n\n", chunk("b"), "[DONE]"])
+    server.enqueue(events=[content_chunk("a"), b"data: \x00\x01\xff\xfe{garbage\n\n", content_chunk("b"), "[DONE]"])
     got, exc = drain(lambda: chat(client), mode)
-    assert to_dicts(got) == [chunk("a")]
+    assert to_dicts(got) == [content_chunk("a")]
     assert type(exc) is sserpent.ChunkDecodeError
     assert exc.data.startswith("\x00\x01\ufffd\ufffd{garbage")
 
@@ -465,9 +447,9 @@ def test_a_non_sse_body(server, client, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_oversized_line(server, client, mode):
     big = b"data: " + b'"' + b"x" * 5000 + b'"\n\n'
-    server.enqueue(events=[chunk("a"), big, chunk("b"), "[DONE]"])
+    server.enqueue(events=[content_chunk("a"), big, content_chunk("b"), "[DONE]"])
     got, exc = drain(lambda: chat(client, max_event_size=1024), mode)
-    assert to_dicts(got) == [chunk("a")]
+    assert to_dicts(got) == [content_chunk("a")]
     assert type(exc) is sserpent.SSEError
     assert isinstance(exc, ValueError)
     assert exc.limit == 1024
@@ -476,9 +458,9 @@ def test_oversized_line(server, client, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_oversized_event_of_short_lines(server, client, mode):
     big = b"data: x\n" * 600 + b"\n"
-    server.enqueue(events=[chunk("a"), big, chunk("b"), "[DONE]"])
+    server.enqueue(events=[content_chunk("a"), big, content_chunk("b"), "[DONE]"])
     got, exc = drain(lambda: chat(client, max_event_size=1024), mode)
-    assert to_dicts(got) == [chunk("a")]
+    assert to_dicts(got) == [content_chunk("a")]
     assert type(exc) is sserpent.SSEError
     assert exc.limit == 1024
 
@@ -486,7 +468,7 @@ def test_oversized_event_of_short_lines(server, client, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_event_under_the_limit_passes(server, client, mode):
     text = "y" * 900
-    server.enqueue(events=[chunk(text), "[DONE]"])
+    server.enqueue(events=[content_chunk(text), "[DONE]"])
     got, exc = drain(lambda: chat(client, max_event_size=2048).text(), mode)
     assert exc is None and got == [text]
 
@@ -496,9 +478,9 @@ def test_connection_closed_after_a_terminal_error(server, client, mode):
     """After an error event the reader stops and the connection is closed at once, even
     while the server keeps it open."""
     err = {"error": {"message": "boom", "type": "server_error", "code": None}}
-    server.enqueue(events=[chunk("a"), err], stall_after=2)
+    server.enqueue(events=[content_chunk("a"), err], stall_after=2)
     got, exc = drain(lambda: chat(client), mode)
-    assert to_dicts(got) == [chunk("a")]
+    assert to_dicts(got) == [content_chunk("a")]
     assert type(exc) is sserpent.StreamError
     assert exc.message == "boom" and exc.type == "server_error"
     assert server.wait_closed(server.requests[-1].connection_id, timeout=2)

@@ -114,6 +114,13 @@ impl HttpError {
             HttpError::TooLarge => "request body too large",
         }
     }
+
+    /// The head fields and OpenAI-style JSON body it is answered with.
+    pub fn answer(&self) -> ([(String, String); 1], String) {
+        let headers = [("content-type".to_string(), "application/json".to_string())];
+        let body = super::generate::error_body(self.message(), "invalid_request_error", None);
+        (headers, body)
+    }
 }
 
 /// Parses a request head at the start of `buf`: `Ok(None)` when more bytes

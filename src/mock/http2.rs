@@ -21,7 +21,6 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Mutex};
 use tokio::time::Instant;
 
-use super::generate;
 use super::http1::{Framing, Head, HttpError, Request, MAX_BODY};
 use super::record::{ClosedBy, ConnHandle};
 use super::respond::{respond, Outcome, Sink};
@@ -124,8 +123,7 @@ async fn answer(
         if bytes.len() + chunk.len() > MAX_BODY {
             // As on HTTP/1.1: 413 (a refused stream would be retried by clients).
             let e = HttpError::TooLarge;
-            let body = generate::error_body(e.message(), "invalid_request_error", None);
-            let headers = [("content-type".to_string(), "application/json".to_string())];
+            let (headers, body) = e.answer();
             let _ = sink
                 .fixed(e.status(), &headers, body.as_bytes(), false)
                 .await;

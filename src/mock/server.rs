@@ -244,8 +244,7 @@ async fn serve(
                 return;
             }
             ReadResult::Bad(e) => {
-                let body = generate::error_body(e.message(), "invalid_request_error", None);
-                let headers = [("content-type".to_string(), "application/json".to_string())];
+                let (headers, body) = e.answer();
                 if let Ok(n) =
                     http1::write_fixed(&mut wr, e.status(), &headers, body.as_bytes(), true).await
                 {

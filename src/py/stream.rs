@@ -148,7 +148,7 @@ impl Stream {
             c.started = true;
             let task = StreamTask {
                 client,
-                lease: Some(lease),
+                lease,
                 spec: self.spec.clone(),
                 opts: {
                     let mut opts = self.client.opts.clone();
