@@ -4,23 +4,13 @@
 //! `cargo test --no-default-features`) and, behind the `python` feature, the
 //! bindings that make up the `sserpent._sserpent` extension module.
 
-pub mod accumulate;
-pub mod anthropic;
-pub mod channel;
-pub mod encode;
-pub mod encoding;
-pub mod http;
-pub mod json;
-pub mod metrics;
+// Layers, lowest first: each uses only the ones listed before it.
+pub mod items;
+/// The embedded mock server, apart from the client (uses `providers` for OCI signatures).
 pub mod mock;
-pub mod oci;
-pub mod partial_json;
-pub mod pipeline;
-pub mod runtime;
-pub mod schema;
-pub mod sse;
-pub mod stream;
-pub mod text;
+pub mod providers;
+pub mod transport;
+pub mod wire;
 
 #[cfg(feature = "python")]
 #[global_allocator]
@@ -36,6 +26,5 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _sserpent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::register(m)?;
-    mock::py::register(m)?;
     Ok(())
 }

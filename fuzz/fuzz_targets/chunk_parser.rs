@@ -1,4 +1,4 @@
-//! The JSON tape parser (src/json.rs) against serde_json.
+//! The JSON tape parser (src/wire/json.rs) against serde_json.
 //!
 //! The input is one data payload; bytes that are not UTF-8 are replaced with
 //! U+FFFD first, as the SSE decoder does before a payload reaches the parser.
@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use libfuzzer_sys::fuzz_target;
 use serde::de::{Deserialize, IgnoredAny};
 use serde_json::Value;
-use sserpent::json::{Doc, Kind, MAX_DEPTH};
+use sserpent::wire::json::{Doc, Kind, MAX_DEPTH};
 
 fn depth(doc: &Doc) -> usize {
     // Containers whose subtree has not ended yet, by their `next` index.

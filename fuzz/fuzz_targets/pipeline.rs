@@ -1,6 +1,6 @@
-//! A whole SSE body through the events -> chunks pipeline (src/pipeline.rs),
-//! then text extraction (src/text.rs), `final()`'s fold (src/accumulate.rs) and
-//! schema detection (src/schema.rs), in every mode and ending.
+//! A whole SSE body through the events -> chunks pipeline (src/items/pipeline.rs),
+//! then text extraction (src/items/text.rs), `final()`'s fold (src/items/accumulate.rs) and
+//! schema detection (src/providers/openai/schema.rs), in every mode and ending.
 //!
 //! Input layout: `[config] [cuts] [piece length]{cuts % 8} body...`
 //! - `config` bit 0: `Mode::Chunks` (else `Mode::Events`); bits 1-3: the
@@ -15,11 +15,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use sserpent::accumulate::Accumulator;
-use sserpent::pipeline::{Ending, Item, Mode, Out, Pipeline};
-use sserpent::schema::{self, Schema};
-use sserpent::sse::DEFAULT_MAX_EVENT_SIZE;
-use sserpent::text::text_delta;
+use sserpent::items::accumulate::Accumulator;
+use sserpent::items::pipeline::{Ending, Item, Mode, Out, Pipeline};
+use sserpent::providers::openai::schema::{self, Schema};
+use sserpent::wire::sse::DEFAULT_MAX_EVENT_SIZE;
+use sserpent::items::text::text_delta;
 
 fn pipeline(config: u8) -> Pipeline {
     let mode = if config & 1 == 1 {
@@ -143,7 +143,7 @@ fuzz_target!(|input: &[u8]| {
     let result = acc.to_value();
     let json = serde_json::to_string(&result).expect("final() serializes");
     assert!(
-        sserpent::json::Doc::parse(json).is_ok(),
+        sserpent::wire::json::Doc::parse(json).is_ok(),
         "final() JSON reparses"
     );
 });

@@ -1,4 +1,4 @@
-//! The incremental SSE decoder (src/sse.rs) against a whole-stream reference.
+//! The incremental SSE decoder (src/wire/sse.rs) against a whole-stream reference.
 //!
 //! Input layout: `[limit] [cuts] [piece length]{cuts % 8} stream...`
 //! - `limit` < 0x40 keeps the default `max_event_size`; otherwise the limit is
@@ -16,7 +16,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sserpent::sse::{Decoder, Event, Output, SseError, DEFAULT_MAX_EVENT_SIZE};
+use sserpent::wire::sse::{Decoder, Event, Output, SseError, DEFAULT_MAX_EVENT_SIZE};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 

@@ -1,23 +1,43 @@
 //! sserpent's pure parsing core, compiled into the fuzz crate straight from
 //! `../src`: the decoder, the JSON tape, the pipeline and what reads chunks.
 //!
-//! These six modules use nothing from the crate but each other, `memchr` and
+//! These six modules use nothing from the crate but each other (at the same
+//! module paths as in the crate, hence the nesting below), `memchr` and
 //! `serde_json`. Building them here instead of depending on the `sserpent`
-//! crate keeps tokio, reqwest, rustls, ring and rsa (which every build of the
+//! crate keeps tokio, reqwest, rustls, ring and (which every build of the
 //! crate compiles, Python or not) out of the instrumented fuzz build: about a
 //! minute from a cold target directory instead of four (see scripts/fuzz.sh).
 //! A module that starts using another part of the crate fails this build
 //! loudly; add the module here (or depend on the crate) then.
 
-#[path = "../../src/accumulate.rs"]
+#[path = "../../src/items/accumulate.rs"]
+#[doc(hidden)]
 pub mod accumulate;
-#[path = "../../src/json.rs"]
+#[path = "../../src/wire/json.rs"]
+#[doc(hidden)]
 pub mod json;
-#[path = "../../src/pipeline.rs"]
+#[path = "../../src/items/pipeline.rs"]
+#[doc(hidden)]
 pub mod pipeline;
-#[path = "../../src/schema.rs"]
+#[path = "../../src/providers/openai/schema.rs"]
+#[doc(hidden)]
 pub mod schema;
-#[path = "../../src/sse.rs"]
+#[path = "../../src/wire/sse.rs"]
+#[doc(hidden)]
 pub mod sse;
-#[path = "../../src/text.rs"]
+#[path = "../../src/items/text.rs"]
+#[doc(hidden)]
 pub mod text;
+
+// The crate's module paths, which the modules use to name each other.
+pub mod wire {
+    pub use super::{json, sse};
+}
+pub mod providers {
+    pub mod openai {
+        pub use crate::schema;
+    }
+}
+pub mod items {
+    pub use super::{accumulate, pipeline, text};
+}

@@ -24,9 +24,6 @@ pub mod respond;
 pub mod scenario;
 pub mod server;
 
-#[cfg(feature = "python")]
-pub mod py;
-
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
@@ -175,7 +172,7 @@ impl MockServer {
 
     /// Requires OCI request signatures verifying with `key` on the OCI
     /// paths (`None`: no check). Requests that fail are answered 401.
-    pub fn require_oci_signature(&self, key: Option<crate::oci::PublicKey>) {
+    pub fn require_oci_signature(&self, key: Option<crate::providers::oci::PublicKey>) {
         *self
             .shared
             .oci_key

@@ -1,12 +1,12 @@
 //! OCI request-signature checks: when the server is given a public key,
 //! requests to the OCI paths must be signed by OCI's HTTP Signature scheme
-//! (see [`crate::oci::verify`]) or are answered 401 the way the service does.
+//! (see [`crate::providers::oci::verify`]) or are answered 401 the way the service does.
 
 use bytes::Bytes;
 
 use super::http1::Request;
 use super::scenario::{Reply, ReplyBody};
-use crate::oci::{self, PublicKey, VerifyRequest};
+use crate::providers::oci::{self, PublicKey, VerifyRequest};
 
 /// OCI Generative AI's API version prefix: every path under it is checked.
 const OCI_PREFIX: &str = "/20231130/";
@@ -53,8 +53,8 @@ mod tests {
     use std::time::Duration;
 
     use crate::mock::MockServer;
-    use crate::oci::tests::TEST_KEY;
-    use crate::oci::{sign, PrivateKey, SignRequest};
+    use crate::providers::oci::tests::TEST_KEY;
+    use crate::providers::oci::{sign, PrivateKey, SignRequest};
 
     const BODY: &str = r#"{"compartmentId":"c","servingMode":{"servingType":"ON_DEMAND","modelId":"m"},"inferenceRequest":{"runtimeType":"COHERE","prompt":"hi","isStream":true}}"#;
 

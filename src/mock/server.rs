@@ -38,7 +38,7 @@ pub struct Shared {
     pub recorder: Recorder,
     seq: AtomicU64,
     /// Set: OCI paths require a request signature verifying with this key.
-    pub oci_key: Mutex<Option<crate::oci::PublicKey>>,
+    pub oci_key: Mutex<Option<crate::providers::oci::PublicKey>>,
     /// HTTP/2 streams a connection may have open at once (0: the default).
     pub h2_max_streams: AtomicU32,
 }

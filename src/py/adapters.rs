@@ -6,8 +6,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyIterator;
 
-use crate::pipeline::{Item, Mode, Out, Pipeline};
-use crate::sse::DEFAULT_MAX_EVENT_SIZE;
+use crate::items::pipeline::{Item, Mode, Out, Pipeline};
+use crate::wire::sse::DEFAULT_MAX_EVENT_SIZE;
 
 use super::chunk::doc_to_py;
 use super::errors::fault_to_pyerr;

@@ -1,5 +1,5 @@
 //! `_MessageState`: the snapshot behind `Anthropic.messages.stream()`
-//! (crate::anthropic), fed the raw event chunks of a stream.
+//! (crate::providers::anthropic), fed the raw event chunks of a stream.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,10 +7,10 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::IntoPyObject;
 
-use crate::anthropic::{ApplyError, Fire, MessageState as State};
-use crate::json::Doc;
+use crate::providers::anthropic::{ApplyError, Fire, MessageState as State};
+use crate::providers::openai::schema;
 use crate::py::chunk::{doc_to_py, Chunk};
-use crate::schema;
+use crate::wire::json::Doc;
 
 #[pyclass(frozen, module = "sserpent._sserpent", name = "_MessageState")]
 pub struct MessageState {

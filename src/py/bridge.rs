@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use crate::channel::AsyncWake;
+use crate::transport::channel::AsyncWake;
 
 /// The waiter an awaiting consumer yielded; touched only with the GIL.
 #[derive(Default)]

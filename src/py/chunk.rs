@@ -14,8 +14,8 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 use pyo3::{ffi, IntoPyObjectExt};
 
 use super::dump;
-use crate::json::{unescape, Doc, Kind};
-use crate::schema::{Schema, ANY};
+use crate::providers::openai::schema::{Schema, ANY};
+use crate::wire::json::{unescape, Doc, Kind};
 
 #[pyclass(frozen, module = "sserpent", name = "Chunk")]
 pub struct Chunk {
@@ -520,7 +520,7 @@ impl Chunk {
             .import("operator")?
             .getattr("methodcaller")?
             .call1(("json",))?;
-        let event = super::event::PyEvent::from(crate::sse::Event {
+        let event = super::event::PyEvent::from(crate::wire::sse::Event {
             event: None,
             data: self.doc.json_text(self.node).to_string(),
             id: Arc::from(""),

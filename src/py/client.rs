@@ -8,9 +8,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::http::{header_map, ClientOptions, Lease, RequestSpec, Shards};
-use crate::pipeline::Ending;
-use crate::sse::DEFAULT_MAX_EVENT_SIZE;
+use crate::items::pipeline::Ending;
+use crate::transport::http::{header_map, ClientOptions, Lease, RequestSpec, Shards};
+use crate::wire::sse::DEFAULT_MAX_EVENT_SIZE;
 
 use super::stream::Stream;
 

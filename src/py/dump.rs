@@ -6,7 +6,7 @@
 //! The SDK's rules, which these follow:
 //! - by default every field the SDK types as optional is present, `None`
 //!   when the JSON lacks it (the fields that read `None` as attributes,
-//!   `crate::schema`); `exclude_unset=True` gives the JSON's own keys;
+//!   `crate::providers::openai::schema`); `exclude_unset=True` gives the JSON's own keys;
 //! - `exclude_none` drops `None` values of model objects (their fields and
 //!   their extra keys), never inside a plain dict that is an extra value;
 //! - `exclude_defaults` drops optional fields that hold `None`, keeping extras;
@@ -22,8 +22,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyList, PyString};
 
 use super::chunk::{scalar, to_plain};
-use crate::json::{Doc, Kind};
-use crate::schema::{Schema, ANY, PLAIN};
+use crate::providers::openai::schema::{Schema, ANY, PLAIN};
+use crate::wire::json::{Doc, Kind};
 
 #[derive(Clone, Copy, Default)]
 pub struct DumpFlags {

@@ -5,8 +5,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 
-use crate::pipeline::{Fault, ProviderError};
-use crate::sse::SseError;
+use crate::items::pipeline::{Fault, ProviderError};
+use crate::wire::sse::SseError;
 
 use super::chunk::to_plain;
 use super::event::PyEvent;
@@ -55,7 +55,7 @@ pub fn fault_to_pyerr(py: Python<'_>, fault: Fault) -> PyErr {
     match fault {
         Fault::Sse(e) => sse_to_pyerr(py, &e),
         Fault::InvalidJson { error, event } => {
-            let message = crate::pipeline::invalid_json_message(&error, &event.data);
+            let message = crate::items::pipeline::invalid_json_message(&error, &event.data);
             let kwargs = PyDict::new(py);
             let build = || -> PyResult<()> {
                 kwargs.set_item("data", &event.data)?;

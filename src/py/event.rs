@@ -9,10 +9,10 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyByteArray, PyBytes};
 use pyo3::IntoPyObjectExt;
 
-use crate::json::Doc;
-use crate::pipeline::invalid_json_message;
-use crate::schema;
-use crate::sse::{self, Decoder, SseError};
+use crate::items::pipeline::invalid_json_message;
+use crate::providers::openai::schema;
+use crate::wire::json::Doc;
+use crate::wire::sse::{self, Decoder, SseError};
 
 use super::chunk::doc_to_py;
 use super::errors::{chunk_decode_error, make_error, not_bytes, sse_to_pyerr};

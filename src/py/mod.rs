@@ -8,6 +8,7 @@ pub mod client;
 pub mod dump;
 pub mod errors;
 pub mod event;
+pub mod mock_server;
 pub mod oci;
 pub mod sse_out;
 pub mod stream;
@@ -17,7 +18,7 @@ use pyo3::prelude::*;
 /// Internal counters for leak checks: live reader tasks.
 #[pyfunction]
 fn _live_tasks() -> usize {
-    crate::stream::LIVE_TASKS.load(std::sync::atomic::Ordering::Relaxed)
+    crate::transport::stream::LIVE_TASKS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -38,5 +39,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(adapters::iter_events, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::iter_chunks, m)?)?;
     m.add_function(wrap_pyfunction!(oci::oci_sign, m)?)?;
+    mock_server::register(m)?;
     Ok(())
 }

@@ -1,11 +1,11 @@
-//! `_sserpent.oci_sign`: OCI request signing (see `crate::oci`) for
+//! `_sserpent.oci_sign`: OCI request signing (see `crate::providers::oci`) for
 //! `sserpent.oci`.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::oci::{self, PrivateKey, SignRequest};
+use crate::providers::oci::{self, PrivateKey, SignRequest};
 
 use super::client::str_pairs;
 

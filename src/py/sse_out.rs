@@ -9,8 +9,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::encode::encode_event;
-use crate::stream::View;
+use crate::transport::stream::View;
+use crate::wire::encode::encode_event;
 
 use super::event::PyEvent;
 use super::stream::{Step, Stream, Want};

@@ -10,12 +10,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tokio::task::AbortHandle;
 
-use crate::accumulate::Accumulator;
-use crate::channel::{AsyncWake, Channel, Wait};
-use crate::http::{HttpError, RequestSpec, ResponseHead};
-use crate::metrics::Metrics;
-use crate::pipeline::Ending;
-use crate::stream::{Msg, StreamFault, StreamTask, View};
+use crate::items::accumulate::Accumulator;
+use crate::items::pipeline::Ending;
+use crate::transport::channel::{AsyncWake, Channel, Wait};
+use crate::transport::http::{HttpError, RequestSpec, ResponseHead};
+use crate::transport::metrics::Metrics;
+use crate::transport::stream::{Msg, StreamFault, StreamTask, View};
 
 use super::adapters::item_to_py;
 use super::bridge::{bridge_for, get_running_loop, BridgeWaker, FutureSlot, Waiter};
@@ -165,7 +165,7 @@ impl Stream {
                 ending: self.ending,
                 acc: Some(self.acc.clone()),
             };
-            let handle = crate::runtime::runtime().spawn(task.run());
+            let handle = crate::transport::runtime::runtime().spawn(task.run());
             *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.abort_handle());
         }
         if want == Want::Head {
@@ -807,10 +807,14 @@ impl Stream {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .to_value();
-        let doc = crate::json::Doc::parse(value.to_string()).map_err(|e| {
+        let doc = crate::wire::json::Doc::parse(value.to_string()).map_err(|e| {
             PyRuntimeError::new_err(format!("internal error building the result: {e}"))
         })?;
-        super::chunk::doc_to_py(py, Arc::new(doc), &crate::schema::STREAM_RESULT)
+        super::chunk::doc_to_py(
+            py,
+            Arc::new(doc),
+            &crate::providers::openai::schema::STREAM_RESULT,
+        )
     }
 
     /// A non-blocking step (None when the consumer is busy elsewhere is an error).
@@ -1083,8 +1087,8 @@ pub struct StreamMetrics {
     attempts: u32,
 }
 
-impl From<&crate::metrics::Snapshot> for StreamMetrics {
-    fn from(s: &crate::metrics::Snapshot) -> Self {
+impl From<&crate::transport::metrics::Snapshot> for StreamMetrics {
+    fn from(s: &crate::transport::metrics::Snapshot) -> Self {
         let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
         StreamMetrics {
             time_to_headers: secs(s.since_start(s.headers_at)),

@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
-use crate::json::{Doc, Kind};
-use crate::partial_json;
+use crate::wire::json::{Doc, Kind};
+use crate::wire::partial_json;
 
 /// A member's value.
 #[derive(Clone, Debug)]

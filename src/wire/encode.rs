@@ -63,7 +63,7 @@ pub fn encode_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::Decoder;
+    use crate::wire::sse::Decoder;
 
     fn enc(data: &str, event: Option<&str>, id: Option<&str>) -> Vec<u8> {
         let mut out = Vec::new();

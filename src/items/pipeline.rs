@@ -9,9 +9,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::json::{Doc, JsonError, Kind};
-use crate::schema::{self, Schema};
-use crate::sse::{self, Decoder, Event, Output, SseError};
+use crate::providers::openai::schema::{self, Schema};
+use crate::wire::json::{Doc, JsonError, Kind};
+use crate::wire::sse::{self, Decoder, Event, Output, SseError};
 
 /// A parsed JSON data event.
 #[derive(Debug, Clone)]
@@ -389,7 +389,7 @@ mod tests {
     use super::*;
 
     fn run(mode: Mode, pieces: &[&[u8]]) -> Vec<Result<String, String>> {
-        let mut p = Pipeline::new(mode, crate::sse::DEFAULT_MAX_EVENT_SIZE);
+        let mut p = Pipeline::new(mode, crate::wire::sse::DEFAULT_MAX_EVENT_SIZE);
         let mut out = Out::new();
         for piece in pieces {
             p.feed(piece, &mut out);

@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
-use crate::accumulate::Accumulator;
-use crate::channel::Channel;
-use crate::encoding::Gzip;
-use crate::http::{send_with_retries, ClientOptions, HttpError, RequestSpec, ResponseHead};
-use crate::metrics::Metrics;
-use crate::pipeline::{Ending, Fault, Item, Mode, Out, Pipeline};
-use crate::text::text_delta;
+use crate::items::accumulate::Accumulator;
+use crate::items::pipeline::{Ending, Fault, Item, Mode, Out, Pipeline};
+use crate::items::text::text_delta;
+use crate::transport::channel::Channel;
+use crate::transport::http::{
+    send_with_retries, ClientOptions, HttpError, RequestSpec, ResponseHead,
+};
+use crate::transport::metrics::Metrics;
+use crate::wire::encoding::Gzip;
 
 /// Reader tasks alive right now (a leak check: returns to zero when every
 /// stream has ended or been dropped).
@@ -66,7 +68,7 @@ pub enum StreamFault {
 fn broken(e: &reqwest::Error, chunks: u64) -> StreamFault {
     StreamFault::Broken(format!(
         "the connection broke after {chunks} complete chunks: {}",
-        crate::http::describe_plain(e)
+        crate::transport::http::describe_plain(e)
     ))
 }
 
@@ -90,8 +92,8 @@ struct Decoding {
 
 impl Decoding {
     fn new(resp: &reqwest::Response) -> Self {
-        let coding = crate::encoding::coding_name(resp.headers());
-        let (gzip, failed) = match crate::encoding::decoder_for(resp.headers()) {
+        let coding = crate::wire::encoding::coding_name(resp.headers());
+        let (gzip, failed) = match crate::wire::encoding::decoder_for(resp.headers()) {
             Ok(g) => (g, None),
             Err(e) => (None, Some(e)),
         };
@@ -175,7 +177,7 @@ impl Decoding {
 pub struct StreamTask {
     pub client: reqwest::Client,
     /// The stream's place in the client's pool, given back when the task ends.
-    pub lease: crate::http::Lease,
+    pub lease: crate::transport::http::Lease,
     pub spec: RequestSpec,
     pub opts: ClientOptions,
     pub channel: Arc<Channel<Msg>>,
@@ -475,13 +477,13 @@ impl StreamTask {
     /// A non-streamed response: read it whole (bounded) and parse it.
     async fn read_body(&self, mut resp: reqwest::Response) -> Result<(), StreamFault> {
         let mut body = Vec::new();
-        let coding = crate::encoding::coding_name(resp.headers());
+        let coding = crate::wire::encoding::coding_name(resp.headers());
         let undecodable = |why: String| {
             StreamFault::Decoding(format!(
                 "the {coding}-encoded response body could not be decoded: {why}"
             ))
         };
-        let mut gzip = crate::encoding::decoder_for(resp.headers()).map_err(undecodable)?;
+        let mut gzip = crate::wire::encoding::decoder_for(resp.headers()).map_err(undecodable)?;
         let mut decoded = Vec::new();
         loop {
             let read = tokio::time::timeout(self.opts.read_timeout, resp.chunk()).await;
@@ -495,7 +497,7 @@ impl StreamTask {
                 Ok(Err(e)) => {
                     return Err(StreamFault::Http(HttpError::Body(format!(
                         "the connection broke while reading the response: {}",
-                        crate::http::describe_plain(&e)
+                        crate::transport::http::describe_plain(&e)
                     ))))
                 }
                 Ok(Ok(Some(raw))) => {
@@ -509,7 +511,7 @@ impl StreamTask {
                     };
                     if body.len() + b.len() > self.max_event_size {
                         return Err(StreamFault::Pipeline(Fault::Sse(
-                            crate::sse::SseError::EventTooLarge {
+                            crate::wire::sse::SseError::EventTooLarge {
                                 limit: self.max_event_size,
                             },
                         )));
@@ -527,19 +529,19 @@ impl StreamTask {
         self.metrics.with(|m| m.bytes += body.len() as u64);
         let text = String::from_utf8(body)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        let event = crate::sse::Event {
+        let event = crate::wire::sse::Event {
             event: None,
             data: text,
             id: Arc::from(""),
         };
-        match crate::json::Doc::tape(&event.data) {
+        match crate::wire::json::Doc::tape(&event.data) {
             Ok(nodes) => {
-                let doc = Arc::new(crate::json::Doc {
+                let doc = Arc::new(crate::wire::json::Doc {
                     text: event.data,
                     nodes,
                 });
-                let (schema, _) = crate::schema::detect(&doc);
-                let parsed = crate::pipeline::Parsed {
+                let (schema, _) = crate::providers::openai::schema::detect(&doc);
+                let parsed = crate::items::pipeline::Parsed {
                     doc,
                     schema,
                     event: None,

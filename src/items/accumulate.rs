@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::json::{Doc, Kind};
-use crate::pipeline::Parsed;
-use crate::text::text_delta;
+use crate::items::pipeline::Parsed;
+use crate::items::text::text_delta;
+use crate::wire::json::{Doc, Kind};
 
 #[derive(Default, Debug, Clone)]
 struct ToolCall {
@@ -394,7 +394,7 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{Item, Mode, Out, Pipeline};
+    use crate::items::pipeline::{Item, Mode, Out, Pipeline};
 
     fn fold(path: &str) -> (Value, Value) {
         let dir = format!("{}/tests/fixtures/wire", env!("CARGO_MANIFEST_DIR"));

@@ -6,7 +6,7 @@
 //! an absent field listed here reads `None`; any other absent attribute
 //! raises `AttributeError`, so typos still fail loudly.
 
-use crate::json::{Doc, Kind};
+use crate::wire::json::{Doc, Kind};
 
 #[derive(Debug)]
 pub struct Schema {

@@ -1,4 +1,4 @@
-//! `sserpent._sserpent.MockServer` and its records, re-exported by
+//! `sserpent._sserpent.MockServer` (the server in `crate::mock`) and its records, re-exported by
 //! `sserpent.testing`.
 
 use std::sync::Arc;
@@ -10,9 +10,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
 
-use super::record::{ConnectionInfo, RequestRecord};
-use super::scenario::{event_frame, split_frames, Faults, Scenario, ScenarioBody};
-use super::MockServer;
+use crate::mock::record::{ConnectionInfo, RequestRecord};
+use crate::mock::scenario::{event_frame, split_frames, Faults, Scenario, ScenarioBody};
+use crate::mock::MockServer;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMockServer>()?;
@@ -171,8 +171,9 @@ fn header_pairs(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Str
     Ok(out)
 }
 
-fn oci_key(pem: &str) -> PyResult<crate::oci::PublicKey> {
-    crate::oci::PublicKey::from_pem(pem).map_err(|e| PyValueError::new_err(e.to_string()))
+fn oci_key(pem: &str) -> PyResult<crate::providers::oci::PublicKey> {
+    crate::providers::oci::PublicKey::from_pem(pem)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 #[pymethods]

@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use crate::json::{Doc, Kind};
-use crate::pipeline::Parsed;
+use crate::items::pipeline::Parsed;
+use crate::wire::json::{Doc, Kind};
 
 /// The text this chunk adds, if any (empty text counts as none).
 pub fn text_delta(p: &Parsed) -> Option<Cow<'_, str>> {
@@ -80,7 +80,7 @@ fn generic_text(doc: &Doc) -> Option<Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{Item, Mode, Out, Pipeline};
+    use crate::items::pipeline::{Item, Mode, Out, Pipeline};
 
     fn text_of(path: &str) -> String {
         let bytes = std::fs::read(format!(

@@ -11,7 +11,7 @@
 //! The result is compact JSON text in which strings and numbers keep their
 //! source spelling, so it parses into exactly the values the fragments sent.
 
-use crate::json::JsonError;
+use crate::wire::json::JsonError;
 
 /// Containers nested deeper than this are rejected, as jiter rejects them (so
 /// the anthropic SDK raises on the same fragment).

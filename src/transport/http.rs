@@ -444,7 +444,7 @@ async fn send_following(client: &reqwest::Client, spec: &RequestSpec) -> reqwest
     let mut url = spec.url.clone();
     let mut headers = spec.headers.clone();
     if !headers.contains_key(reqwest::header::ACCEPT_ENCODING) {
-        // Decoded by `crate::encoding`, not by reqwest.
+        // Decoded by `crate::wire::encoding`, not by reqwest.
         headers.insert(
             reqwest::header::ACCEPT_ENCODING,
             HeaderValue::from_static("gzip"),
@@ -517,7 +517,9 @@ pub fn describe_plain(e: &reqwest::Error) -> String {
 
 /// An error response's body, decoded (as far as it decodes) and cut at `limit` bytes.
 async fn read_limited(mut resp: Response, limit: usize) -> Bytes {
-    let mut decoder = crate::encoding::decoder_for(resp.headers()).ok().flatten();
+    let mut decoder = crate::wire::encoding::decoder_for(resp.headers())
+        .ok()
+        .flatten();
     let mut buf = Vec::new();
     let mut decoded = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {

@@ -1,0 +1,11 @@
+//! Getting the bytes: the shared tokio runtime, HTTP requests with retries, and
+//! one reader task per stream that reads, decodes and parses ahead into a
+//! bounded channel, stamping timings as bytes arrive.
+//!
+//! May use `wire`, `providers` and `items`; knows nothing of Python.
+
+pub mod channel;
+pub mod http;
+pub mod metrics;
+pub mod runtime;
+pub mod stream;
