@@ -8,6 +8,7 @@ pub mod client;
 pub mod dump;
 pub mod errors;
 pub mod event;
+pub mod mock_records;
 pub mod mock_server;
 pub mod oci;
 pub mod sse_out;
