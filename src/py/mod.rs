@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod anthropic;
 pub mod bridge;
 pub mod chunk;
+pub mod chunk_methods;
 pub mod client;
 pub mod dump;
 pub mod errors;
@@ -13,6 +14,8 @@ pub mod mock_server;
 pub mod oci;
 pub mod sse_out;
 pub mod stream;
+pub mod stream_errors;
+pub mod values;
 
 use pyo3::prelude::*;
 
