@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod chunk;
 pub mod chunk_methods;
 pub mod client;
+pub mod client_inner;
 pub mod dump;
 pub mod errors;
 pub mod event;
@@ -15,6 +16,7 @@ pub mod oci;
 pub mod sse_out;
 pub mod stream;
 pub mod stream_errors;
+pub mod urls;
 pub mod values;
 
 use pyo3::prelude::*;

@@ -19,12 +19,13 @@ use crate::transport::stream::{Msg, StreamFault, StreamTask, View};
 
 use super::adapters::item_to_py;
 use super::bridge::{bridge_for, get_running_loop, BridgeWaker, FutureSlot, Waiter};
-use super::client::{redact_url, ClientInner};
+use super::client_inner::ClientInner;
 use super::errors::{
     api_connection_error, api_timeout_error, content_decoding_error, incomplete_stream_error,
     make_error,
 };
 use super::stream_errors::fault_to_pyerr;
+use super::urls::redact_url;
 use super::values::new_str;
 
 /// Items the reader task may hold ready before it stops reading the socket.
