@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod anthropic;
+pub mod awaitable;
 pub mod bridge;
 pub mod chunk;
 pub mod chunk_methods;
@@ -10,12 +11,15 @@ pub mod client_inner;
 pub mod dump;
 pub mod errors;
 pub mod event;
+pub mod headers;
+pub mod metrics;
 pub mod mock_records;
 pub mod mock_server;
 pub mod oci;
 pub mod sse_out;
 pub mod stream;
 pub mod stream_errors;
+pub mod stream_methods;
 pub mod urls;
 pub mod values;
 
@@ -37,9 +41,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<adapters::ChunkParser>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<stream::Stream>()?;
-    m.add_class::<stream::StreamView>()?;
-    m.add_class::<stream::StreamMetrics>()?;
-    m.add_class::<stream::Headers>()?;
+    m.add_class::<stream_methods::StreamView>()?;
+    m.add_class::<metrics::StreamMetrics>()?;
+    m.add_class::<headers::Headers>()?;
     m.add_class::<sse_out::SseIter>()?;
     m.add_function(wrap_pyfunction!(sse_out::sse_encode, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::iter_events, m)?)?;
