@@ -1,4 +1,6 @@
-//! Python bindings: the `sserpent._sserpent` extension module.
+//! Python bindings, the `sserpent._sserpent` extension module: Python classes over the Rust core.
+//! May use everything else in the crate (`wire`, `providers`, `items`, `transport`, `mock`);
+//! nothing uses it but `lib.rs`. Inside, its files form layers too, without circles.
 
 pub mod adapters;
 pub mod anthropic;
