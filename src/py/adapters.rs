@@ -10,8 +10,8 @@ use crate::items::pipeline::{Item, Mode, Out, Pipeline};
 use crate::wire::sse::DEFAULT_MAX_EVENT_SIZE;
 
 use super::chunk::doc_to_py;
-use super::errors::fault_to_pyerr;
 use super::event::{with_bytes, PyEvent};
+use super::stream_errors::fault_to_pyerr;
 
 pub fn item_to_py(py: Python<'_>, item: Item) -> PyResult<Py<PyAny>> {
     match item {

@@ -389,3 +389,9 @@ pub fn get_running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     .bind(py)
     .call0()
 }
+
+/// `loop.call_later` target: ends a deadline wait if nothing woke it first.
+#[pyfunction]
+pub(super) fn resolve_future(fut: &Bound<'_, Waiter>) -> PyResult<()> {
+    Waiter::wake(fut)
+}

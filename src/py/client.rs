@@ -9,25 +9,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::items::pipeline::Ending;
-use crate::transport::http::{header_map, ClientOptions, Lease, RequestSpec, Shards};
+use crate::transport::http::{header_map, ClientOptions, RequestSpec, Shards};
 use crate::wire::sse::DEFAULT_MAX_EVENT_SIZE;
 
+use super::client_inner::ClientInner;
 use super::stream::Stream;
-
-pub struct ClientInner {
-    pools: Shards,
-    pub opts: ClientOptions,
-    pub base_url: Option<reqwest::Url>,
-    pub headers: Vec<(String, String)>,
-}
-
-impl ClientInner {
-    /// A connection pool with room for one more stream, and the stream's
-    /// place in it (held until the stream's task ends).
-    pub fn http(&self) -> PyResult<(reqwest::Client, Lease)> {
-        self.pools.lease().map_err(PyValueError::new_err)
-    }
-}
+use super::urls::{parse_url, redact_url};
 
 /// An HTTP client for SSE streams: one connection pool on sserpent's shared
 /// tokio runtime.
@@ -445,32 +432,6 @@ impl Client {
             ))),
         }
     }
-}
-
-pub fn parse_url(u: &str) -> PyResult<reqwest::Url> {
-    let url = reqwest::Url::parse(u)
-        .map_err(|e| PyValueError::new_err(format!("invalid URL {:?}: {e}", strip_query(u))))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(PyValueError::new_err(format!(
-            "unsupported URL scheme {:?} (http or https)",
-            url.scheme()
-        )));
-    }
-    Ok(url)
-}
-
-fn strip_query(u: &str) -> &str {
-    u.split(['?', '#']).next().unwrap_or(u)
-}
-
-/// The URL without credentials or query (either may hold secrets).
-pub fn redact_url(u: &reqwest::Url) -> String {
-    let mut u = u.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
 }
 
 /// A per-call `read_timeout=` (seconds): positive and finite, or `None`.

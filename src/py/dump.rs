@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyList, PyString};
 
-use super::chunk::{scalar, to_plain};
+use super::values::{scalar, to_plain};
 use crate::providers::openai::schema::{Schema, ANY, PLAIN};
 use crate::wire::json::{Doc, Kind};
 

@@ -1,15 +1,12 @@
-//! Raising the exception classes defined in `sserpent._errors`.
+//! Raising the exception classes defined in `sserpent._errors`. Uses nothing
+//! else of the bindings: `event.rs` and `stream_errors.rs` raise through it.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 
-use crate::items::pipeline::{Fault, ProviderError};
 use crate::wire::sse::SseError;
-
-use super::chunk::to_plain;
-use super::event::PyEvent;
 
 macro_rules! error_class {
     ($fn_name:ident, $name:literal) => {
@@ -49,49 +46,6 @@ pub fn sse_to_pyerr(py: Python<'_>, e: &SseError) -> PyErr {
     let kwargs = PyDict::new(py);
     let _ = kwargs.set_item("limit", limit);
     make_error(py, sse_error(py), e.to_string(), Some(&kwargs))
-}
-
-pub fn fault_to_pyerr(py: Python<'_>, fault: Fault) -> PyErr {
-    match fault {
-        Fault::Sse(e) => sse_to_pyerr(py, &e),
-        Fault::InvalidJson { error, event } => {
-            let message = crate::items::pipeline::invalid_json_message(&error, &event.data);
-            let kwargs = PyDict::new(py);
-            let build = || -> PyResult<()> {
-                kwargs.set_item("data", &event.data)?;
-                kwargs.set_item("position", error.position)?;
-                kwargs.set_item("event", Py::new(py, PyEvent::from(event))?)?;
-                Ok(())
-            };
-            if let Err(e) = build() {
-                return e;
-            }
-            make_error(py, chunk_decode_error(py), message, Some(&kwargs))
-        }
-        Fault::Provider(p) => provider_to_pyerr(py, *p),
-        Fault::Incomplete(message) => make_error(py, incomplete_stream_error(py), message, None),
-    }
-}
-
-fn provider_to_pyerr(py: Python<'_>, p: ProviderError) -> PyErr {
-    let kwargs = PyDict::new(py);
-    let build = || -> PyResult<()> {
-        kwargs.set_item("type", &p.kind)?;
-        if let (Some(doc), Some(node)) = (&p.doc, p.error_node) {
-            let error = to_plain(py, doc, node)?;
-            if let Ok(d) = error.cast::<PyDict>() {
-                kwargs.set_item("code", d.get_item("code")?)?;
-                kwargs.set_item("param", d.get_item("param")?)?;
-            }
-            kwargs.set_item("body", to_plain(py, doc, 0)?)?;
-        }
-        kwargs.set_item("event", Py::new(py, PyEvent::from(p.event))?)?;
-        Ok(())
-    };
-    if let Err(e) = build() {
-        return e;
-    }
-    make_error(py, stream_error(py), p.message, Some(&kwargs))
 }
 
 pub fn not_bytes(what: &str, obj: &Bound<'_, PyAny>) -> PyErr {

@@ -1,17 +1,29 @@
-//! Python bindings: the `sserpent._sserpent` extension module.
+//! Python bindings, the `sserpent._sserpent` extension module: Python classes over the Rust core.
+//! May use everything else in the crate (`wire`, `providers`, `items`, `transport`, `mock`);
+//! nothing uses it but `lib.rs`. Inside, its files form layers too, without circles.
 
 pub mod adapters;
 pub mod anthropic;
+pub mod awaitable;
 pub mod bridge;
 pub mod chunk;
+pub mod chunk_methods;
 pub mod client;
+pub mod client_inner;
 pub mod dump;
 pub mod errors;
 pub mod event;
+pub mod headers;
+pub mod metrics;
+pub mod mock_records;
 pub mod mock_server;
 pub mod oci;
 pub mod sse_out;
 pub mod stream;
+pub mod stream_errors;
+pub mod stream_methods;
+pub mod urls;
+pub mod values;
 
 use pyo3::prelude::*;
 
@@ -31,9 +43,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<adapters::ChunkParser>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<stream::Stream>()?;
-    m.add_class::<stream::StreamView>()?;
-    m.add_class::<stream::StreamMetrics>()?;
-    m.add_class::<stream::Headers>()?;
+    m.add_class::<stream_methods::StreamView>()?;
+    m.add_class::<metrics::StreamMetrics>()?;
+    m.add_class::<headers::Headers>()?;
     m.add_class::<sse_out::SseIter>()?;
     m.add_function(wrap_pyfunction!(sse_out::sse_encode, m)?)?;
     m.add_function(wrap_pyfunction!(adapters::iter_events, m)?)?;

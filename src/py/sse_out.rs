@@ -12,6 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use crate::transport::stream::View;
 use crate::wire::encode::encode_event;
 
+use super::awaitable::{ready, thrown};
 use super::event::PyEvent;
 use super::stream::{Step, Stream, Want};
 
@@ -247,7 +248,7 @@ impl SseIter {
 
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.close();
-        super::stream::ready(py, py.None())
+        ready(py, py.None())
     }
 }
 
@@ -311,7 +312,7 @@ impl SsePending {
         _tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         self.iter.get().stream.get().cancel_wait(py);
-        Err(super::stream::thrown(typ, val))
+        Err(thrown(typ, val))
     }
 
     fn close(&self) {}

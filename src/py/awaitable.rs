@@ -1,0 +1,153 @@
+//! The awaitables `await` and `async for` get from a stream: `_Ready` when the
+//! value is already there (no event-loop round trip), `_Pending` when it has
+//! to wait on the loop bridge. Above `stream.rs`, whose async wait they poll;
+//! `sse()`'s own awaitable shares `ready` and `thrown`.
+
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::prelude::*;
+
+use crate::transport::stream::View;
+
+use super::bridge::Waiter;
+use super::stream::{Step, Stream, Want};
+
+pub(super) fn anext(
+    py: Python<'_>,
+    stream: Py<PyAny>,
+    this: &Stream,
+    view: Option<View>,
+) -> PyResult<Py<PyAny>> {
+    match this.step_now(py, view)? {
+        Some(Step::Value(v)) => Ok(Py::new(py, Ready { value: v })?.into_any()),
+        Some(Step::End) => Err(PyStopAsyncIteration::new_err(())),
+        Some(Step::Wait(_)) => unreachable!("step never waits"),
+        _ => {
+            let stream: Py<Stream> = stream
+                .bind(py)
+                .clone()
+                .cast_into::<Stream>()
+                .map_err(PyErr::from)?
+                .unbind();
+            Ok(Py::new(
+                py,
+                Pending {
+                    stream,
+                    view,
+                    want: Want::Item,
+                    result: None,
+                },
+            )?
+            .into_any())
+        }
+    }
+}
+
+/// An already-resolved awaitable.
+pub(crate) fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(py, Ready { value })?.into_any())
+}
+
+/// An awaitable whose value is already known (no event-loop round trip).
+#[pyclass(frozen, module = "sserpent._sserpent", name = "_Ready")]
+pub struct Ready {
+    pub(super) value: Py<PyAny>,
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Err(PyStopIteration::new_err(self.value.clone_ref(py)))
+    }
+
+    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__next__(py)
+    }
+
+    #[pyo3(signature = (typ, val = None, _tb = None))]
+    fn throw(
+        &self,
+        typ: &Bound<'_, PyAny>,
+        val: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        Err(thrown(typ, val))
+    }
+
+    fn close(&self) {}
+}
+
+/// The awaitable of an `__anext__` (or `aopen()`) that has to wait: yields
+/// an asyncio future resolved through the loop bridge, then tries again.
+#[pyclass(module = "sserpent._sserpent", name = "_Pending")]
+pub struct Pending {
+    pub(super) stream: Py<Stream>,
+    pub(super) view: Option<View>,
+    pub(super) want: Want,
+    /// For `aopen()`: the value to return once the headers are in.
+    pub(super) result: Option<Py<PyAny>>,
+}
+
+#[pymethods]
+impl Pending {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let stream = self.stream.get();
+        match stream.poll_async(py, self.view, self.want, None)? {
+            Step::Wait(fut) => Ok(fut),
+            Step::Value(v) => Err(PyStopIteration::new_err(v)),
+            Step::End => match (&self.want, &self.result) {
+                (Want::Head, Some(r)) => Err(PyStopIteration::new_err(r.clone_ref(py))),
+                (Want::Drain, _) => Err(PyStopIteration::new_err(stream.final_value(py)?)),
+                _ => Err(PyStopAsyncIteration::new_err(())),
+            },
+            Step::Pending => unreachable!("no deadline was given"),
+        }
+    }
+
+    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__next__(py)
+    }
+
+    /// The awaiting task was cancelled (or another error thrown in): close
+    /// the upstream connection at once, then let the exception propagate.
+    #[pyo3(signature = (typ, val = None, _tb = None))]
+    fn throw(
+        &self,
+        py: Python<'_>,
+        typ: &Bound<'_, PyAny>,
+        val: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let stream = self.stream.get();
+        if let Some(waiter) = stream.slot.take() {
+            let _ = Waiter::cancel_now(waiter.bind(py), None);
+        }
+        stream.close_now();
+        Err(thrown(typ, val))
+    }
+
+    fn close(&self) {}
+}
+
+/// The exception `throw(typ, val, tb)` asked for (an instance or a class).
+pub(crate) fn thrown(typ: &Bound<'_, PyAny>, val: Option<&Bound<'_, PyAny>>) -> PyErr {
+    match val.filter(|v| !v.is_none()) {
+        Some(v) => PyErr::from_value(v.clone()),
+        None => PyErr::from_value(typ.clone()),
+    }
+}
