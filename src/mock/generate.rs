@@ -19,7 +19,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::json::{arr, js, Obj};
 use super::scenario::{data_frame, FrameSource, Reply, ReplyBody};
+use super::status::error_body;
 
 /// The default reply, split into word tokens.
 pub const DEFAULT_TEXT: &str = "Hello! This is the sserpent mock server.";
@@ -121,53 +123,6 @@ impl Words {
     pub fn text(&self, n: usize) -> String {
         (0..n).map(|i| self.token(i)).collect()
     }
-}
-
-/// A JSON object written field by field, in order (serde_json's map would
-/// sort the keys; providers don't).
-struct Obj(String);
-
-fn js(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialize")
-}
-
-impl Obj {
-    fn new() -> Self {
-        Obj(String::from("{"))
-    }
-
-    fn raw(mut self, key: &str, json: &str) -> Self {
-        if self.0.len() > 1 {
-            self.0.push(',');
-        }
-        self.0.push('"');
-        self.0.push_str(key);
-        self.0.push_str("\":");
-        self.0.push_str(json);
-        self
-    }
-
-    fn s(self, key: &str, v: &str) -> Self {
-        self.raw(key, &js(v))
-    }
-
-    fn n(self, key: &str, v: u64) -> Self {
-        self.raw(key, &v.to_string())
-    }
-
-    fn null(self, key: &str) -> Self {
-        self.raw(key, "null")
-    }
-
-    fn done(mut self) -> String {
-        self.0.push('}');
-        self.0
-    }
-}
-
-fn arr<I: IntoIterator<Item = String>>(items: I) -> String {
-    let items: Vec<String> = items.into_iter().collect();
-    format!("[{}]", items.join(","))
 }
 
 /// Placeholders a template is split at. They are inserted raw, never inside
@@ -342,37 +297,6 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
     } else {
         return None;
     })
-}
-
-/// An OpenAI-style error object.
-pub fn error_body(message: &str, kind: &str, code: Option<&str>) -> String {
-    let err = Obj::new()
-        .s("message", message)
-        .s("type", kind)
-        .null("param")
-        .raw("code", &code.map_or("null".into(), js))
-        .done();
-    Obj::new().raw("error", &err).done()
-}
-
-/// The error body for a scripted status without a body.
-pub fn status_error_body(status: u16) -> String {
-    let (kind, code) = match status {
-        401 => ("invalid_request_error", Some("invalid_api_key")),
-        403 => ("permission_error", None),
-        404 => ("invalid_request_error", Some("not_found")),
-        429 => ("rate_limit_error", Some("rate_limit_exceeded")),
-        s if s >= 500 => ("server_error", None),
-        _ => ("invalid_request_error", None),
-    };
-    error_body(
-        &format!(
-            "sserpent mock server: HTTP {status} {}",
-            super::http1::reason(status)
-        ),
-        kind,
-        code,
-    )
 }
 
 fn request_id_headers(req: &GenRequest<'_>) -> Vec<(String, String)> {

@@ -18,11 +18,13 @@
 pub mod generate;
 pub mod http1;
 pub mod http2;
+mod json;
 pub mod oci_auth;
 pub mod record;
 pub mod respond;
 pub mod scenario;
 pub mod server;
+pub mod status;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};

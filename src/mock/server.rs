@@ -25,6 +25,7 @@ use super::respond::{respond, Outcome, Sink};
 use super::scenario::{
     merge_headers, ListSource, Reply, ReplyBody, Scenario, ScenarioBody, ScenarioQueue,
 };
+use super::status::{error_body, status_error_body};
 
 /// Pipelined bytes read while a response is being written, at most.
 const MAX_PIPELINED: usize = 1024 * 1024;
@@ -109,7 +110,7 @@ impl Shared {
                     status: 400,
                     headers: generate::fixed_headers(&gen, "application/json"),
                     body: ReplyBody::Fixed(
-                        generate::error_body(
+                        error_body(
                             "We could not parse the JSON body of your request.",
                             "invalid_request_error",
                             None,
@@ -139,7 +140,7 @@ impl Shared {
             ),
             ScenarioBody::Default if s.status >= 400 => (
                 generate::fixed_headers(&gen, "application/json"),
-                ReplyBody::Fixed(generate::status_error_body(s.status).into()),
+                ReplyBody::Fixed(status_error_body(s.status).into()),
             ),
             ScenarioBody::Default => {
                 let mut r = default();
