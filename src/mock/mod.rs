@@ -24,6 +24,7 @@ pub mod record;
 pub mod respond;
 pub mod scenario;
 pub mod server;
+pub mod shared;
 pub mod status;
 
 use std::io;
@@ -38,7 +39,7 @@ use tokio::sync::watch;
 pub use record::{ClosedBy, ConnectionInfo, RequestRecord, UnknownConnection};
 pub use scenario::{Faults, Scenario, ScenarioBody};
 
-use server::Shared;
+use shared::Shared;
 
 /// Pending connections the kernel may hold for `accept` (5,000 clients
 /// connecting at once should not see SYN retries).
