@@ -2,8 +2,8 @@
 //! as `content_block_delta` events, then `message_delta` (the usage) and
 //! `message_stop`.
 
+use super::common::Gen;
 use super::template::{named, Template, WORD};
-use super::Gen;
 use crate::mock::json::Obj;
 use crate::mock::scenario::Reply;
 

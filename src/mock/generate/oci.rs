@@ -2,8 +2,8 @@
 //! in its GENERIC and COHERE formats, streamed unless the request says
 //! `isStream: false`.
 
+use super::common::{body_bool, body_str, Gen};
 use super::template::{frame, Template, WORD};
-use super::{body_bool, body_str, Gen};
 use crate::mock::json::{js, Obj};
 use crate::mock::scenario::{data_frame, Reply};
 

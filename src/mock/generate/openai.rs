@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 
+use super::common::Gen;
 use super::template::{frame, Template, WORD};
-use super::Gen;
 use crate::mock::json::{arr, js, Obj};
 use crate::mock::scenario::{data_frame, Reply};
 

@@ -1,8 +1,8 @@
 //! OpenAI's Responses API: named `response.*` events, every one with its
 //! sequence number, around the output text's deltas.
 
+use super::common::Gen;
 use super::template::{named, Template, SEQ, WORD};
-use super::Gen;
 use crate::mock::json::Obj;
 use crate::mock::scenario::Reply;
 

@@ -9,8 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::DEFAULT_TEXT;
 use crate::mock::scenario::{data_frame, FrameSource};
+
+/// The default reply, split into word tokens.
+pub const DEFAULT_TEXT: &str = "Hello! This is the sserpent mock server.";
 
 /// The word tokens of the reply, JSON-escaped (without quotes).
 pub struct Words {

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
+use super::common::GenRequest;
 use super::template::Words;
-use super::GenRequest;
 use crate::mock::scenario::{split_frames, Reply, ReplyBody};
 
 pub(super) fn request<'a>(method: &'a str, path: &'a str, body: &'a Value) -> GenRequest<'a> {
