@@ -2,18 +2,26 @@
 //! style streams on loopback, replays recorded `.sse` bodies, injects faults
 //! on demand and records every request and connection for assertions.
 //!
+//! May use `providers` only (OCI request signatures); knows nothing of
+//! `transport`, `items` or Python. Only `py::mock_server` and tests use it.
+//!
 //! It runs on its own small tokio runtime (two worker threads), apart from
 //! the client's, so that a test or a benchmark measures the client and not
 //! a server starved by it.
 //!
-//! - [`server`]: the accept loop and one task per connection;
-//! - [`http1`]: minimal HTTP/1.1 (requests in, heads and chunked bodies out);
-//! - [`scenario`]: queued scripted responses and their faults;
-//! - [`generate`]: the default provider responses;
-//! - [`record`]: the request and connection records;
-//! - [`oci_auth`]: OCI request-signature checks (when a public key is set).
-//!
-//! `py` holds the Python class `sserpent._sserpent.MockServer`.
+//! Each file uses only files listed below it:
+//! - `server`: the accept loop and one task per connection (HTTP/1.1 here);
+//! - `http2`: HTTP/2 with prior knowledge, each stream recorded apart;
+//! - `shared`: what the connections' tasks share, and how a request is
+//!   answered;
+//! - `respond`: writing one response, faults included, to either protocol;
+//! - `oci_auth`: OCI request-signature checks (when a public key is set);
+//! - `generate`: the default provider responses, one file per wire shape;
+//! - `http1`: minimal HTTP/1.1 (requests in, heads and chunked bodies out);
+//! - `scenario`: queued scripted responses and their faults;
+//! - `status`: reason phrases and OpenAI-style error bodies;
+//! - `json`: JSON objects written field by field, in order;
+//! - `record`: the request and connection records.
 
 pub mod generate;
 pub mod http1;
