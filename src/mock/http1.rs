@@ -8,6 +8,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::status::{error_body, reason};
+
 /// Largest request head accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Largest request body accepted.
@@ -118,7 +120,7 @@ impl HttpError {
     /// The head fields and OpenAI-style JSON body it is answered with.
     pub fn answer(&self) -> ([(String, String); 1], String) {
         let headers = [("content-type".to_string(), "application/json".to_string())];
-        let body = super::generate::error_body(self.message(), "invalid_request_error", None);
+        let body = error_body(self.message(), "invalid_request_error", None);
         (headers, body)
     }
 }
@@ -292,39 +294,6 @@ where
         },
     };
     ReadResult::Request(Request { head, body })
-}
-
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        422 => "Unprocessable Content",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        529 => "Site Overloaded",
-        _ => "Unknown",
-    }
 }
 
 /// How a response body is delimited on the wire.

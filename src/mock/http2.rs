@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::http1::{Framing, Head, HttpError, Request, MAX_BODY};
 use super::record::{ClosedBy, ConnHandle};
 use super::respond::{respond, Outcome, Sink};
-use super::server::{stopping, CloseGuard, Shared};
+use super::shared::{stopping, CloseGuard, Shared};
 
 /// The client preface every HTTP/2 connection starts with.
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -2,27 +2,38 @@
 //! style streams on loopback, replays recorded `.sse` bodies, injects faults
 //! on demand and records every request and connection for assertions.
 //!
+//! May use `providers` only (OCI request signatures); knows nothing of
+//! `transport`, `items` or Python. Only `py::mock_server` and tests use it.
+//!
 //! It runs on its own small tokio runtime (two worker threads), apart from
 //! the client's, so that a test or a benchmark measures the client and not
 //! a server starved by it.
 //!
-//! - [`server`]: the accept loop and one task per connection;
-//! - [`http1`]: minimal HTTP/1.1 (requests in, heads and chunked bodies out);
-//! - [`scenario`]: queued scripted responses and their faults;
-//! - [`generate`]: the default provider responses;
-//! - [`record`]: the request and connection records;
-//! - [`oci_auth`]: OCI request-signature checks (when a public key is set).
-//!
-//! `py` holds the Python class `sserpent._sserpent.MockServer`.
+//! Each file uses only files listed below it:
+//! - `server`: the accept loop and one task per connection (HTTP/1.1 here);
+//! - `http2`: HTTP/2 with prior knowledge, each stream recorded apart;
+//! - `shared`: what the connections' tasks share, and how a request is
+//!   answered;
+//! - `respond`: writing one response, faults included, to either protocol;
+//! - `oci_auth`: OCI request-signature checks (when a public key is set);
+//! - `generate`: the default provider responses, one file per wire shape;
+//! - `http1`: minimal HTTP/1.1 (requests in, heads and chunked bodies out);
+//! - `scenario`: queued scripted responses and their faults;
+//! - `status`: reason phrases and OpenAI-style error bodies;
+//! - `json`: JSON objects written field by field, in order;
+//! - `record`: the request and connection records.
 
 pub mod generate;
 pub mod http1;
 pub mod http2;
+mod json;
 pub mod oci_auth;
 pub mod record;
 pub mod respond;
 pub mod scenario;
 pub mod server;
+pub mod shared;
+pub mod status;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -36,7 +47,7 @@ use tokio::sync::watch;
 pub use record::{ClosedBy, ConnectionInfo, RequestRecord, UnknownConnection};
 pub use scenario::{Faults, Scenario, ScenarioBody};
 
-use server::Shared;
+use shared::Shared;
 
 /// Pending connections the kernel may hold for `accept` (5,000 clients
 /// connecting at once should not see SYN retries).

@@ -1,172 +1,30 @@
-//! The accept loop and one task per connection.
+//! The accept loop and one task per connection: HTTP/1.1 is served here, a
+//! connection that starts with the HTTP/2 preface is handed to [`http2`].
 //!
 //! While a response is written the connection's task also reads the socket,
 //! so that a client that goes away is noticed at once, even while the
 //! response is paced or stalled: its close is then recorded as the client's.
 
 use std::io;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, Instant};
 
-use super::generate::{self, GenRequest};
-use super::http1::{self, Framing, ReadResult, Request};
+use super::http1::{self, Framing, ReadResult};
 use super::http2;
-use super::oci_auth;
-use super::record::{monotonic, ClosedBy, ConnHandle, Recorder, RequestRecord};
+use super::record::{ClosedBy, ConnHandle};
 use super::respond::{respond, Outcome, Sink};
-use super::scenario::{
-    merge_headers, ListSource, Reply, ReplyBody, Scenario, ScenarioBody, ScenarioQueue,
-};
+use super::shared::{stopping, CloseGuard, Shared};
 
 /// Pipelined bytes read while a response is being written, at most.
 const MAX_PIPELINED: usize = 1024 * 1024;
 /// How long a reset waits for the bytes already written to be acknowledged.
 const RESET_DRAIN: Duration = Duration::from_secs(1);
-
-/// State shared by the server's tasks and its owner.
-#[derive(Default)]
-pub struct Shared {
-    pub queue: Mutex<ScenarioQueue>,
-    pub recorder: Recorder,
-    seq: AtomicU64,
-    /// Set: OCI paths require a request signature verifying with this key.
-    pub oci_key: Mutex<Option<crate::providers::oci::PublicKey>>,
-    /// HTTP/2 streams a connection may have open at once (0: the default).
-    pub h2_max_streams: AtomicU32,
-}
-
-impl Shared {
-    fn take_scenario(&self, path: &str) -> Option<Arc<Scenario>> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take(path)
-    }
-
-    /// Records `req` (received on connection `conn_id`) and returns its
-    /// reply, checking its OCI signature first when one is required.
-    pub fn answer(&self, req: &Request, conn_id: u64) -> Reply {
-        let oci_key = self
-            .oci_key
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let oci_signature = match oci_key {
-            Some(key) if oci_auth::is_oci_path(req.head.path()) => Some(oci_auth::check(&key, req)),
-            _ => None,
-        };
-        let unauthorized = matches!(oci_signature, Some(Err(_)));
-        self.recorder.add_request(RequestRecord {
-            method: req.head.method.clone(),
-            path: req.head.path().to_owned(),
-            query: req.head.query().to_owned(),
-            headers: req.head.headers.clone(),
-            body: req.body.clone(),
-            connection_id: conn_id,
-            received_at: monotonic(),
-            oci_signature,
-        });
-        if unauthorized {
-            oci_auth::unauthorized()
-        } else {
-            self.reply_for(req)
-        }
-    }
-
-    /// The reply to `req`: the first matching queued scenario, else the
-    /// default response for its path.
-    pub fn reply_for(&self, req: &Request) -> Reply {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let scenario = self.take_scenario(req.head.path());
-        let parsed = if req.body.iter().all(u8::is_ascii_whitespace) {
-            Ok(Value::Object(Default::default()))
-        } else {
-            serde_json::from_slice::<Value>(&req.body)
-        };
-        let empty = Value::Object(Default::default());
-        let (chunks, interval, timestamps) = generate::load_headers(&req.head.headers);
-        let gen = GenRequest {
-            method: &req.head.method,
-            path: req.head.path(),
-            body: parsed.as_ref().unwrap_or(&empty),
-            body_len: req.body.len(),
-            chunks,
-            interval,
-            timestamps,
-            seq,
-        };
-        let default = || {
-            if parsed.is_err() && generate::route(gen.method, gen.path).is_some() {
-                Reply {
-                    status: 400,
-                    headers: generate::fixed_headers(&gen, "application/json"),
-                    body: ReplyBody::Fixed(
-                        generate::error_body(
-                            "We could not parse the JSON body of your request.",
-                            "invalid_request_error",
-                            None,
-                        )
-                        .into(),
-                    ),
-                    faults: Default::default(),
-                }
-            } else {
-                generate::default_reply(&gen)
-            }
-        };
-        let Some(s) = scenario else {
-            return default();
-        };
-        let (mut headers, body) = match &s.body {
-            ScenarioBody::Frames(frames) => (
-                generate::stream_headers(&gen),
-                ReplyBody::Stream(Box::new(ListSource::new(frames.clone()))),
-            ),
-            ScenarioBody::Fixed {
-                bytes,
-                content_type,
-            } => (
-                generate::fixed_headers(&gen, content_type),
-                ReplyBody::Fixed(bytes.clone()),
-            ),
-            ScenarioBody::Default if s.status >= 400 => (
-                generate::fixed_headers(&gen, "application/json"),
-                ReplyBody::Fixed(generate::status_error_body(s.status).into()),
-            ),
-            ScenarioBody::Default => {
-                let mut r = default();
-                if r.status == 200 {
-                    r.status = s.status;
-                }
-                merge_headers(&mut r.headers, &s.headers);
-                let mut faults = s.faults.clone();
-                faults.delay = faults.delay.or(r.faults.delay);
-                r.faults = faults;
-                return r;
-            }
-        };
-        merge_headers(&mut headers, &s.headers);
-        Reply {
-            status: s.status,
-            headers,
-            body,
-            faults: s.faults.clone(),
-        }
-    }
-}
-
-/// Resolves when the server is stopping.
-pub(super) async fn stopping(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
-}
 
 pub async fn accept_loop(
     listener: TcpListener,
@@ -186,19 +44,6 @@ pub async fn accept_loop(
             // Out of file descriptors or an aborted handshake: try again.
             Err(_) => sleep(Duration::from_millis(5)).await,
         }
-    }
-}
-
-/// Records the connection's close when its task ends, however it ends.
-pub(super) struct CloseGuard {
-    pub shared: Arc<Shared>,
-    pub id: u64,
-    pub by: ClosedBy,
-}
-
-impl Drop for CloseGuard {
-    fn drop(&mut self) {
-        self.shared.recorder.close_connection(self.id, self.by);
     }
 }
 
