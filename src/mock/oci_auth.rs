@@ -53,7 +53,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::mock::MockServer;
-    use crate::providers::oci::tests::TEST_KEY;
+    use crate::providers::oci::test_keys::TEST_KEY;
     use crate::providers::oci::{sign, PrivateKey, SignRequest};
 
     const BODY: &str = r#"{"compartmentId":"c","servingMode":{"servingType":"ON_DEMAND","modelId":"m"},"inferenceRequest":{"runtimeType":"COHERE","prompt":"hi","isStream":true}}"#;
