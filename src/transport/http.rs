@@ -9,6 +9,8 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response};
 
+use super::headers_deadline::{within_read_timeout, HeadersTimeout, WatchConnectsLayer};
+
 /// Error bodies of non-2xx responses are read up to this size.
 const MAX_ERROR_BODY: usize = 1 << 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
@@ -69,6 +71,7 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
         // headers are credentials and drops them on a change of origin.
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(opts.connect_timeout)
+        .connector_layer(WatchConnectsLayer)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .danger_accept_invalid_certs(!opts.verify);
@@ -364,13 +367,24 @@ pub async fn send_with_retries(
     let mut attempt = 0u32;
     loop {
         on_attempt(attempt + 1);
-        let wait_headers = opts.connect_timeout + opts.read_timeout;
-        let outcome = tokio::time::timeout(wait_headers, send_following(client, spec)).await;
+        let outcome = within_read_timeout(
+            send_following(client, spec),
+            opts.connect_timeout,
+            opts.read_timeout,
+        )
+        .await;
         let (failure, delay) = match outcome {
-            Err(_) => (
+            Err(HeadersTimeout::AfterConnect(t)) => (
                 HttpError::Timeout(format!(
-                    "no response headers within {:.3}s (connect_timeout + read_timeout)",
-                    wait_headers.as_secs_f64()
+                    "no response headers within {:.3}s of connecting (read_timeout)",
+                    t.as_secs_f64()
+                )),
+                None,
+            ),
+            Err(HeadersTimeout::Connecting(t)) => (
+                HttpError::Timeout(format!(
+                    "no connection within {:.3}s (connect_timeout + read_timeout)",
+                    t.as_secs_f64()
                 )),
                 None,
             ),
