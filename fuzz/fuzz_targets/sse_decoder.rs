@@ -12,7 +12,10 @@
 //! - fed in the chosen pieces, after every feed the events and errors so far
 //!   are exactly the reference's for the bytes fed so far (nothing late,
 //!   nothing lost, errors in stream order) and the buffers stay within the limit;
-//! - fed one byte at a time, the result equals the whole feed.
+//! - fed one byte at a time, the result equals the whole feed;
+//! - keeping raw bytes (`keep_raw`), whole and in the pieces: the same events,
+//!   the same raw bytes whatever the piecing, and those bytes, decoded again,
+//!   give the same events (re-streaming forwards them unchanged).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -155,6 +158,7 @@ impl Reference {
                 .then(|| String::from_utf8_lossy(&event_type).into_owned()),
             data: String::from_utf8_lossy(data).into_owned(),
             id: self.last_event_id.as_str().into(),
+            raw: None,
         }));
     }
 }
@@ -166,6 +170,25 @@ fn outcome(d: &Decoder, items: Output) -> Outcome {
         retry: d.retry(),
         pending: d.has_pending_event(),
     }
+}
+
+/// Each event's raw bytes, decoding with `keep_raw` in the given pieces
+/// (the rest of `stream` after them in one more feed).
+fn raw_run(stream: &[u8], lengths: &[u8], max: usize) -> Vec<Option<Vec<u8>>> {
+    let mut d = Decoder::new(max);
+    d.keep_raw();
+    let mut out = Vec::new();
+    let mut fed = 0;
+    for &len in lengths {
+        let end = (fed + usize::from(len)).min(stream.len());
+        d.feed(&stream[fed..end], &mut out);
+        fed = end;
+    }
+    d.feed(&stream[fed..], &mut out);
+    out.into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.raw.map(Vec::from))
+        .collect()
 }
 
 fn check_bounds(d: &Decoder, max: usize) {
@@ -233,6 +256,28 @@ fuzz_target!(|input: &[u8]| {
         check_bounds(&d, max);
     }
     assert_eq!(outcome(&d, out), want, "byte-at-a-time feed differs");
+
+    // Raw capture: whole and in the pieces alike, and the raw bytes re-decode
+    // to the same events.
+    let raw_whole = raw_run(stream, &[], max);
+    let raw_pieces = raw_run(stream, lengths, max);
+    assert_eq!(raw_whole, raw_pieces, "raw bytes depend on the piecing {lengths:?}");
+    let events: Vec<&Event> = want.items.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(raw_whole.len(), events.len(), "keep_raw changed the events");
+    if raw_whole.iter().all(Option::is_some) {
+        let again: Vec<u8> = raw_whole.iter().flatten().flatten().copied().collect();
+        let mut d2 = Decoder::new(max.saturating_mul(4));
+        let mut out2 = Vec::new();
+        d2.feed(&again, &mut out2);
+        let redecoded: Vec<(Option<String>, String)> = out2
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|e| (e.event, e.data))
+            .collect();
+        let original: Vec<(Option<String>, String)> =
+            events.iter().map(|e| (e.event.clone(), e.data.clone())).collect();
+        assert_eq!(redecoded, original, "raw bytes re-decode to other events");
+    }
 
     // close() forgets the partial event but keeps the last event ID and retry.
     d.close();

@@ -22,7 +22,7 @@ pub mod pipeline;
 #[path = "../../src/providers/openai/schema.rs"]
 #[doc(hidden)]
 pub mod schema;
-#[path = "../../src/wire/sse.rs"]
+#[path = "../../src/wire/sse/mod.rs"]
 #[doc(hidden)]
 pub mod sse;
 #[path = "../../src/items/text.rs"]

@@ -292,7 +292,9 @@ impl Pipeline {
         };
         let stop = self.ends_stream(event_type);
         let is_error_event = matches!(event_type, "error" | "response.failed");
-        let sse::Event { event, data, id } = ev;
+        let sse::Event {
+            event, data, id, ..
+        } = ev;
         let doc = Arc::new(Doc { text: data, nodes });
         let (schema, has_error) = schema::detect(&doc);
         if has_error || is_error_event {
@@ -300,6 +302,7 @@ impl Pipeline {
                 event,
                 data: doc.text.clone(),
                 id,
+                raw: None,
             };
             if let Some(p) = provider_error(&doc, &ev) {
                 let p = ProviderError { event: ev, ..p };
@@ -378,6 +381,7 @@ fn provider_error(doc: &Arc<Doc>, ev: &Event) -> Option<ProviderError> {
             event: None,
             data: String::new(),
             id: Arc::from(""),
+            raw: None,
         },
         doc: Some(doc.clone()),
         error_node: error_node.or(Some(root)),

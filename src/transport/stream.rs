@@ -533,6 +533,7 @@ impl StreamTask {
             event: None,
             data: text,
             id: Arc::from(""),
+            raw: None,
         };
         match crate::wire::json::Doc::tape(&event.data) {
             Ok(nodes) => {

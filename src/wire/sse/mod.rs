@@ -25,6 +25,9 @@ pub struct Event {
     pub data: String,
     /// The last event ID in effect when the event was dispatched.
     pub id: Arc<str>,
+    /// The bytes the event came in as, when the decoder keeps them
+    /// ([`Decoder::keep_raw`]): see there for what they hold.
+    pub raw: Option<Box<[u8]>>,
 }
 
 impl Event {
@@ -87,6 +90,24 @@ pub struct Decoder {
     skip_lf: bool,
     /// An oversized event is being skipped up to its blank line.
     discarding: bool,
+    /// Raw capture (`keep_raw`): the bytes since the last event, and how many
+    /// of them to keep when a block ends without an event.
+    raw: Option<RawCapture>,
+}
+
+/// The bytes of the block being read, for re-streaming them unchanged.
+#[derive(Debug, Default)]
+struct RawCapture {
+    bytes: Vec<u8>,
+    /// Blocks that set fields but dispatched nothing (`retry:` alone, say)
+    /// are carried into the next event's bytes; comment-only blocks are not.
+    carried: usize,
+    /// The current block had a field line (not only comments).
+    has_fields: bool,
+    /// The bytes outgrew their bound: this block's event gets none.
+    overflowed: bool,
+    /// An event got raw bytes already: the next bytes are not the stream's first.
+    past_first: bool,
 }
 
 impl Default for Decoder {
@@ -111,6 +132,24 @@ impl Decoder {
             bom_checked: false,
             skip_lf: false,
             discarding: false,
+            raw: None,
+        }
+    }
+
+    /// Keeps each event's bytes as they came in ([`Event::raw`]) from the
+    /// next byte on: every line since the previous event, with its own line
+    /// terminators, comments and `id:`/`retry:` fields, through its blank
+    /// line; blocks that dispatch nothing are carried into the next event,
+    /// except comment-only ones (keep-alives), which are dropped, as is a
+    /// leading BOM. The bytes of one event are bounded by twice the event
+    /// size limit; past it the event has no raw bytes (`None`).
+    pub fn keep_raw(&mut self) {
+        if self.raw.is_none() {
+            self.raw = Some(RawCapture {
+                // Bytes of the current block went by uncaptured.
+                overflowed: self.has_pending_event(),
+                ..RawCapture::default()
+            });
         }
     }
 
@@ -187,10 +226,15 @@ impl Decoder {
         self.bom_checked = false;
         self.skip_lf = false;
         self.discarding = false;
+        if let Some(raw) = &mut self.raw {
+            *raw = RawCapture::default();
+        }
     }
 
     fn process(&mut self, input: &[u8], out: &mut Output) {
         let mut pos = 0;
+        // Start of the bytes not yet in the raw capture.
+        let mut mark = 0;
         if self.skip_lf && !input.is_empty() {
             self.skip_lf = false;
             if input[0] == b'\n' {
@@ -201,9 +245,12 @@ impl Decoder {
             let rest = &input[pos..];
             let Some(off) = memchr2(b'\r', b'\n', rest) else {
                 self.buffer_partial_line(rest, out);
-                return;
+                break;
             };
             let terminator = rest[off];
+            let blank = off == 0 && self.line.is_empty() && !self.line_overflow;
+            let discarded = self.discarding;
+            let before = out.len();
             self.finish_line(&rest[..off], out);
             pos += off + 1;
             if terminator == b'\r' {
@@ -214,6 +261,51 @@ impl Decoder {
                 } else {
                     self.skip_lf = true;
                 }
+            }
+            if blank && self.raw.is_some() {
+                self.end_raw_block(&input[mark..pos], discarded, &mut out[before..]);
+                mark = pos;
+            }
+        }
+        if mark < input.len() {
+            if let Some(raw) = &mut self.raw {
+                raw.push(&input[mark..], self.max_event_size);
+            }
+        }
+    }
+
+    /// A blank line ended a block: its bytes go to the event it dispatched,
+    /// are carried to the next one, or (comments only) are dropped.
+    fn end_raw_block(
+        &mut self,
+        tail: &[u8],
+        discarded: bool,
+        dispatched: &mut [Result<Event, SseError>],
+    ) {
+        let Some(raw) = &mut self.raw else { return };
+        raw.push(tail, self.max_event_size);
+        match dispatched.iter_mut().rev().find_map(|r| r.as_mut().ok()) {
+            Some(event) => {
+                let bytes = std::mem::take(&mut raw.bytes);
+                // At the start of a stream a BOM would be stripped, not read
+                // as part of a field name as it was here (after the real one).
+                let bom_lost = !raw.past_first && bytes.starts_with(BOM);
+                if !raw.overflowed && !bom_lost {
+                    event.raw = Some(bytes.into_boxed_slice());
+                }
+                *raw = RawCapture {
+                    past_first: true,
+                    ..RawCapture::default()
+                };
+            }
+            None if raw.has_fields && !raw.overflowed && !discarded => {
+                raw.carried = raw.bytes.len();
+                raw.has_fields = false;
+            }
+            None => {
+                raw.bytes.truncate(raw.carried);
+                raw.overflowed = false;
+                raw.has_fields = false;
             }
         }
     }
@@ -276,6 +368,11 @@ impl Decoder {
         if line.is_empty() {
             self.dispatch(out);
             return;
+        }
+        if line[0] != b':' {
+            if let Some(raw) = &mut self.raw {
+                raw.has_fields = true;
+            }
         }
         if self.discarding || line[0] == b':' {
             return;
@@ -366,384 +463,25 @@ impl Decoder {
             event,
             data,
             id: self.last_event_id.clone(),
+            raw: None,
         }));
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decode(chunks: &[&[u8]]) -> Vec<(String, String, String)> {
-        decode_with(DEFAULT_MAX_EVENT_SIZE, chunks)
-            .into_iter()
-            .map(|r| r.expect("no error"))
-            .collect()
-    }
-
-    fn decode_with(
-        max: usize,
-        chunks: &[&[u8]],
-    ) -> Vec<Result<(String, String, String), SseError>> {
-        let mut d = Decoder::new(max);
-        let mut out = Vec::new();
-        for c in chunks {
-            d.feed(c, &mut out);
+impl RawCapture {
+    fn push(&mut self, bytes: &[u8], max_event_size: usize) {
+        if self.overflowed {
+            return;
         }
-        d.close();
-        out.into_iter()
-            .map(|r| r.map(|e| (e.event_type().to_string(), e.data, e.id.to_string())))
-            .collect()
-    }
-
-    fn ev(t: &str, d: &str, id: &str) -> (String, String, String) {
-        (t.into(), d.into(), id.into())
-    }
-
-    #[test]
-    fn basic_data_event() {
-        assert_eq!(
-            decode(&[b"data: hello\n\n"]),
-            vec![ev("message", "hello", "")]
-        );
-    }
-
-    #[test]
-    fn leading_bom_stripped_once() {
-        assert_eq!(
-            decode(&[b"\xEF\xBB\xBFdata: a\n\n"]),
-            vec![ev("message", "a", "")]
-        );
-        // a second BOM is part of the field name, which is then unknown
-        assert_eq!(
-            decode(&[b"\xEF\xBB\xBF\xEF\xBB\xBFdata: a\n\ndata: b\n\n"]),
-            vec![ev("message", "b", "")]
-        );
-        // split BOM
-        assert_eq!(
-            decode(&[b"\xEF", b"\xBB", b"\xBFdata: a\n\n"]),
-            vec![ev("message", "a", "")]
-        );
-        // a BOM later in the stream is data
-        assert_eq!(
-            decode(&[b"data: \xEF\xBB\xBFx\n\n"]),
-            vec![ev("message", "\u{FEFF}x", "")]
-        );
-    }
-
-    #[test]
-    fn partial_bom_is_content() {
-        // EF BB followed by 'd' is an invalid sequence: one U+FFFD in the field name
-        assert_eq!(
-            decode(&[b"\xEF\xBBdata: a\n\ndata: b\n\n"]),
-            vec![ev("message", "b", "")]
-        );
-        assert_eq!(
-            decode(&[b"\xEF", b"\xBB: x\ndata: b\n\n"]),
-            vec![ev("message", "b", "")]
-        );
-    }
-
-    #[test]
-    fn invalid_utf8_replaced() {
-        assert_eq!(
-            decode(&[b"data: a\xFFb\n\n"]),
-            vec![ev("message", "a\u{FFFD}b", "")]
-        );
-        // multi-byte char split across feeds
-        assert_eq!(
-            decode(&[b"data: \xE3\x81", b"\x82\n\n"]),
-            vec![ev("message", "あ", "")]
-        );
-        // a truncated sequence at the end of a line
-        assert_eq!(
-            decode(&[b"data: \xE3\x81\ndata: x\n\n"]),
-            vec![ev("message", "\u{FFFD}\nx", "")]
-        );
-        // invalid sequence split across feeds
-        assert_eq!(
-            decode(&[b"data: \xF0\x9F", b"\n\n"]),
-            vec![ev("message", "\u{FFFD}", "")]
-        );
-    }
-
-    #[test]
-    fn all_line_terminators() {
-        let want = vec![ev("message", "a\nb\nc", "")];
-        assert_eq!(decode(&[b"data: a\r\ndata: b\rdata: c\n\r\n"]), want);
-        assert_eq!(decode(&[b"data: a\rdata: b\rdata: c\r\r"]), want);
-        assert_eq!(decode(&[b"data: a\ndata: b\ndata: c\n\n"]), want);
-    }
-
-    #[test]
-    fn crlf_split_across_feeds_is_one_terminator() {
-        // if CR and LF counted twice, the LF would be a blank line and dispatch early
-        assert_eq!(
-            decode(&[b"data: a\r", b"\ndata: b\r\n\r\n"]),
-            vec![ev("message", "a\nb", "")]
-        );
-        assert_eq!(
-            decode(&[b"data: a\r", b"\n", b"\r", b"\n"]),
-            vec![ev("message", "a", "")]
-        );
-        // CR at end then CR: two terminators, an empty line
-        assert_eq!(
-            decode(&[b"data: a\r", b"\rdata: b\n\n"]),
-            vec![ev("message", "a", ""), ev("message", "b", "")]
-        );
-    }
-
-    #[test]
-    fn comments_and_fields() {
-        assert_eq!(
-            decode(&[b": comment\ndata: x\n:another\n\n"]),
-            vec![ev("message", "x", "")]
-        );
-        // no colon: field with empty value
-        assert_eq!(decode(&[b"data\n\n"]), vec![ev("message", "", "")]);
-        assert_eq!(decode(&[b"data\ndata\n\n"]), vec![ev("message", "\n", "")]);
-        // exactly one leading space removed
-        assert_eq!(
-            decode(&[b"data:  two\n\n"]),
-            vec![ev("message", " two", "")]
-        );
-        assert_eq!(decode(&[b"data:none\n\n"]), vec![ev("message", "none", "")]);
-        // field names are case-sensitive; unknown fields ignored
-        assert_eq!(
-            decode(&[b"Data: x\nfoo: bar\ndata: y\n\n"]),
-            vec![ev("message", "y", "")]
-        );
-        // a value may contain colons
-        assert_eq!(
-            decode(&[b"data: a:b: c\n\n"]),
-            vec![ev("message", "a:b: c", "")]
-        );
-    }
-
-    #[test]
-    fn data_joining_and_trailing_lf() {
-        assert_eq!(
-            decode(&[b"data: a\ndata:\ndata: b\n\n"]),
-            vec![ev("message", "a\n\nb", "")]
-        );
-        assert_eq!(decode(&[b"data:\n\n"]), vec![ev("message", "", "")]);
-    }
-
-    #[test]
-    fn block_without_data_resets_type() {
-        assert_eq!(
-            decode(&[b"event: foo\n\ndata: x\n\n"]),
-            vec![ev("message", "x", "")]
-        );
-    }
-
-    #[test]
-    fn event_type_set_and_reset() {
-        assert_eq!(
-            decode(&[b"event: add\ndata: 1\n\ndata: 2\n\nevent:\ndata: 3\n\n"]),
-            vec![
-                ev("add", "1", ""),
-                ev("message", "2", ""),
-                ev("message", "3", "")
-            ]
-        );
-    }
-
-    #[test]
-    fn ids_persist_and_reset() {
-        assert_eq!(
-            decode(&[b"id: 1\ndata: a\n\ndata: b\n\nid\ndata: c\n\nid: 2\ndata: d\n\n"]),
-            vec![
-                ev("message", "a", "1"),
-                ev("message", "b", "1"),
-                ev("message", "c", ""),
-                ev("message", "d", "2")
-            ]
-        );
-    }
-
-    #[test]
-    fn id_with_nul_ignored() {
-        assert_eq!(
-            decode(&[b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n"]),
-            vec![ev("message", "a", "1"), ev("message", "b", "1")]
-        );
-    }
-
-    #[test]
-    fn id_only_block_updates_last_event_id() {
-        let mut d = Decoder::default();
-        let mut out = Vec::new();
-        d.feed(b"id: 7\n\n", &mut out);
-        assert!(out.is_empty());
-        assert_eq!(&**d.last_event_id(), "7");
-        d.feed(b"data: x\n\n", &mut out);
-        assert_eq!(&*out[0].as_ref().unwrap().id, "7");
-    }
-
-    #[test]
-    fn id_of_incomplete_event_not_applied() {
-        let mut d = Decoder::default();
-        let mut out = Vec::new();
-        d.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n", &mut out);
-        d.close();
-        assert_eq!(out.len(), 1);
-        assert_eq!(&**d.last_event_id(), "1");
-    }
-
-    #[test]
-    fn retry_only_digits() {
-        let mut d = Decoder::default();
-        let mut out = Vec::new();
-        d.feed(b"retry: 1000\n", &mut out);
-        assert_eq!(d.retry(), Some(1000));
-        d.feed(
-            b"retry: 12a\nretry: -5\nretry:\nretry: 1.5\nretry:  7\n",
-            &mut out,
-        );
-        assert_eq!(d.retry(), Some(1000));
-        d.feed(b"retry:20\n\n", &mut out);
-        assert_eq!(d.retry(), Some(20));
-        assert!(out.is_empty());
-    }
-
-    #[test]
-    fn incomplete_event_discarded_at_end() {
-        assert_eq!(
-            decode(&[b"data: a\n\ndata: b\n"]),
-            vec![ev("message", "a", "")]
-        );
-        assert_eq!(
-            decode(&[b"data: a\n\ndata: b"]),
-            vec![ev("message", "a", "")]
-        );
-        let mut d = Decoder::default();
-        let mut out = Vec::new();
-        d.feed(b"data: b\n", &mut out);
-        assert!(d.has_pending_event());
-        d.close();
-        assert!(!d.has_pending_event());
-    }
-
-    #[test]
-    fn line_too_long_errors_and_recovers() {
-        let got = decode_with(16, &[b"data: 0123456789", b"0123456789\n\ndata: ok\n\n"]);
-        assert_eq!(
-            got,
-            vec![
-                Err(SseError::LineTooLong { limit: 16 }),
-                Ok(ev("message", "ok", ""))
-            ]
-        );
-    }
-
-    #[test]
-    fn event_too_large_errors_and_recovers() {
-        let got = decode_with(
-            16,
-            &[b"data: 0123456789\ndata: 0123456789\ndata: x\n\ndata: ok\n\n"],
-        );
-        assert_eq!(
-            got,
-            vec![
-                Err(SseError::EventTooLarge { limit: 16 }),
-                Ok(ev("message", "ok", ""))
-            ]
-        );
-    }
-
-    #[test]
-    fn buffers_never_exceed_limit() {
-        let mut d = Decoder::new(64);
-        let mut out = Vec::new();
-        for _ in 0..10_000 {
-            d.feed(b"data: xxxxxxxxxxxxxxxx", &mut out);
-            assert!(d.line.len() <= 64 && d.data.len() <= 64);
+        if self.bytes.len() + bytes.len() > max_event_size.saturating_mul(2) {
+            self.overflowed = true;
+            self.bytes = Vec::new();
+            self.carried = 0;
+            return;
         }
-        for _ in 0..1000 {
-            d.feed(b"data: xxxxxxxxxxxxxxxx\n", &mut out);
-            assert!(d.line.len() <= 64 && d.data.len() <= 64);
-        }
-    }
-
-    #[test]
-    fn every_split_point_gives_same_events() {
-        let inputs: &[&[u8]] = &[
-            b"\xEF\xBB\xBF: hi\r\nevent: a\rdata: 1\r\nid: x\n\r\ndata: \xE3\x81\x82\xFF\r\rretry: 5\ndata\n\n",
-            b"data: a\r\n\r\ndata: b\r\r",
-            b"id: 1\nevent: e\ndata: a\ndata: b\n\nid\n\ndata: c\n\n",
-        ];
-        for input in inputs {
-            let whole = decode(&[input]);
-            for i in 0..=input.len() {
-                for j in i..=input.len() {
-                    let got = decode(&[&input[..i], &input[i..j], &input[j..]]);
-                    assert_eq!(got, whole, "split at {i},{j}");
-                }
-            }
-        }
-    }
-
-    mod props {
-        use super::*;
-        use proptest::prelude::*;
-
-        fn split(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-            let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-            points.sort_unstable();
-            let mut pieces = Vec::new();
-            let mut last = 0;
-            for p in points {
-                pieces.push(input[last..p].to_vec());
-                last = p;
-            }
-            pieces.push(input[last..].to_vec());
-            pieces
-        }
-
-        fn sse_bytes() -> impl Strategy<Value = Vec<u8>> {
-            let atom = prop_oneof![
-                Just(b"data".to_vec()),
-                Just(b"event".to_vec()),
-                Just(b"id".to_vec()),
-                Just(b"retry".to_vec()),
-                Just(b":".to_vec()),
-                Just(b": ".to_vec()),
-                Just(b"\r".to_vec()),
-                Just(b"\n".to_vec()),
-                Just(b"\r\n".to_vec()),
-                Just(b"\xEF\xBB\xBF".to_vec()),
-                Just(b"\xE3\x81\x82".to_vec()),
-                Just(b"\x00".to_vec()),
-                Just(b"12".to_vec()),
-                any::<u8>().prop_map(|b| vec![b]),
-            ];
-            prop::collection::vec(atom, 0..60).prop_map(|v| v.concat())
-        }
-
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(2000))]
-            #[test]
-            fn splits_never_change_events(input in sse_bytes(), cuts in prop::collection::vec(any::<usize>(), 0..6)) {
-                let whole = decode_with(DEFAULT_MAX_EVENT_SIZE, &[&input]);
-                let pieces = split(&input, &cuts);
-                let refs: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
-                prop_assert_eq!(decode_with(DEFAULT_MAX_EVENT_SIZE, &refs), whole);
-            }
-
-            #[test]
-            fn random_bytes_never_panic_and_stay_bounded(input in prop::collection::vec(any::<u8>(), 0..400), cuts in prop::collection::vec(any::<usize>(), 0..6), max in 1usize..40) {
-                let mut d = Decoder::new(max);
-                let mut out = Vec::new();
-                for piece in split(&input, &cuts) {
-                    d.feed(&piece, &mut out);
-                    prop_assert!(d.line.len() <= max);
-                    prop_assert!(d.data.len() + d.event_type.len() <= max);
-                }
-                for e in out.iter().flatten() {
-                    prop_assert!(e.data.len() <= max);
-                }
-            }
-        }
+        self.bytes.extend_from_slice(bytes);
     }
 }
+
+#[cfg(test)]
+mod tests;
