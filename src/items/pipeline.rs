@@ -142,6 +142,11 @@ impl Pipeline {
         self
     }
 
+    /// Events keep the bytes they came in as (see `Decoder::keep_raw`).
+    pub fn keep_raw(&mut self) {
+        self.decoder.keep_raw();
+    }
+
     /// An empty body is reported as incomplete.
     pub fn requiring_events(mut self) -> Self {
         self.require_events = true;

@@ -393,6 +393,7 @@ impl Chunk {
             event: None,
             data: self.doc.json_text(self.node).to_string(),
             id: Arc::from(""),
+            raw: None,
         });
         Ok((caller, (Bound::new(py, event)?.into_any(),)))
     }

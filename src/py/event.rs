@@ -44,6 +44,7 @@ impl PyEvent {
                 event,
                 data,
                 id: Arc::from(id),
+                raw: None,
             },
         }
     }

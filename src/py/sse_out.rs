@@ -93,7 +93,10 @@ struct SseState {
 }
 
 /// `stream.sse()`: SSE bytes, sync and async. Without ``transform`` the
-/// upstream events pass through unchanged (type, id, data; ``[DONE]`` kept);
+/// upstream events pass through byte for byte as they came (line endings,
+/// comments, field order, ``id:``/``retry:``; ``[DONE]`` kept), but for
+/// comment-only blocks (keep-alives: ``ping`` sends sserpent's own) and a
+/// leading BOM; events read before ``sse()`` was called are re-encoded;
 /// with it, each chunk becomes ``transform(chunk)`` (a dict or list as JSON,
 /// a str as data, an :class:`Event`, raw bytes, or None to drop) and
 /// ``terminator`` (``"[DONE]"`` by default, None for none) ends the output.
@@ -140,7 +143,7 @@ impl SseIter {
         if self.transform.is_some() {
             View::Chunks
         } else {
-            View::Events
+            View::RawEvents
         }
     }
 
@@ -158,6 +161,11 @@ impl SseIter {
         let Some(transform) = &self.transform else {
             let ev = item.bind(py).cast::<PyEvent>()?.get();
             let ev = &ev.inner;
+            if let Some(raw) = &ev.raw {
+                // As it came in; its own `id:` lines set the id downstream too.
+                st.last_id = ev.id.to_string();
+                return Ok(Some(raw.to_vec()));
+            }
             let id = if *ev.id != *st.last_id {
                 st.last_id = ev.id.to_string();
                 Some(&*ev.id)

@@ -378,6 +378,7 @@ pub(super) fn view_name(v: View) -> &'static str {
     match v {
         View::Chunks => "chunks",
         View::Events => "events()",
+        View::RawEvents => "sse()",
         View::Text => "text()",
         View::Body => "a JSON body",
     }

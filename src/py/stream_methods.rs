@@ -81,7 +81,7 @@ impl Stream {
     fn final_(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         {
             let c = self.consumer()?;
-            if c.view == Some(View::Events) {
+            if matches!(c.view, Some(View::Events | View::RawEvents)) {
                 return Err(PyValueError::new_err(
                     "final() needs a chunk stream, not events()",
                 ));

@@ -40,6 +40,9 @@ impl Drop for LiveTask {
 pub enum View {
     Chunks,
     Events,
+    /// Events carrying the bytes they came in as (`Event::raw`), for
+    /// re-streaming them unchanged (`stream.sse()`).
+    RawEvents,
     Text,
     /// Not a stream: the whole body, parsed as one JSON document.
     Body,
@@ -295,12 +298,14 @@ impl StreamTask {
         if self.resolved == View::Body {
             return self.read_body(resp).await;
         }
-        let mode = if self.resolved == View::Events {
-            Mode::Events
-        } else {
-            Mode::Chunks
+        let mode = match self.resolved {
+            View::Events | View::RawEvents => Mode::Events,
+            _ => Mode::Chunks,
         };
         let mut pipeline = Pipeline::new(mode, self.max_event_size).requiring_events();
+        if self.resolved == View::RawEvents {
+            pipeline.keep_raw();
+        }
         if let Some(e) = self.ending {
             pipeline = pipeline.with_ending(e);
         }

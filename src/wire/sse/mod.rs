@@ -141,8 +141,11 @@ impl Decoder {
     /// terminators, comments and `id:`/`retry:` fields, through its blank
     /// line; blocks that dispatch nothing are carried into the next event,
     /// except comment-only ones (keep-alives), which are dropped, as is a
-    /// leading BOM. The bytes of one event are bounded by twice the event
-    /// size limit; past it the event has no raw bytes (`None`).
+    /// leading BOM. The LF of a CRLF split across two reads goes with the
+    /// next event (the bytes of all events together are the stream's, in any
+    /// piecing, but for such an LF at its very end). The bytes of one event
+    /// are bounded by twice the event size limit; past it the event has no
+    /// raw bytes (`None`).
     pub fn keep_raw(&mut self) {
         if self.raw.is_none() {
             self.raw = Some(RawCapture {
@@ -239,6 +242,14 @@ impl Decoder {
             self.skip_lf = false;
             if input[0] == b'\n' {
                 pos = 1;
+                if let Some(raw) = &mut self.raw {
+                    // The LF of a CRLF whose CR ended the previous read (and
+                    // maybe dispatched an event): the next event carries it,
+                    // whatever block it is in, so the bytes stay whole.
+                    raw.push(b"\n", self.max_event_size);
+                    raw.carried = raw.carried.max(raw.bytes.len());
+                    mark = 1;
+                }
             }
         }
         while pos < input.len() {
