@@ -1,40 +1,17 @@
-"""``stream.sse()`` without a transform forwards the upstream bytes unchanged: every wire
-sample, served by the mock server in pieces of every size, comes out byte for byte, but
-for what is documented as dropped: a leading BOM and comment-only blocks (keep-alives;
-``ping=`` sends sserpent's own)."""
+"""``stream.sse()`` without a transform forwards the upstream bytes unchanged however the
+network cuts them: every wire sample, sent by the mock server in pieces of 1, 2, 7 and 64
+bytes, comes out as test_sse_encode.py's whole replay does (byte for byte but for a
+leading BOM and comment-only blocks, keep-alives)."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 
 import pytest
 import sserpent
 from conftest import SAMPLE_NAMES, load_sample
 from sserpent.testing import MockServer
-
-BOM = b"\xef\xbb\xbf"
-
-
-def without_keepalives(body: bytes) -> bytes:
-    """The reference for what sse() forwards: ``body`` without a leading BOM, without
-    blocks of comment lines only, and without an unfinished last block."""
-    body = body[len(BOM) :] if body.startswith(BOM) else body
-    # Lines with their terminators; a block ends with an empty line.
-    lines = re.findall(rb"[^\r\n]*(?:\r\n|\r|\n)", body)
-    out, block = [], []
-    for line in lines:
-        block.append(line)
-        if line in (b"\r\n", b"\r", b"\n"):
-            if not all(x.startswith(b":") for x in block[:-1]):
-                out.extend(block)
-            block = []
-    return b"".join(out)
-
-
-def test_the_reference_drops_only_keepalives():
-    sample = b"\xef\xbb\xbf: keep-alive\r\rdata: a\r\n: note\r\ndata: b\r\n\r\n: ping\n\nretry: 5\n\ndata: c"
-    assert without_keepalives(sample) == b"data: a\r\n: note\r\ndata: b\r\n\r\nretry: 5\n\n"
+from test_sse_encode import without_keepalives
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +42,6 @@ def test_every_wire_sample_restreams_byte_for_byte(server, name, mode):
     for piece in (len(raw), 1, 2, 7, 64):
         got = restream(server, raw, piece, mode)
         assert got == want, f"{name} in pieces of {piece}"
-
-
-def test_samples_without_keepalives_are_forwarded_whole(server):
-    """All but the keep-alive sample carry no comment-only block or BOM: their output is
-    exactly the bytes the server sent, CRLF line endings included."""
-    exact = [n for n in SAMPLE_NAMES if n != "openai_chat_keepalive_cr"]
-    assert len(exact) == 11
-    for name in exact:
-        raw, _ = load_sample(name)
-        assert restream(server, raw, 5, "sync") == raw, name
 
 
 def test_events_read_before_sse_are_re_encoded(server):
