@@ -108,6 +108,21 @@ struct RawCapture {
     overflowed: bool,
     /// An event got raw bytes already: the next bytes are not the stream's first.
     past_first: bool,
+    /// Where the LF goes if the next read starts with the second half of a
+    /// CRLF whose CR ended the last one.
+    split_lf: SplitLf,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum SplitLf {
+    /// The CR ended a line of the block being read: the LF is part of it.
+    #[default]
+    InBlock,
+    /// The CR ended a block whose bytes were kept: the LF goes with the next
+    /// event whatever block it is in, so the bytes of all events stay whole.
+    Kept,
+    /// The CR ended a block that was dropped (a keep-alive): so is the LF.
+    Dropped,
 }
 
 impl Default for Decoder {
@@ -243,11 +258,14 @@ impl Decoder {
             if input[0] == b'\n' {
                 pos = 1;
                 if let Some(raw) = &mut self.raw {
-                    // The LF of a CRLF whose CR ended the previous read (and
-                    // maybe dispatched an event): the next event carries it,
-                    // whatever block it is in, so the bytes stay whole.
-                    raw.push(b"\n", self.max_event_size);
-                    raw.carried = raw.carried.max(raw.bytes.len());
+                    match raw.split_lf {
+                        SplitLf::InBlock => raw.push(b"\n", self.max_event_size),
+                        SplitLf::Kept => {
+                            raw.push(b"\n", self.max_event_size);
+                            raw.carried = raw.carried.max(raw.bytes.len());
+                        }
+                        SplitLf::Dropped => {}
+                    }
                     mark = 1;
                 }
             }
@@ -273,9 +291,20 @@ impl Decoder {
                     self.skip_lf = true;
                 }
             }
-            if blank && self.raw.is_some() {
-                self.end_raw_block(&input[mark..pos], discarded, &mut out[before..]);
-                mark = pos;
+            if self.raw.is_some() {
+                let mut split_lf = SplitLf::InBlock;
+                if blank {
+                    let kept = self.end_raw_block(&input[mark..pos], discarded, &mut out[before..]);
+                    mark = pos;
+                    split_lf = if kept {
+                        SplitLf::Kept
+                    } else {
+                        SplitLf::Dropped
+                    };
+                }
+                if let Some(raw) = &mut self.raw {
+                    raw.split_lf = split_lf;
+                }
             }
         }
         if mark < input.len() {
@@ -286,14 +315,17 @@ impl Decoder {
     }
 
     /// A blank line ended a block: its bytes go to the event it dispatched,
-    /// are carried to the next one, or (comments only) are dropped.
+    /// are carried to the next one, or (comments only) are dropped. Returns
+    /// whether they were kept.
     fn end_raw_block(
         &mut self,
         tail: &[u8],
         discarded: bool,
         dispatched: &mut [Result<Event, SseError>],
-    ) {
-        let Some(raw) = &mut self.raw else { return };
+    ) -> bool {
+        let Some(raw) = &mut self.raw else {
+            return false;
+        };
         raw.push(tail, self.max_event_size);
         match dispatched.iter_mut().rev().find_map(|r| r.as_mut().ok()) {
             Some(event) => {
@@ -308,15 +340,18 @@ impl Decoder {
                     past_first: true,
                     ..RawCapture::default()
                 };
+                true
             }
             None if raw.has_fields && !raw.overflowed && !discarded => {
                 raw.carried = raw.bytes.len();
                 raw.has_fields = false;
+                true
             }
             None => {
                 raw.bytes.truncate(raw.carried);
                 raw.overflowed = false;
                 raw.has_fields = false;
+                false
             }
         }
     }

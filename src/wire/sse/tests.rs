@@ -475,3 +475,22 @@ fn raw_capture_never_starts_a_stream_with_a_bom() {
     );
     assert_eq!(events, [None, Some(b"data: c\n\n".to_vec())]);
 }
+
+/// The LF of a CRLF split from its CR by a read goes where the CR's block went
+/// (found by the fuzz target).
+#[test]
+fn raw_capture_follows_a_split_crlf_to_its_block() {
+    let body: &[u8] = b"dat\r\n\r\n\r\ndata: b\r\n\r\n: c\r\n\r\ndata: d\r\n\r\n";
+    let whole = raw_joined(&[body]);
+    assert_eq!(whole, b"dat\r\n\r\ndata: b\r\n\r\ndata: d\r\n\r\n");
+    for split in 0..body.len() - 1 {
+        assert_eq!(
+            raw_joined(&[&body[..split], &body[split..]]),
+            whole,
+            "split at {split}"
+        );
+    }
+    // Split from the very last CR, the final LF waits for an event that never comes.
+    let last = raw_joined(&[&body[..body.len() - 1], &body[body.len() - 1..]]);
+    assert_eq!(last, whole[..whole.len() - 1]);
+}
