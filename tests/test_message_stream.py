@@ -15,6 +15,7 @@ import anthropic
 import jiter
 import pytest
 import sserpent
+from sserpent._providers._message_stream import _events_for
 from sserpent.testing import MockServer
 
 WIRE = Path(__file__).parent / "fixtures" / "wire"
@@ -291,7 +292,7 @@ def test_built_text_events_read_like_the_sdk_models() -> None:
 
     def feed(event: dict) -> list:
         (chunk,) = parser.feed(f"data: {json.dumps(event)}\n\n".encode())
-        return sserpent._message_stream._events_for(state, chunk)
+        return _events_for(state, chunk)
 
     feed({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": "Hi"}})
     _, first = feed({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": " \u00e9"}})

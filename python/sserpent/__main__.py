@@ -15,13 +15,12 @@ import time
 from typing import Callable, Sequence
 
 from ._chat import add_chat
+from ._sserpent import MockServer  # not from .testing, which imports pytest
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _mock_server(args: argparse.Namespace) -> int:
-    from .testing import MockServer
-
     try:
         server = MockServer(host=args.host, port=args.port)
     except OSError as e:

@@ -11,6 +11,9 @@ import os
 import sys
 from typing import Any, Optional
 
+from ._errors import APIError
+from ._sserpent import Client, MockServer  # not from .testing, which imports pytest
+
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
@@ -27,8 +30,6 @@ def _metrics_line(m: Any) -> str:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from . import APIError, Client
-
     prompt = " ".join(args.prompt) or "Tell me about server-sent events."
     api_key = os.environ.get("OPENAI_API_KEY")
     server = None
@@ -37,8 +38,6 @@ def run_chat(args: argparse.Namespace) -> int:
         base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         headers["authorization"] = f"Bearer {api_key}"
     else:
-        from .testing import MockServer
-
         server = MockServer()
         base_url = server.base_url
         # Pace the mock like a model so the streaming is visible.

@@ -13,7 +13,8 @@ import json
 from types import TracebackType
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Optional, Type
 
-from ._sserpent import Chunk, Stream, _MessageState
+from .._sserpent import Chunk, Stream, _MessageState
+from ._raw_response import AnthropicRawResponse
 
 __all__ = [
     "MessageStream",
@@ -142,8 +143,6 @@ class _Base:
     def response(self) -> Any:
         """The response line and headers (``status_code``, ``headers``, ``http_version``,
         ``is_closed``, ``elapsed``), in place of the SDK's httpx response."""
-        from ._providers import AnthropicRawResponse
-
         return AnthropicRawResponse(self._stream, self._stream)
 
     @property

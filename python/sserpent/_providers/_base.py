@@ -1,0 +1,164 @@
+"""What every provider client shares: the SDKs' call options and timeouts, one core
+:class:`Client` per client, and the ``create`` / ``with_raw_response`` resources."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from .._sserpent import Client, Stream
+from ._raw_response import RawResponse
+
+# Request options the SDKs accept on every call, next to the API parameters.
+_EXTRAS = ("extra_headers", "extra_query", "extra_body", "timeout")
+
+
+def _timeouts(timeout: Any) -> dict[str, float]:
+    """Maps the SDKs' ``timeout`` (seconds, or an httpx.Timeout-like object) onto the core's."""
+    if timeout is None:
+        return {}
+    if isinstance(timeout, (int, float)):
+        return {"read_timeout": float(timeout), "connect_timeout": min(5.0, float(timeout))}
+    out: dict[str, float] = {}
+    connect = getattr(timeout, "connect", None)
+    read = getattr(timeout, "read", None)
+    if connect:
+        out["connect_timeout"] = float(connect)
+    if read:
+        out["read_timeout"] = float(read)
+    return out
+
+
+def _given(value: Any) -> bool:
+    """False for sserpent's ``NOT_GIVEN`` and for the SDKs' own sentinels (``openai.NOT_GIVEN``,
+    ``openai.omit``, ``anthropic.NOT_GIVEN``), which code written for the SDKs passes."""
+    return value is not _NOT_GIVEN and type(value).__name__ not in ("NotGiven", "Omit")
+
+
+def _split(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """API parameters (the JSON body) and the per-call extras."""
+    extras = {k: params.pop(k) for k in _EXTRAS if k in params}
+    extras = {k: v for k, v in extras.items() if _given(v)}
+    body = {k: v for k, v in params.items() if _given(v)}
+    body.update(extras.get("extra_body") or {})
+    return body, extras
+
+
+class _NotGiven:
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_NOT_GIVEN = _NotGiven()
+
+
+class _Base:
+    """Shared by every provider client: one core :class:`Client` and request plumbing."""
+
+    _auth_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: Any,
+        max_retries: int,
+        default_query: Optional[Mapping[str, Any]],
+        verify: Any = None,
+        http1: bool = True,
+        http2: bool = False,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self._query = dict(default_query or {})
+        self._client = Client(
+            base_url=self.base_url, headers=dict(headers), max_retries=max_retries, verify=verify,
+            http1=http1, http2=http2, **_timeouts(timeout),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def _raw_response(self, stream: Stream, parsed: Any) -> Any:
+        """What ``with_raw_response.create`` returns."""
+        return RawResponse(stream, parsed)
+
+    def _prepare(self, path: str, params: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any], Any]:
+        body, extras = _split(params)
+        headers = self._auth_headers()
+        headers.update(extras.get("extra_headers") or {})
+        query = dict(self._query)
+        query.update(extras.get("extra_query") or {})
+        kw: dict[str, Any] = {"headers": headers, "params": query or None}
+        # A per-call `timeout=` (seconds or an httpx.Timeout): its read part bounds this request's
+        # gaps in the data. The connect timeout belongs to the connection pool (the client's).
+        read = _timeouts(extras.get("timeout")).get("read_timeout")
+        if read is not None:
+            kw["read_timeout"] = read
+        return path, body, kw, body.get("stream", False)
+
+    def _post(self, path: str, params: dict[str, Any], raw: bool = False) -> Any:
+        path, body, kw, stream = self._prepare(path, params)
+        if stream:
+            s = self._client.stream("POST", path, json=body, **kw).open()
+            return self._raw_response(s, s) if raw else s
+        if raw:
+            s = self._client.send("POST", path, json=body, **kw).open()
+            return self._raw_response(s, s.read())
+        return self._client.request("POST", path, json=body, **kw)
+
+    async def _apost(self, path: str, params: dict[str, Any], raw: bool = False) -> Any:
+        path, body, kw, stream = self._prepare(path, params)
+        if stream:
+            s: Stream = await self._client.stream("POST", path, json=body, **kw).aopen()
+            return self._raw_response(s, s) if raw else s
+        if raw:
+            s = await self._client.send("POST", path, json=body, **kw).aopen()
+            return self._raw_response(s, await s.aread())
+        return await self._client.arequest("POST", path, json=body, **kw)
+
+
+class _Resource:
+    def __init__(self, owner: _Base, path: str, is_async: bool) -> None:
+        self._owner = owner
+        self._path = path
+        self._async = is_async
+
+    def _call(self, params: dict[str, Any], raw: bool = False) -> Any:
+        if self._async:
+            return self._owner._apost(self._path_for(params), params, raw)
+        return self._owner._post(self._path_for(params), params, raw)
+
+    def _path_for(self, params: dict[str, Any]) -> str:
+        return self._path
+
+    def create(self, **params: Any) -> Any:
+        """POST the parameters as the JSON body. ``stream=True`` returns an opened
+        :class:`sserpent.Stream` (HTTP errors raise here); otherwise the JSON response
+        as a chunk object. For the async clients, await the call."""
+        return self._call(params)
+
+    @property
+    def with_raw_response(self) -> _RawResource:
+        """``.with_raw_response.create(...)``: a :class:`RawResponse` (status, headers,
+        ``request_id``; ``parse()`` for what ``create`` returns), as in the SDKs."""
+        return _RawResource(self)
+
+
+class _RawResource:
+    def __init__(self, resource: _Resource) -> None:
+        self._resource = resource
+
+    def create(self, **params: Any) -> Any:
+        return self._resource._call(params, raw=True)
+
+
+class _Chat:
+    def __init__(self, completions: _Resource) -> None:
+        self.completions = completions
