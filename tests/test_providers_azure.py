@@ -97,8 +97,11 @@ def test_azure_deployment_wins_over_model(server: MockServer) -> None:
 
 
 def test_no_deployment_and_no_model_raises(server: MockServer) -> None:
-    with pytest.raises(sserpent.SserpentError, match="deployment"):
+    # model is a required argument of create(), as in the SDK, checked before the deployment.
+    with pytest.raises(TypeError, match="Missing required argument: 'model'"):
         azure(server).chat.completions.create(messages=MESSAGES, stream=True)
+    with pytest.raises(sserpent.SserpentError, match="deployment"):
+        azure(server).chat.completions.create(messages=MESSAGES, model="", stream=True)
     assert server.requests == []
 
 

@@ -140,8 +140,11 @@ class Client:
     """An HTTP client for SSE streams: one connection pool on sserpent's shared tokio runtime.
 
     Timeouts in seconds: ``connect_timeout`` (5), ``read_timeout`` (600; restarted by every
-    byte received, keep-alive comments included; also bounds the wait for headers),
-    ``timeout`` (None: a deadline for the whole stream, retries included).
+    byte received, keep-alive comments included; also bounds the wait for headers once
+    connected), ``timeout`` (None: a deadline for the whole stream, retries included),
+    ``pool_idle_timeout`` (90: idle pooled connections, and HTTP/2 pools past the first, are
+    closed after it). Numbers must be positive and finite (timeouts at most 1e9 s); bools
+    are refused, and the error names the argument.
 
     Protocols, as in httpx: HTTP/1.1 only (the default); ``http2=True`` also, HTTP/2 where TLS
     negotiates it; ``http1=False, http2=True`` HTTP/2 only, with prior knowledge on ``http://``
@@ -163,6 +166,7 @@ class Client:
         verify: Union[bool, str, PathLike[str], None] = None,
         http1: bool = True,
         http2_max_streams: int = 100,
+        pool_idle_timeout: float = 90.0,
     ) -> Client: ...
     def stream(
         self,

@@ -2,7 +2,6 @@
 //! httpx, aiohttp, files): `iter_events`, `iter_chunks` and the push parser
 //! behind the async adapters.
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyIterator;
 
@@ -20,10 +19,8 @@ pub fn item_to_py(py: Python<'_>, item: Item) -> PyResult<Py<PyAny>> {
     }
 }
 
-fn pipeline(chunks: bool, max_event_size: usize) -> PyResult<Pipeline> {
-    if max_event_size == 0 {
-        return Err(PyValueError::new_err("max_event_size must be positive"));
-    }
+fn pipeline(chunks: bool, max_event_size: i64) -> PyResult<Pipeline> {
+    let max_event_size = super::args::size("max_event_size", max_event_size)?;
     Ok(Pipeline::new(
         if chunks { Mode::Chunks } else { Mode::Events },
         max_event_size,
@@ -83,7 +80,7 @@ fn make_iter(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
     chunks: bool,
-    max_event_size: usize,
+    max_event_size: i64,
     what: &'static str,
 ) -> PyResult<ChunkIter> {
     let _ = py;
@@ -98,22 +95,22 @@ fn make_iter(
 /// Yields the :class:`Event` objects of an iterable of bytes (e.g. requests'
 /// ``iter_content()`` or httpx's ``iter_bytes()``).
 #[pyfunction]
-#[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE))]
+#[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64))]
 pub fn iter_events(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
-    max_event_size: usize,
+    #[pyo3(from_py_with = super::args::int)] max_event_size: i64,
 ) -> PyResult<ChunkIter> {
     make_iter(py, source, false, max_event_size, "iter_events()")
 }
 
 /// Yields the JSON chunks of an iterable of bytes; stops at ``data: [DONE]``.
 #[pyfunction]
-#[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE))]
+#[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64))]
 pub fn iter_chunks(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
-    max_event_size: usize,
+    #[pyo3(from_py_with = super::args::int)] max_event_size: i64,
 ) -> PyResult<ChunkIter> {
     make_iter(py, source, true, max_event_size, "iter_chunks()")
 }
@@ -151,8 +148,11 @@ impl ChunkParser {
 #[pymethods]
 impl ChunkParser {
     #[new]
-    #[pyo3(signature = (chunks = true, max_event_size = DEFAULT_MAX_EVENT_SIZE))]
-    fn new(chunks: bool, max_event_size: usize) -> PyResult<Self> {
+    #[pyo3(signature = (chunks = true, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64))]
+    fn new(
+        chunks: bool,
+        #[pyo3(from_py_with = super::args::int)] max_event_size: i64,
+    ) -> PyResult<Self> {
         Ok(ChunkParser {
             pipeline: pipeline(chunks, max_event_size)?,
             ready: Out::new(),

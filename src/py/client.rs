@@ -1,7 +1,6 @@
 //! `Client`: one connection pool on the shared runtime, and `client.stream(...)`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -12,6 +11,7 @@ use crate::items::pipeline::Ending;
 use crate::transport::http::{header_map, ClientOptions, RequestSpec, Shards};
 use crate::wire::sse::DEFAULT_MAX_EVENT_SIZE;
 
+use super::args;
 use super::client_inner::ClientInner;
 use super::stream::Stream;
 use super::urls::{parse_url, redact_url};
@@ -22,7 +22,7 @@ use super::urls::{parse_url, redact_url};
 /// Timeouts (seconds): ``connect_timeout`` (default 5) for establishing a
 /// connection; ``read_timeout`` (default 600) for any gap in the data,
 /// restarted by every byte received, keep-alive comments included, and also
-/// bounding the wait for response headers; ``timeout`` (default None) a
+/// bounding the wait for response headers once connected; ``timeout`` (default None) a
 /// deadline for the whole stream, retries included. ``max_retries`` (default
 /// 2) retries connect errors and 408/409/429/5xx with exponential backoff or
 /// ``Retry-After``, only before any body byte was delivered. ``verify`` may
@@ -31,18 +31,12 @@ use super::urls::{parse_url, redact_url};
 /// where TLS negotiates it; ``http1=False, http2=True`` HTTP/2 only, with
 /// prior knowledge on ``http://`` URLs (h2c). Over HTTP/2 streams share
 /// connections, ``http2_max_streams`` (default 100) open at once on each.
+/// ``pool_idle_timeout`` (default 90) closes idle pooled connections, and
+/// drops idle HTTP/2 pools past the first. Numeric arguments refuse bools,
+/// NaN, infinities and out-of-range values, naming the argument.
 #[pyclass(frozen, module = "sserpent", name = "Client")]
 pub struct Client {
     pub inner: Arc<ClientInner>,
-}
-
-fn seconds(name: &str, v: f64) -> PyResult<Duration> {
-    if !(v.is_finite() && v > 0.0) {
-        return Err(PyValueError::new_err(format!(
-            "{name} must be a positive number of seconds, got {v}"
-        )));
-    }
-    Ok(Duration::from_secs_f64(v))
 }
 
 pub fn str_pairs(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<(String, String)>> {
@@ -82,36 +76,38 @@ impl Client {
     #[pyo3(signature = (
         base_url = None, headers = None, connect_timeout = 5.0, read_timeout = 600.0, timeout = None,
         max_retries = 2, http2 = false, proxy = None, verify = None, http1 = true,
-        http2_max_streams = 100
+        http2_max_streams = 100, pool_idle_timeout = 90.0
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         base_url: Option<&str>,
         headers: Option<&Bound<'_, PyAny>>,
-        connect_timeout: f64,
-        read_timeout: f64,
-        timeout: Option<f64>,
-        max_retries: u32,
+        #[pyo3(from_py_with = args::real)] connect_timeout: f64,
+        #[pyo3(from_py_with = args::real)] read_timeout: f64,
+        #[pyo3(from_py_with = args::opt_real)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::int)] max_retries: i64,
         http2: bool,
         proxy: Option<String>,
         verify: Option<&Bound<'_, PyAny>>,
         http1: bool,
-        http2_max_streams: usize,
+        #[pyo3(from_py_with = args::int)] http2_max_streams: i64,
+        #[pyo3(from_py_with = args::real)] pool_idle_timeout: f64,
     ) -> PyResult<Self> {
-        if http2_max_streams == 0 {
-            return Err(PyValueError::new_err(
-                "http2_max_streams must be at least 1",
-            ));
-        }
         let mut opts = ClientOptions {
-            connect_timeout: seconds("connect_timeout", connect_timeout)?,
-            read_timeout: seconds("read_timeout", read_timeout)?,
-            total_timeout: timeout.map(|t| seconds("timeout", t)).transpose()?,
-            max_retries,
+            connect_timeout: args::seconds("connect_timeout", connect_timeout)?,
+            read_timeout: args::seconds("read_timeout", read_timeout)?,
+            total_timeout: timeout.map(|t| args::seconds("timeout", t)).transpose()?,
+            max_retries: args::count("max_retries", max_retries, 0, u32::MAX.into())?,
             http1,
             http2,
-            http2_max_streams,
+            http2_max_streams: args::count(
+                "http2_max_streams",
+                http2_max_streams,
+                1,
+                u32::MAX.into(),
+            )?,
+            pool_idle_timeout: args::seconds("pool_idle_timeout", pool_idle_timeout)?,
             proxy,
             ..ClientOptions::default()
         };
@@ -163,7 +159,7 @@ impl Client {
     /// may just end, as OCI's streams do; a body without a single event is
     /// still incomplete). ``read_timeout`` (seconds) replaces the client's
     /// read-idle timeout for this request.
-    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE, terminator = None, read_timeout = None))]
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64, terminator = None, read_timeout = None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -174,10 +170,11 @@ impl Client {
         content: Option<&Bound<'_, PyAny>>,
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
-        max_event_size: usize,
+        #[pyo3(from_py_with = args::int)] max_event_size: i64,
         terminator: Option<&str>,
-        read_timeout: Option<f64>,
+        #[pyo3(from_py_with = args::opt_real)] read_timeout: Option<f64>,
     ) -> PyResult<Stream> {
+        let max_event_size = args::size("max_event_size", max_event_size)?;
         let read_timeout = per_call_timeout(read_timeout)?;
         let ending = match terminator {
             None => None,
@@ -218,8 +215,8 @@ impl Client {
         content: Option<&Bound<'_, PyAny>>,
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
-        max_size: usize,
-        read_timeout: Option<f64>,
+        #[pyo3(from_py_with = args::int)] max_size: i64,
+        #[pyo3(from_py_with = args::opt_real)] read_timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         self.send(
             py,
@@ -249,9 +246,10 @@ impl Client {
         content: Option<&Bound<'_, PyAny>>,
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
-        max_size: usize,
-        read_timeout: Option<f64>,
+        #[pyo3(from_py_with = args::int)] max_size: i64,
+        #[pyo3(from_py_with = args::opt_real)] read_timeout: Option<f64>,
     ) -> PyResult<Stream> {
+        let max_size = args::size("max_size", max_size)?;
         Ok(self
             .body_stream(py, method, url, json, content, headers, params, max_size)?
             .with_read_timeout(per_call_timeout(read_timeout)?))
@@ -269,8 +267,8 @@ impl Client {
         content: Option<&Bound<'_, PyAny>>,
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
-        max_size: usize,
-        read_timeout: Option<f64>,
+        #[pyo3(from_py_with = args::int)] max_size: i64,
+        #[pyo3(from_py_with = args::opt_real)] read_timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         let stream = self.send(
             py,
@@ -325,9 +323,6 @@ impl Client {
         max_event_size: usize,
         ending: Option<Ending>,
     ) -> PyResult<Stream> {
-        if max_event_size == 0 {
-            return Err(PyValueError::new_err("max_event_size must be positive"));
-        }
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| PyValueError::new_err(format!("invalid HTTP method {method:?}")))?;
         let mut full = self.join(url)?;
@@ -347,7 +342,22 @@ impl Client {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item("separators", (",", ":"))?;
                 kwargs.set_item("ensure_ascii", false)?;
-                let text: String = dumps.call((j,), Some(&kwargs))?.extract()?;
+                // NaN and infinities are not JSON: refuse them, as
+                // json.dumps(allow_nan=False), before anything is sent.
+                kwargs.set_item("allow_nan", false)?;
+                let text: String = dumps
+                    .call((j,), Some(&kwargs))
+                    .map_err(|e| {
+                        if e.is_instance_of::<PyValueError>(py) {
+                            PyValueError::new_err(format!(
+                                "json= is not valid JSON: {}",
+                                e.value(py)
+                            ))
+                        } else {
+                            e
+                        }
+                    })?
+                    .extract()?;
                 if !has(&pairs, "content-type") {
                     pairs.push(("content-type".into(), "application/json".into()));
                 }
@@ -434,13 +444,7 @@ impl Client {
     }
 }
 
-/// A per-call `read_timeout=` (seconds): positive and finite, or `None`.
+/// A per-call `read_timeout=` (seconds), or `None`.
 fn per_call_timeout(secs: Option<f64>) -> PyResult<Option<std::time::Duration>> {
-    match secs {
-        None => Ok(None),
-        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(std::time::Duration::from_secs_f64(s))),
-        Some(s) => Err(PyValueError::new_err(format!(
-            "read_timeout must be a positive number of seconds, not {s}"
-        ))),
-    }
+    secs.map(|s| args::seconds("read_timeout", s)).transpose()
 }

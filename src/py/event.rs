@@ -196,13 +196,9 @@ impl PyDecoder {
 #[pymethods]
 impl PyDecoder {
     #[new]
-    #[pyo3(signature = (max_event_size = sse::DEFAULT_MAX_EVENT_SIZE))]
-    fn new(max_event_size: usize) -> PyResult<Self> {
-        if max_event_size == 0 {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "max_event_size must be positive",
-            ));
-        }
+    #[pyo3(signature = (max_event_size = sse::DEFAULT_MAX_EVENT_SIZE as i64))]
+    fn new(#[pyo3(from_py_with = super::args::int)] max_event_size: i64) -> PyResult<Self> {
+        let max_event_size = super::args::size("max_event_size", max_event_size)?;
         Ok(PyDecoder {
             decoder: Decoder::new(max_event_size),
             pending: VecDeque::new(),

@@ -4,6 +4,7 @@
 
 pub mod adapters;
 pub mod anthropic;
+pub mod args;
 pub mod awaitable;
 pub mod bridge;
 pub mod chunk;

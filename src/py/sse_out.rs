@@ -26,6 +26,8 @@ fn json_dumps(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
     let kwargs = PyDict::new(py);
     kwargs.set_item("separators", (",", ":"))?;
     kwargs.set_item("ensure_ascii", false)?;
+    // What is sent downstream must be JSON: no NaN or infinities.
+    kwargs.set_item("allow_nan", false)?;
     dumps.bind(py).call((value,), Some(&kwargs))?.extract()
 }
 
@@ -66,7 +68,7 @@ pub fn sse_encode<'py>(
     data: &Bound<'py, PyAny>,
     event: Option<&str>,
     id: Option<&str>,
-    retry: Option<i64>,
+    #[pyo3(from_py_with = opt_int)] retry: Option<i64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let retry = match retry {
         Some(r) if r < 0 => {
@@ -84,6 +86,13 @@ pub fn sse_encode<'py>(
     }
     let text = data_text(py, data)?;
     Ok(PyBytes::new(py, &encode(&text, event, id, retry)?))
+}
+
+fn opt_int(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    super::args::int(obj).map(Some)
 }
 
 struct SseState {
@@ -118,12 +127,7 @@ impl SseIter {
         terminator: Option<String>,
     ) -> PyResult<Self> {
         let ping = match ping {
-            Some(p) if p.is_finite() && p > 0.0 => Some(Duration::from_secs_f64(p)),
-            Some(p) => {
-                return Err(PyValueError::new_err(format!(
-                    "ping must be a positive number of seconds, got {p}"
-                )))
-            }
+            Some(p) => Some(super::args::seconds("ping", p)?),
             None => None,
         };
         Ok(SseIter {

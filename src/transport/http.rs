@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -33,6 +33,9 @@ pub struct ClientOptions {
     /// Streams opened on one HTTP/2 connection before another is opened
     /// (see [`Shards`]).
     pub http2_max_streams: usize,
+    /// An idle pooled connection is closed after this long; so is an idle
+    /// HTTP/2 pool beyond the first (see [`Shards`]).
+    pub pool_idle_timeout: Duration,
     pub proxy: Option<String>,
     pub verify: bool,
     pub ca_bundle: Option<Vec<u8>>,
@@ -49,6 +52,7 @@ impl Default for ClientOptions {
             http1: true,
             http2: false,
             http2_max_streams: 100,
+            pool_idle_timeout: Duration::from_secs(90),
             proxy: None,
             verify: true,
             ca_bundle: None,
@@ -73,7 +77,7 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
         .connect_timeout(opts.connect_timeout)
         .connector_layer(WatchConnectsLayer)
         .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(opts.pool_idle_timeout)
         .danger_accept_invalid_certs(!opts.verify);
     if opts.http2 {
         // Fixed windows, Go's net/http sizes, instead of hyper's adaptive ones.
@@ -122,7 +126,9 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
 /// hyper queues new streams until one ends instead of opening another
 /// connection: stream 101 of a busy service would wait minutes for its
 /// first byte. So an HTTP/2 client takes another pool, hence another
-/// connection, for every `http2_max_streams` streams open at once.
+/// connection, for every `http2_max_streams` streams open at once. Pools
+/// beyond the first are dropped (with their connections) once they have had
+/// no stream for `pool_idle_timeout`, so a burst's pools don't outlive it.
 pub struct Shards {
     opts: ClientOptions,
     /// The pools and the pid they belong to: a forked child must not reuse
@@ -132,17 +138,40 @@ pub struct Shards {
 
 struct Shard {
     client: reqwest::Client,
-    open: Arc<AtomicUsize>,
+    usage: Arc<Usage>,
+}
+
+/// How many streams a pool carries, and since when it carries none.
+#[derive(Default)]
+struct Usage {
+    open: AtomicUsize,
+    idle_since: Mutex<Option<Instant>>,
+}
+
+impl Usage {
+    fn idle_for(&self, now: Instant) -> Option<Duration> {
+        if self.open.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let since = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+        since.map(|t| now.saturating_duration_since(t))
+    }
 }
 
 /// A stream's place in a pool, given back when the stream's task ends.
 pub struct Lease {
-    open: Arc<AtomicUsize>,
+    usage: Arc<Usage>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
+        if self.usage.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *self
+                .usage
+                .idle_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
     }
 }
 
@@ -150,7 +179,7 @@ impl Shards {
     pub fn new(opts: ClientOptions) -> Result<Self, String> {
         let first = Shard {
             client: build_client(&opts)?,
-            open: Arc::default(),
+            usage: Arc::default(),
         };
         Ok(Shards {
             opts,
@@ -176,29 +205,47 @@ impl Shards {
             inner.0 = pid;
         }
         let shards = &mut inner.1;
+        self.drop_idle(shards);
         let free = shards
             .iter()
-            .position(|s| s.open.load(Ordering::Acquire) < cap);
+            .position(|s| s.usage.open.load(Ordering::Acquire) < cap);
         let shard = match free {
             Some(i) => &shards[i],
             None => {
                 shards.push(Shard {
                     client: build_client(&self.opts)?,
-                    open: Arc::default(),
+                    usage: Arc::default(),
                 });
                 &shards[shards.len() - 1]
             }
         };
-        shard.open.fetch_add(1, Ordering::AcqRel);
+        shard.usage.open.fetch_add(1, Ordering::AcqRel);
         let lease = Lease {
-            open: shard.open.clone(),
+            usage: shard.usage.clone(),
         };
         Ok((shard.client.clone(), lease))
     }
 
-    /// Pools made so far.
+    /// Drops the pools, but the first, idle for `pool_idle_timeout`.
+    fn drop_idle(&self, shards: &mut Vec<Shard>) {
+        let now = Instant::now();
+        let mut index = 0;
+        shards.retain(|s| {
+            index += 1;
+            index == 1
+                || s.usage
+                    .idle_for(now)
+                    .is_none_or(|d| d < self.opts.pool_idle_timeout)
+        });
+    }
+
+    /// Pools held now (idle ones past `pool_idle_timeout` dropped first).
     pub fn pools(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.0 == std::process::id() {
+            self.drop_idle(&mut inner.1);
+        }
+        inner.1.len()
     }
 }
 

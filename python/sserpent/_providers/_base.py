@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Optional
 
 from .._sserpent import Client, Stream
@@ -12,19 +13,34 @@ from ._raw_response import RawResponse
 _EXTRAS = ("extra_headers", "extra_query", "extra_body", "timeout")
 
 
-def _timeouts(timeout: Any) -> dict[str, float]:
-    """Maps the SDKs' ``timeout`` (seconds, or an httpx.Timeout-like object) onto the core's."""
-    if timeout is None:
+def _seconds(value: Any, name: str) -> float:
+    """A timeout in seconds: a positive, finite number (not a bool), or ValueError/TypeError
+    naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or an httpx.Timeout, not {type(value).__name__}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+    return seconds
+
+
+def _timeouts(timeout: Any, name: str = "timeout") -> dict[str, float]:
+    """Maps the SDKs' ``timeout`` (seconds, or an httpx.Timeout-like object with ``connect``
+    and ``read``) onto the core's; anything else is refused, naming the argument."""
+    if timeout is None or not _given(timeout):
         return {}
-    if isinstance(timeout, (int, float)):
-        return {"read_timeout": float(timeout), "connect_timeout": min(5.0, float(timeout))}
+    if isinstance(timeout, (int, float)) or not (hasattr(timeout, "connect") and hasattr(timeout, "read")):
+        seconds = _seconds(timeout, name)
+        return {"read_timeout": seconds, "connect_timeout": min(5.0, seconds)}
     out: dict[str, float] = {}
-    connect = getattr(timeout, "connect", None)
-    read = getattr(timeout, "read", None)
-    if connect:
-        out["connect_timeout"] = float(connect)
-    if read:
-        out["read_timeout"] = float(read)
+    # httpx: None is "no limit" for that phase; the core keeps its default there.
+    if timeout.connect is not None:
+        out["connect_timeout"] = _seconds(timeout.connect, f"{name}.connect")
+    if timeout.read is not None:
+        out["read_timeout"] = _seconds(timeout.read, f"{name}.read")
     return out
 
 
@@ -125,12 +141,19 @@ class _Base:
 
 
 class _Resource:
-    def __init__(self, owner: _Base, path: str, is_async: bool) -> None:
+    def __init__(self, owner: _Base, path: str, is_async: bool, required: tuple[str, ...] = ()) -> None:
         self._owner = owner
         self._path = path
         self._async = is_async
+        # The API parameters the SDK's signature requires (keyword-only, no default).
+        self._required = required
 
     def _call(self, params: dict[str, Any], raw: bool = False) -> Any:
+        missing = [name for name in self._required if not _given(params.get(name, _NOT_GIVEN))]
+        if missing:
+            # As the SDKs' `required_args`: before anything is sent.
+            names = " and ".join(repr(name) for name in missing)
+            raise TypeError(f"Missing required argument{'s' if len(missing) > 1 else ''}: {names}")
         if self._async:
             return self._owner._apost(self._path_for(params), params, raw)
         return self._owner._post(self._path_for(params), params, raw)

@@ -82,7 +82,7 @@ class Anthropic(_Base):
             headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
             verify=verify, http1=http1, http2=http2,
         )
-        self.messages = _Messages(self, "/v1/messages", self._is_async)
+        self.messages = _Messages(self, "/v1/messages", self._is_async, ("max_tokens", "messages", "model"))
 
 
 class AsyncAnthropic(Anthropic):

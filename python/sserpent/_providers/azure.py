@@ -14,8 +14,8 @@ __all__ = ["AzureOpenAI", "AsyncAzureOpenAI"]
 class _AzureDeploymentResource(_Resource):
     """Without ``azure_deployment``, the request's ``model`` names the deployment."""
 
-    def __init__(self, owner: AzureOpenAI, suffix: str, is_async: bool) -> None:
-        super().__init__(owner, suffix, is_async)
+    def __init__(self, owner: AzureOpenAI, suffix: str, is_async: bool, required: tuple[str, ...]) -> None:
+        super().__init__(owner, suffix, is_async, required)
         self._suffix = suffix
 
     def _path_for(self, params: dict[str, Any]) -> str:
@@ -107,8 +107,8 @@ class AzureOpenAI(_Base):
             base_url=base_url, headers=headers, timeout=timeout, max_retries=max_retries, default_query=query,
             verify=verify, http1=http1, http2=http2,
         )
-        self.chat = _Chat(_AzureDeploymentResource(self, "/chat/completions", self._is_async))
-        self.completions = _AzureDeploymentResource(self, "/completions", self._is_async)
+        self.chat = _Chat(_AzureDeploymentResource(self, "/chat/completions", self._is_async, ("messages", "model")))
+        self.completions = _AzureDeploymentResource(self, "/completions", self._is_async, ("model", "prompt"))
         self.responses = _Resource(self, "/responses", self._is_async)
 
     def _auth_headers(self) -> dict[str, str]:

@@ -51,8 +51,8 @@ class OpenAI(_Base):
             headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
             verify=verify, http1=http1, http2=http2,
         )
-        self.chat = _Chat(_Resource(self, "/chat/completions", self._is_async))
-        self.completions = _Resource(self, "/completions", self._is_async)
+        self.chat = _Chat(_Resource(self, "/chat/completions", self._is_async, ("messages", "model")))
+        self.completions = _Resource(self, "/completions", self._is_async, ("model", "prompt"))
         self.responses = _Resource(self, "/responses", self._is_async)
 
 

@@ -1,0 +1,85 @@
+//! Numeric arguments of the public API, checked the same way everywhere: a
+//! bool is refused (`True` would read as 1 second or 1 retry), and the range
+//! errors name the argument and the bound, before anything is sent.
+//!
+//! The `from_py_with` extractors only check the type: pyo3 prefixes their
+//! `TypeError` with the argument's name. The range checks take the name.
+
+use std::time::Duration;
+
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBool;
+
+/// The longest timeout accepted, about 31 years: longer ones overflow the
+/// clock arithmetic (and mean "never", which `None` says where allowed).
+pub const MAX_SECONDS: f64 = 1e9;
+
+fn not_bool(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!("expected {what}, not bool")));
+    }
+    Ok(())
+}
+
+/// A real number (int or float, not bool).
+pub fn real(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+    not_bool(obj, "a number")?;
+    obj.extract::<f64>()
+        .map_err(|_| PyTypeError::new_err(format!("expected a number, not {}", type_name(obj))))
+}
+
+/// A real number or None.
+pub fn opt_real(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    real(obj).map(Some)
+}
+
+/// An int (not bool); one beyond 64 bits saturates, so the range check that
+/// follows reports it as too large (or negative).
+pub fn int(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    not_bool(obj, "an int")?;
+    match obj.extract::<i64>() {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+            Ok(if obj.lt(0)? { i64::MIN } else { i64::MAX })
+        }
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "expected an int, not {}",
+            type_name(obj)
+        ))),
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+}
+
+/// A timeout: positive, finite and at most [`MAX_SECONDS`].
+pub fn seconds(name: &str, v: f64) -> PyResult<Duration> {
+    if !(v.is_finite() && v > 0.0 && v <= MAX_SECONDS) {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a positive number of seconds (at most {MAX_SECONDS:e}), got {v}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// A count within `min..=max`, as the type it is stored in.
+pub fn count<T: TryFrom<i64>>(name: &str, v: i64, min: i64, max: i64) -> PyResult<T> {
+    if v < min || v > max {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be an int from {min} to {max}, got {v}"
+        )));
+    }
+    T::try_from(v).map_err(|_| PyValueError::new_err(format!("{name} is out of range: {v}")))
+}
+
+/// A size limit in bytes: at least 1, at most what the platform addresses.
+pub fn size(name: &str, v: i64) -> PyResult<usize> {
+    count(name, v, 1, i64::try_from(usize::MAX).unwrap_or(i64::MAX))
+}
