@@ -99,7 +99,7 @@ fn make_iter(
 pub fn iter_events(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = super::args::int)] max_event_size: i64,
+    #[pyo3(from_py_with = super::args::named::max_event_size)] max_event_size: i64,
 ) -> PyResult<ChunkIter> {
     make_iter(py, source, false, max_event_size, "iter_events()")
 }
@@ -110,7 +110,7 @@ pub fn iter_events(
 pub fn iter_chunks(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
-    #[pyo3(from_py_with = super::args::int)] max_event_size: i64,
+    #[pyo3(from_py_with = super::args::named::max_event_size)] max_event_size: i64,
 ) -> PyResult<ChunkIter> {
     make_iter(py, source, true, max_event_size, "iter_chunks()")
 }
@@ -151,7 +151,7 @@ impl ChunkParser {
     #[pyo3(signature = (chunks = true, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64))]
     fn new(
         chunks: bool,
-        #[pyo3(from_py_with = super::args::int)] max_event_size: i64,
+        #[pyo3(from_py_with = super::args::named::max_event_size)] max_event_size: i64,
     ) -> PyResult<Self> {
         Ok(ChunkParser {
             pipeline: pipeline(chunks, max_event_size)?,

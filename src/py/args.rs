@@ -2,8 +2,8 @@
 //! bool is refused (`True` would read as 1 second or 1 retry), and the range
 //! errors name the argument and the bound, before anything is sent.
 //!
-//! The `from_py_with` extractors only check the type: pyo3 prefixes their
-//! `TypeError` with the argument's name. The range checks take the name.
+//! The `from_py_with` extractors (`named::*`) check the type; the range
+//! checks that follow them in each function check the value.
 
 use std::time::Duration;
 
@@ -15,42 +15,65 @@ use pyo3::types::PyBool;
 /// clock arithmetic (and mean "never", which `None` says where allowed).
 pub const MAX_SECONDS: f64 = 1e9;
 
-fn not_bool(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+fn not_bool(obj: &Bound<'_, PyAny>, name: &str, what: &str) -> PyResult<()> {
     if obj.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err(format!("expected {what}, not bool")));
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be {what}, not bool"
+        )));
     }
     Ok(())
 }
 
 /// A real number (int or float, not bool).
-pub fn real(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
-    not_bool(obj, "a number")?;
-    obj.extract::<f64>()
-        .map_err(|_| PyTypeError::new_err(format!("expected a number, not {}", type_name(obj))))
-}
-
-/// A real number or None.
-pub fn opt_real(obj: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
-    if obj.is_none() {
-        return Ok(None);
-    }
-    real(obj).map(Some)
+pub fn real(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    not_bool(obj, name, "a number")?;
+    obj.extract::<f64>().map_err(|_| {
+        PyTypeError::new_err(format!("{name} must be a number, not {}", type_name(obj)))
+    })
 }
 
 /// An int (not bool); one beyond 64 bits saturates, so the range check that
 /// follows reports it as too large (or negative).
-pub fn int(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
-    not_bool(obj, "an int")?;
+pub fn int(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    not_bool(obj, name, "an int")?;
     match obj.extract::<i64>() {
         Ok(v) => Ok(v),
         Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
             Ok(if obj.lt(0)? { i64::MIN } else { i64::MAX })
         }
         Err(_) => Err(PyTypeError::new_err(format!(
-            "expected an int, not {}",
+            "{name} must be an int, not {}",
             type_name(obj)
         ))),
     }
+}
+
+/// `from_py_with` extractors, one per argument name (pyo3 does not say which
+/// argument a `from_py_with` error is about, so each one says it itself).
+pub mod named {
+    use pyo3::prelude::*;
+
+    macro_rules! extractors {
+        ($check:ident -> $t:ty: $($name:ident),*) => {$(
+            pub fn $name(obj: &Bound<'_, PyAny>) -> PyResult<$t> {
+                super::$check(obj, stringify!($name))
+            }
+        )*};
+    }
+    macro_rules! optional {
+        ($check:ident -> $t:ty: $($fn_name:ident = $name:ident),*) => {$(
+            pub fn $fn_name(obj: &Bound<'_, PyAny>) -> PyResult<Option<$t>> {
+                if obj.is_none() {
+                    return Ok(None);
+                }
+                super::$check(obj, stringify!($name)).map(Some)
+            }
+        )*};
+    }
+    extractors!(real -> f64: connect_timeout, read_timeout, pool_idle_timeout);
+    extractors!(int -> i64: max_retries, http2_max_streams, max_event_size, max_size);
+    optional!(real -> f64: opt_timeout = timeout, opt_read_timeout = read_timeout, opt_ping = ping);
+    optional!(int -> i64: opt_retry = retry);
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {

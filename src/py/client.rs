@@ -83,16 +83,16 @@ impl Client {
         py: Python<'_>,
         base_url: Option<&str>,
         headers: Option<&Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = args::real)] connect_timeout: f64,
-        #[pyo3(from_py_with = args::real)] read_timeout: f64,
-        #[pyo3(from_py_with = args::opt_real)] timeout: Option<f64>,
-        #[pyo3(from_py_with = args::int)] max_retries: i64,
+        #[pyo3(from_py_with = args::named::connect_timeout)] connect_timeout: f64,
+        #[pyo3(from_py_with = args::named::read_timeout)] read_timeout: f64,
+        #[pyo3(from_py_with = args::named::opt_timeout)] timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::max_retries)] max_retries: i64,
         http2: bool,
         proxy: Option<String>,
         verify: Option<&Bound<'_, PyAny>>,
         http1: bool,
-        #[pyo3(from_py_with = args::int)] http2_max_streams: i64,
-        #[pyo3(from_py_with = args::real)] pool_idle_timeout: f64,
+        #[pyo3(from_py_with = args::named::http2_max_streams)] http2_max_streams: i64,
+        #[pyo3(from_py_with = args::named::pool_idle_timeout)] pool_idle_timeout: f64,
     ) -> PyResult<Self> {
         let mut opts = ClientOptions {
             connect_timeout: args::seconds("connect_timeout", connect_timeout)?,
@@ -170,9 +170,9 @@ impl Client {
         content: Option<&Bound<'_, PyAny>>,
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = args::int)] max_event_size: i64,
+        #[pyo3(from_py_with = args::named::max_event_size)] max_event_size: i64,
         terminator: Option<&str>,
-        #[pyo3(from_py_with = args::opt_real)] read_timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::opt_read_timeout)] read_timeout: Option<f64>,
     ) -> PyResult<Stream> {
         let max_event_size = args::size("max_event_size", max_event_size)?;
         let read_timeout = per_call_timeout(read_timeout)?;
@@ -215,8 +215,8 @@ impl Client {
         content: Option<&Bound<'_, PyAny>>,
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = args::int)] max_size: i64,
-        #[pyo3(from_py_with = args::opt_real)] read_timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::max_size)] max_size: i64,
+        #[pyo3(from_py_with = args::named::opt_read_timeout)] read_timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         self.send(
             py,
@@ -246,8 +246,8 @@ impl Client {
         content: Option<&Bound<'_, PyAny>>,
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = args::int)] max_size: i64,
-        #[pyo3(from_py_with = args::opt_real)] read_timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::max_size)] max_size: i64,
+        #[pyo3(from_py_with = args::named::opt_read_timeout)] read_timeout: Option<f64>,
     ) -> PyResult<Stream> {
         let max_size = args::size("max_size", max_size)?;
         Ok(self
@@ -267,8 +267,8 @@ impl Client {
         content: Option<&Bound<'_, PyAny>>,
         headers: Option<&Bound<'_, PyAny>>,
         params: Option<&Bound<'_, PyAny>>,
-        #[pyo3(from_py_with = args::int)] max_size: i64,
-        #[pyo3(from_py_with = args::opt_real)] read_timeout: Option<f64>,
+        #[pyo3(from_py_with = args::named::max_size)] max_size: i64,
+        #[pyo3(from_py_with = args::named::opt_read_timeout)] read_timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         let stream = self.send(
             py,

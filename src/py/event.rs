@@ -197,7 +197,9 @@ impl PyDecoder {
 impl PyDecoder {
     #[new]
     #[pyo3(signature = (max_event_size = sse::DEFAULT_MAX_EVENT_SIZE as i64))]
-    fn new(#[pyo3(from_py_with = super::args::int)] max_event_size: i64) -> PyResult<Self> {
+    fn new(
+        #[pyo3(from_py_with = super::args::named::max_event_size)] max_event_size: i64,
+    ) -> PyResult<Self> {
         let max_event_size = super::args::size("max_event_size", max_event_size)?;
         Ok(PyDecoder {
             decoder: Decoder::new(max_event_size),

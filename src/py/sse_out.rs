@@ -68,7 +68,7 @@ pub fn sse_encode<'py>(
     data: &Bound<'py, PyAny>,
     event: Option<&str>,
     id: Option<&str>,
-    #[pyo3(from_py_with = opt_int)] retry: Option<i64>,
+    #[pyo3(from_py_with = super::args::named::opt_retry)] retry: Option<i64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let retry = match retry {
         Some(r) if r < 0 => {
@@ -86,13 +86,6 @@ pub fn sse_encode<'py>(
     }
     let text = data_text(py, data)?;
     Ok(PyBytes::new(py, &encode(&text, event, id, retry)?))
-}
-
-fn opt_int(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
-    if obj.is_none() {
-        return Ok(None);
-    }
-    super::args::int(obj).map(Some)
 }
 
 struct SseState {

@@ -125,7 +125,7 @@ impl Stream {
     fn sse(
         slf: &Bound<'_, Self>,
         transform: Option<Py<PyAny>>,
-        #[pyo3(from_py_with = super::args::opt_real)] ping: Option<f64>,
+        #[pyo3(from_py_with = super::args::named::opt_ping)] ping: Option<f64>,
         terminator: Option<String>,
     ) -> PyResult<SseIter> {
         SseIter::new(slf.clone().unbind(), transform, ping, terminator)
