@@ -102,7 +102,10 @@ pub fn count<T: TryFrom<i64>>(name: &str, v: i64, min: i64, max: i64) -> PyResul
     T::try_from(v).map_err(|_| PyValueError::new_err(format!("{name} is out of range: {v}")))
 }
 
-/// A size limit in bytes: at least 1, at most what the platform addresses.
+/// The largest size limit accepted (4 GiB): a limit is there to bound memory.
+pub const MAX_SIZE: i64 = 1 << 32;
+
+/// A size limit in bytes: from 1 to [`MAX_SIZE`].
 pub fn size(name: &str, v: i64) -> PyResult<usize> {
-    count(name, v, 1, i64::try_from(usize::MAX).unwrap_or(i64::MAX))
+    count(name, v, 1, MAX_SIZE.min(i64::try_from(usize::MAX).unwrap_or(i64::MAX)))
 }
