@@ -669,6 +669,30 @@ mod tests {
     }
 
     #[test]
+    fn idle_pools_past_the_first_are_dropped_after_the_idle_timeout() {
+        let opts = ClientOptions {
+            http1: false,
+            http2: true,
+            http2_max_streams: 1,
+            pool_idle_timeout: Duration::from_millis(50),
+            ..ClientOptions::default()
+        };
+        let pools = Shards::new(opts).unwrap();
+        let leases: Vec<_> = (0..4).map(|_| pools.lease().unwrap()).collect();
+        assert_eq!(pools.pools(), 4);
+        drop(leases);
+        assert_eq!(pools.pools(), 4, "kept until they have been idle long enough");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(pools.pools(), 1, "the first pool stays");
+        let busy = pools.lease().unwrap();
+        let _second = pools.lease().unwrap();
+        assert_eq!(pools.pools(), 2);
+        drop(busy);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(pools.pools(), 2, "a pool with a stream is kept, the first even when idle");
+    }
+
+    #[test]
     fn http1_streams_share_one_pool() {
         let pools = Shards::new(ClientOptions::default()).unwrap();
         let leases: Vec<_> = (0..500).map(|_| pools.lease().unwrap()).collect();
