@@ -65,7 +65,14 @@ def test_client_timeouts(name, value, exc):
 
 @pytest.mark.parametrize(
     "value,exc",
-    [(-1, ValueError), (HUGE_INT, ValueError), (2**32, ValueError), (True, TypeError), (1.0, TypeError), ("2", TypeError)],
+    [
+        (-1, ValueError),
+        (HUGE_INT, ValueError),
+        (2**32, ValueError),
+        (True, TypeError),
+        (1.0, TypeError),
+        ("2", TypeError),
+    ],
     ids=repr,
 )
 def test_client_max_retries(value, exc):
@@ -88,7 +95,8 @@ def test_per_call_sizes(server, value, exc):
     client = sserpent.Client(base_url=server.base_url)
     check(lambda: client.stream("POST", "/chat/completions", json={}, max_event_size=value), exc, "max_event_size")
     for method in ("request", "send", "arequest"):
-        check(lambda: getattr(client, method)("POST", "/x", json={}, max_size=value), exc, "max_size")
+        call = getattr(client, method)
+        check(lambda call=call: call("POST", "/x", json={}, max_size=value), exc, "max_size")
     check(lambda: sserpent.Decoder(max_event_size=value), exc, "max_event_size")
     check(lambda: sserpent.iter_chunks([], max_event_size=value), exc, "max_event_size")
     check(lambda: sserpent.iter_events([], max_event_size=value), exc, "max_event_size")
