@@ -13,7 +13,7 @@
 #[path = "../../src/items/accumulate.rs"]
 #[doc(hidden)]
 pub mod accumulate;
-#[path = "../../src/wire/json.rs"]
+#[path = "../../src/wire/json/mod.rs"]
 #[doc(hidden)]
 pub mod json;
 #[path = "../../src/items/pipeline.rs"]

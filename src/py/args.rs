@@ -107,5 +107,10 @@ pub const MAX_SIZE: i64 = 1 << 32;
 
 /// A size limit in bytes: from 1 to [`MAX_SIZE`].
 pub fn size(name: &str, v: i64) -> PyResult<usize> {
-    count(name, v, 1, MAX_SIZE.min(i64::try_from(usize::MAX).unwrap_or(i64::MAX)))
+    count(
+        name,
+        v,
+        1,
+        MAX_SIZE.min(i64::try_from(usize::MAX).unwrap_or(i64::MAX)),
+    )
 }

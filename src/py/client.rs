@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::items::pipeline::Ending;
-use crate::transport::http::{header_map, ClientOptions, RequestSpec, Shards};
+use crate::transport::http::{header_map, ClientOptions, RequestSpec};
+use crate::transport::pools::Shards;
 use crate::wire::sse::DEFAULT_MAX_EVENT_SIZE;
 
 use super::args;

@@ -5,7 +5,8 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::transport::http::{ClientOptions, Lease, Shards};
+use crate::transport::http::ClientOptions;
+use crate::transport::pools::{Lease, Shards};
 
 pub struct ClientInner {
     pub(super) pools: Shards,

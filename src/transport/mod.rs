@@ -8,5 +8,7 @@ pub mod channel;
 pub mod headers_deadline;
 pub mod http;
 pub mod metrics;
+pub mod pools;
+pub mod retry;
 pub mod runtime;
 pub mod stream;

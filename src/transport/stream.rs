@@ -10,10 +10,9 @@ use crate::items::accumulate::Accumulator;
 use crate::items::pipeline::{Ending, Fault, Item, Mode, Out, Pipeline};
 use crate::items::text::text_delta;
 use crate::transport::channel::Channel;
-use crate::transport::http::{
-    send_with_retries, ClientOptions, HttpError, RequestSpec, ResponseHead,
-};
+use crate::transport::http::{ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::transport::metrics::Metrics;
+use crate::transport::retry::send_with_retries;
 use crate::wire::encoding::Gzip;
 
 /// Reader tasks alive right now (a leak check: returns to zero when every
@@ -180,7 +179,7 @@ impl Decoding {
 pub struct StreamTask {
     pub client: reqwest::Client,
     /// The stream's place in the client's pool, given back when the task ends.
-    pub lease: crate::transport::http::Lease,
+    pub lease: crate::transport::pools::Lease,
     pub spec: RequestSpec,
     pub opts: ClientOptions,
     pub channel: Arc<Channel<Msg>>,

@@ -333,14 +333,15 @@ impl Decoder {
                 // At the start of a stream a BOM would be stripped, not read
                 // as part of a field name as it was here (after the real one).
                 let bom_lost = !raw.past_first && bytes.starts_with(BOM);
-                if !raw.overflowed && !bom_lost {
+                let kept = !raw.overflowed && !bom_lost;
+                if kept {
                     event.raw = Some(bytes.into_boxed_slice());
                 }
                 *raw = RawCapture {
                     past_first: true,
                     ..RawCapture::default()
                 };
-                true
+                kept
             }
             None if raw.has_fields && !raw.overflowed && !discarded => {
                 raw.carried = raw.bytes.len();
@@ -520,9 +521,10 @@ impl RawCapture {
             return;
         }
         if self.bytes.len() + bytes.len() > max_event_size.saturating_mul(2) {
+            // This block's bytes are lost; what earlier blocks carried is not.
             self.overflowed = true;
-            self.bytes = Vec::new();
-            self.carried = 0;
+            self.bytes.truncate(self.carried);
+            self.bytes.shrink_to(self.carried.max(64));
             return;
         }
         self.bytes.extend_from_slice(bytes);

@@ -494,3 +494,26 @@ fn raw_capture_follows_a_split_crlf_to_its_block() {
     let last = raw_joined(&[&body[..body.len() - 1], &body[body.len() - 1..]]);
     assert_eq!(last, whole[..whole.len() - 1]);
 }
+
+/// A block too large to capture keeps what earlier blocks carried (here the
+/// LF split from the CR that dispatched the event before it; found by the
+/// fuzz target).
+#[test]
+fn raw_capture_overflow_keeps_the_carried_bytes() {
+    let mut body = b"data: a\r\n\r\n".to_vec();
+    for _ in 0..4 {
+        body.extend_from_slice(b": 0123456789012345678901234567890123456789\r\n");
+    }
+    body.extend_from_slice(b"\r\ndata: b\r\n\r\n");
+    let run = |pieces: &[&[u8]]| {
+        raw_events(64, pieces)
+            .into_iter()
+            .map(|r| r.expect("raw bytes"))
+            .collect::<Vec<_>>()
+            .concat()
+    };
+    let whole = run(&[&body]);
+    assert_eq!(whole, b"data: a\r\n\r\ndata: b\r\n\r\n");
+    let split = b"data: a\r\n\r".len();
+    assert_eq!(run(&[&body[..split], &body[split..]]), whole);
+}
