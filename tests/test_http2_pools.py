@@ -79,7 +79,7 @@ def test_a_cap_above_the_servers_queues_streams_behind_it() -> None:
 
 
 def test_http2_max_streams_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="http2_max_streams must be at least 1"):
+    with pytest.raises(ValueError, match="http2_max_streams must be an int from 1 to"):
         sserpent.Client(http1=False, http2=True, http2_max_streams=0)
     with pytest.raises(ValueError, match="http2_max_concurrent_streams must be at least 1"):
         MockServer(http2_max_concurrent_streams=0)
