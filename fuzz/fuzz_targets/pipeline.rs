@@ -17,9 +17,9 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use sserpent::items::accumulate::Accumulator;
 use sserpent::items::pipeline::{Ending, Item, Mode, Out, Pipeline};
+use sserpent::items::text::text_delta;
 use sserpent::providers::openai::schema::{self, Schema};
 use sserpent::wire::sse::DEFAULT_MAX_EVENT_SIZE;
-use sserpent::items::text::text_delta;
 
 fn pipeline(config: u8) -> Pipeline {
     let mode = if config & 1 == 1 {

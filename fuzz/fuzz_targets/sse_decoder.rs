@@ -172,19 +172,29 @@ fn outcome(d: &Decoder, items: Output) -> Outcome {
     }
 }
 
+/// The fuzzer's pieces of `stream`, then what is left of it.
+fn pieces<'a>(stream: &'a [u8], lengths: &[u8]) -> (Vec<&'a [u8]>, &'a [u8]) {
+    let mut fed = 0;
+    let mut out = Vec::with_capacity(lengths.len());
+    for &len in lengths {
+        let end = (fed + usize::from(len)).min(stream.len());
+        out.push(&stream[fed..end]);
+        fed = end;
+    }
+    (out, &stream[fed..])
+}
+
 /// Each event's raw bytes, decoding with `keep_raw` in the given pieces
 /// (the rest of `stream` after them in one more feed).
 fn raw_run(stream: &[u8], lengths: &[u8], max: usize) -> Vec<Option<Vec<u8>>> {
     let mut d = Decoder::new(max);
     d.keep_raw();
     let mut out = Vec::new();
-    let mut fed = 0;
-    for &len in lengths {
-        let end = (fed + usize::from(len)).min(stream.len());
-        d.feed(&stream[fed..end], &mut out);
-        fed = end;
+    let (fed, rest) = pieces(stream, lengths);
+    for piece in fed {
+        d.feed(piece, &mut out);
     }
-    d.feed(&stream[fed..], &mut out);
+    d.feed(rest, &mut out);
     out.into_iter()
         .filter_map(Result::ok)
         .map(|e| e.raw.map(Vec::from))
@@ -226,10 +236,10 @@ fuzz_target!(|input: &[u8]| {
     let mut d = Decoder::new(max);
     let mut out = Vec::new();
     let mut fed = 0;
-    for &len in lengths {
-        let end = (fed + usize::from(len)).min(stream.len());
-        d.feed(&stream[fed..end], &mut out);
-        fed = end;
+    let (fuzzer_pieces, rest) = pieces(stream, lengths);
+    for piece in fuzzer_pieces {
+        d.feed(piece, &mut out);
+        fed += piece.len();
         check_bounds(&d, max);
         let items = std::mem::take(&mut out);
         let got = outcome(&d, items);
@@ -240,7 +250,7 @@ fuzz_target!(|input: &[u8]| {
         );
         out = got.items;
     }
-    d.feed(&stream[fed..], &mut out);
+    d.feed(rest, &mut out);
     check_bounds(&d, max);
     assert_eq!(
         outcome(&d, out),
@@ -261,7 +271,8 @@ fuzz_target!(|input: &[u8]| {
     // to the same events.
     let raw_whole = raw_run(stream, &[], max);
     let raw_pieces = raw_run(stream, lengths, max);
-    let joined = |r: &[Option<Vec<u8>>]| -> Vec<u8> { r.iter().flatten().flatten().copied().collect() };
+    let joined =
+        |r: &[Option<Vec<u8>>]| -> Vec<u8> { r.iter().flatten().flatten().copied().collect() };
     if raw_whole.iter().chain(&raw_pieces).all(Option::is_some) {
         // An LF split from its CR goes with the next event: only the joined
         // bytes are the same, but for such an LF at the very end.
@@ -283,8 +294,10 @@ fuzz_target!(|input: &[u8]| {
             .filter_map(Result::ok)
             .map(|e| (e.event, e.data))
             .collect();
-        let original: Vec<(Option<String>, String)> =
-            events.iter().map(|e| (e.event.clone(), e.data.clone())).collect();
+        let original: Vec<(Option<String>, String)> = events
+            .iter()
+            .map(|e| (e.event.clone(), e.data.clone()))
+            .collect();
         assert_eq!(redecoded, original, "raw bytes re-decode to other events");
     }
 
