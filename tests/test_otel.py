@@ -298,7 +298,8 @@ def test_logger_lines(server: MockServer, caplog: pytest.LogCaptureFixture) -> N
     assert records[0] == ("INFO", f"POST {url}: retried (attempt 2) after 503")
     assert records[1][0] == "DEBUG" and records[1][1].startswith(f"POST {url} -> 200 request_id=")
     assert records[1][1].endswith("attempt=2")
-    assert records[2][0] == "WARNING" and records[2][1].startswith(f"POST {url} failed: AuthenticationError (status 401")
+    assert records[2][0] == "WARNING"
+    assert records[2][1].startswith(f"POST {url} failed: AuthenticationError (status 401")
     assert len(records) == 3 and all("api-version" not in m and "az-key" not in m for _, m in records)
 
 
