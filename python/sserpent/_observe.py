@@ -60,7 +60,7 @@ class Call:
     """One request's telemetry and log lines; called once with the stream's end record."""
 
     __slots__ = ("provider", "operation", "method", "url", "model", "body", "streamed", "start_ns",
-                 "span", "metric_attrs", "with_text", "response", "done")
+                 "telemetry", "span", "metric_attrs", "with_text", "response", "done")
 
     def __init__(self, provider: str, operation: str, method: str, url: str, body: Any, streamed: bool) -> None:
         self.provider = provider
@@ -71,6 +71,8 @@ class Call:
         self.model = _model_of(body)
         self.streamed = streamed
         self.start_ns = _clock_ns()
+        # The telemetry that started the span: it ends it even after uninstrument().
+        self.telemetry: Any = None
         self.span: Any = None
         self.metric_attrs: dict[str, Any] = {}
         self.with_text = False
@@ -82,7 +84,7 @@ class Call:
         if self.done:
             return
         self.done = True
-        telemetry = TELEMETRY
+        telemetry = self.telemetry
         if self.response is not None:
             _from_response(record, self.response)
         if self.span is not None and telemetry is not None:

@@ -127,6 +127,7 @@ class Telemetry:
         name = f"{call.operation} {call.model}" if call.model else call.operation
         span = self.tracer.start_span(name, kind=self.client_kind, attributes=attrs, start_time=call.start_ns)
         call.span = span
+        call.telemetry = self
         carrier: dict[str, str] = {}
         self.propagate.inject(carrier, context=self.trace.set_span_in_context(span))
         if isinstance(headers, list):
