@@ -57,6 +57,53 @@ def sserpent_async(base: str, n: int) -> int:
     return asyncio.run(run())
 
 
+def provider_sync(base: str, n: int) -> int:
+    """``sserpent.OpenAI``: the drop-in client (its end hook for the logger is set per request)."""
+    client = sserpent.OpenAI(api_key="sk-bench", base_url=base)
+    count = 0
+    for chunk in client.chat.completions.create(**BODY, extra_headers=headers(n)):
+        if chunk.choices:
+            chunk.choices[0].delta.content
+        count += 1
+    return count
+
+
+def provider_async(base: str, n: int) -> int:
+    async def run() -> int:
+        client = sserpent.AsyncOpenAI(api_key="sk-bench", base_url=base)
+        count = 0
+        async for chunk in await client.chat.completions.create(**BODY, extra_headers=headers(n)):
+            if chunk.choices:
+                chunk.choices[0].delta.content
+            count += 1
+        return count
+
+    return asyncio.run(run())
+
+
+def instrumented(fn):  # type: ignore[no-untyped-def]
+    """``fn`` with ``sserpent.instrument()`` on: the opentelemetry SDK's TracerProvider (a
+    SimpleSpanProcessor into an InMemorySpanExporter) and MeterProvider (an InMemoryMetricReader)."""
+
+    def run(base: str, n: int) -> int:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        sserpent.instrument(tracer_provider=tracer_provider,
+                            meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
+        try:
+            return fn(base, n)
+        finally:
+            sserpent.uninstrument()
+
+    return run
+
+
 def openai_sync(base: str, n: int) -> int:
     import openai
 
@@ -170,16 +217,22 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=200_000)
     ap.add_argument("--sdk-chunks", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", default="", help="run the readers whose name contains this")
     args = ap.parse_args()
 
     readers = [
         ("sserpent sync", sserpent_sync, args.chunks),
         ("sserpent async", sserpent_async, args.chunks),
+        ("sserpent.OpenAI sync, instrumentation off", provider_sync, args.chunks),
+        ("sserpent.OpenAI sync, instrument() on (SDK)", instrumented(provider_sync), args.chunks),
+        ("sserpent.AsyncOpenAI, instrumentation off", provider_async, args.chunks),
+        ("sserpent.AsyncOpenAI, instrument() on (SDK)", instrumented(provider_async), args.chunks),
         ("httpx-sse + json.loads", httpx_sse_sync, args.chunks),
         ("aiohttp + json.loads line loop", aiohttp_lines, args.chunks),
         ("openai SDK sync", openai_sync, args.sdk_chunks),
         ("openai SDK async", openai_async, args.sdk_chunks),
     ]
+    readers = [r for r in readers if args.only in r[0]]
     with MockServer() as server:
         sources = [("mock server", server.base_url)]
         # Expected chunk count: role chunk + content chunks + finish chunk.

@@ -206,7 +206,9 @@ SCENARIOS = ["success", "unauthorized", "redirect_same_origin", "redirect_cross_
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "asyncio"])
 def test_secrets_never_leak(captured: Any, is_async: bool) -> None:
+    """Also through the ``sserpent`` logger and the OpenTelemetry spans (content capture on)."""
     handler, caught = captured
+    spans = _instrumented()
     scanned: List[str] = []
     signatures: List[str] = []
     expected_errors = {
@@ -261,9 +263,38 @@ def test_secrets_never_leak(captured: Any, is_async: bool) -> None:
     assert signatures, "the OCI requests were signed"
     secrets = STATIC_SECRETS + signatures
     assert_clean(scanned, secrets)
+    if spans is not None:
+        sserpent.uninstrument()
+        finished = spans.get_finished_spans()
+        assert len(finished) == len(SCENARIOS) * 7, len(finished)  # one per request
+        assert_clean([span.to_json() for span in finished], secrets)
+    assert any(r.name == "sserpent" and r.levelno == logging.WARNING for r in handler.records)
+    assert any(r.name == "sserpent" and r.levelno == logging.DEBUG for r in handler.records)
     records = [t for r in handler.records for t in texts_of_record(r)]
     assert_clean(records, secrets)
     assert_clean([str(w.message) for w in caught] + [w.filename for w in caught], secrets)
+
+
+@pytest.fixture(autouse=True)
+def _uninstrument_after() -> Iterator[None]:
+    yield
+    sserpent.uninstrument()
+
+
+def _instrumented() -> Any:
+    """An in-memory span exporter behind sserpent.instrument(capture_content=True), or None
+    without opentelemetry-sdk."""
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    except ImportError:
+        return None
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sserpent.instrument(tracer_provider=provider, capture_content=True)
+    return exporter
 
 
 def test_the_scan_would_see_a_leak(captured: Any) -> None:

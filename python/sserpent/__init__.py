@@ -58,11 +58,28 @@ from ._sserpent import (
 
 __version__ = "0.1.0"
 
+
+def instrument(tracer_provider: Any = None, meter_provider: Any = None, capture_content: bool = False) -> None:
+    """OpenTelemetry GenAI spans and metrics for every request of sserpent's provider clients,
+    timed by the Rust clock (needs ``pip install 'sserpent[otel]'``). See ``sserpent._otel``."""
+    from ._otel import instrument as _instrument
+
+    _instrument(tracer_provider, meter_provider, capture_content)
+
+
+def uninstrument() -> None:
+    """Turns :func:`instrument` off."""
+    from . import _observe
+
+    _observe.TELEMETRY = None
+
 DEFAULT_MAX_EVENT_SIZE = 16 * 2**20
 
 _BytesLike = Union[bytes, bytearray, memoryview]
 
 __all__ = [
+    "instrument",
+    "uninstrument",
     "Anthropic",
     "AsyncAnthropic",
     "AsyncAzureOpenAI",

@@ -259,6 +259,9 @@ class Stream:
     def display(self) -> Any:
         """Renders the text live in a Jupyter output cell."""
     def close(self) -> None: ...
+    def _on_end(self, callback: Callable[[dict[str, Any]], Any], with_text: bool = False) -> None:
+        """Internal (telemetry, logging): ``callback(record)`` once when the stream ends, fails,
+        is closed or dropped; times in ``record`` are Unix nanoseconds from the Rust clock."""
     def aclose(self) -> Any: ...
     def __enter__(self) -> Stream: ...
     def __exit__(
@@ -303,6 +306,9 @@ class SseIterator:
     def __anext__(self) -> Any: ...
     def close(self) -> None: ...
     def aclose(self) -> Any: ...
+
+def _clock_ns() -> int:
+    """Now in Unix nanoseconds, on the clock the stream stamps use."""
 
 def _live_tasks() -> int:
     """Reader tasks alive in this process (leak checks)."""

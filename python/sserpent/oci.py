@@ -35,9 +35,11 @@ from __future__ import annotations
 import asyncio
 import configparser
 import json
+import logging
 import os
 from typing import Any, Callable, Mapping, Optional, Union
 
+from . import _observe
 from ._errors import SserpentError
 from ._sserpent import Client, Stream, oci_sign
 
@@ -345,31 +347,61 @@ class GenerativeAiInference:
         headers, raw = self._headers(url, raw)
         return url, headers, raw
 
-    def _stream(self, url: str, headers: list[tuple[str, str]], raw: bytes) -> Stream:
+    def _stream(self, url: str, headers: list[tuple[str, str]], raw: bytes,
+                call: Optional[_observe.Call] = None) -> Stream:
+        if call is not None and _observe.TELEMETRY is not None:
+            _observe.TELEMETRY.start(call, headers)  # after signing: traceparent is not signed
         # OCI's streams have no terminator: the end of the body is the end.
-        return self._client.stream("POST", url, content=raw, headers=headers, terminator="eof")
+        stream = self._client.stream("POST", url, content=raw, headers=headers, terminator="eof")
+        if call is not None:
+            stream._on_end(call, call.with_text)
+        return stream
+
+    def _call(self, action: str, body: dict[str, Any]) -> Optional[_observe.Call]:
+        """Telemetry and logging for one request (None when both are off); the span starts
+        once the request is signed, in ``_stream``."""
+        if _observe.TELEMETRY is None and not _observe.logger.isEnabledFor(logging.WARNING):
+            return None
+        try:
+            url = _observe.safe_url(f"{self.endpoint}/{API_VERSION}/actions/{action}")
+        except Exception:
+            url = f"/{API_VERSION}/actions/{action}"
+        return _observe.Call("oci", _observe.operation_of(action), "POST", url, body, True)
+
+    def _open(self, action: str, body: dict[str, Any]) -> Stream:
+        call = self._call(action, body)
+        try:
+            return self._stream(*self._request(action, body), call=call).open()
+        except BaseException as e:
+            if call is not None:
+                call.fail(e)
+            raise
 
     def generate_text(self, body: Mapping[str, Any]) -> Stream:
         """``POST /20231130/actions/generateText`` with ``inferenceRequest.isStream`` set; returns
         the opened stream (HTTP errors raise here). Events: ``{"text": ...}``."""
-        body = _with_isstream(body, "inferenceRequest", "generateText")
-        return self._stream(*self._request("generateText", body)).open()
+        return self._open("generateText", _with_isstream(body, "inferenceRequest", "generateText"))
 
     def chat(self, body: Mapping[str, Any]) -> Stream:
         """``POST /20231130/actions/chat`` with ``chatRequest.isStream`` set; returns the opened
         stream (HTTP errors raise here). GENERIC events carry ``message.content[].text``, then
         ``finishReason`` and usage; COHERE events ``text``, the last one the whole text."""
-        body = _with_isstream(body, "chatRequest", "chat")
-        return self._stream(*self._request("chat", body)).open()
+        return self._open("chat", _with_isstream(body, "chatRequest", "chat"))
 
     async def _aopen(self, action: str, body: dict[str, Any]) -> Stream:
-        if self._signer is None:
-            args = self._request(action, body)
-        else:  # a foreign signer may do blocking I/O (token refresh): off the event loop
-            args = await asyncio.get_running_loop().run_in_executor(None, self._request, action, body)
-        stream = self._stream(*args)
-        await stream.aopen()
-        return stream
+        call = self._call(action, body)
+        try:
+            if self._signer is None:
+                args = self._request(action, body)
+            else:  # a foreign signer may do blocking I/O (token refresh): off the event loop
+                args = await asyncio.get_running_loop().run_in_executor(None, self._request, action, body)
+            stream = self._stream(*args, call=call)
+            await stream.aopen()
+            return stream
+        except BaseException as e:
+            if call is not None:
+                call.fail(e)
+            raise
 
     async def agenerate_text(self, body: Mapping[str, Any]) -> Stream:
         """Async :meth:`generate_text`: ``async for text in (await c.agenerate_text(b)).text()``."""

@@ -63,7 +63,42 @@ fn append(slot: &mut Option<String>, more: &str) {
     }
 }
 
+/// What telemetry reads off a finished stream (OpenTelemetry's response attributes).
+#[derive(Debug, Default, PartialEq)]
+pub struct Summary {
+    pub id: Option<String>,
+    pub model: Option<String>,
+    /// One per choice that has one, in choice order.
+    pub finish_reasons: Vec<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    /// (role, text, finish_reason) per choice; only when asked for (content capture).
+    pub outputs: Vec<(Option<String>, String, Option<String>)>,
+}
+
 impl Accumulator {
+    pub fn summary(&self, with_text: bool) -> Summary {
+        Summary {
+            id: self.id.clone(),
+            model: self.model.clone(),
+            finish_reasons: self
+                .choices
+                .values()
+                .filter_map(|c| c.finish_reason.clone())
+                .collect(),
+            input_tokens: self.usage.and_then(|u| u.prompt),
+            output_tokens: self.usage.and_then(|u| u.completion),
+            outputs: if with_text {
+                self.choices
+                    .values()
+                    .map(|c| (c.role.clone(), c.text.clone(), c.finish_reason.clone()))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
     fn choice(&mut self, index: i64) -> &mut Choice {
         self.choices.entry(index).or_default()
     }

@@ -137,8 +137,9 @@ impl Pending {
         if let Some(waiter) = stream.slot.take() {
             let _ = Waiter::cancel_now(waiter.bind(py), None);
         }
-        stream.close_now();
-        Err(thrown(typ, val))
+        let err = thrown(typ, val);
+        stream.close_with(py, err.value(py).as_any());
+        Err(err)
     }
 
     fn close(&self) {}

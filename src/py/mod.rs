@@ -12,6 +12,7 @@ pub mod chunk_methods;
 pub mod client;
 pub mod client_inner;
 pub mod dump;
+pub mod end_hook;
 pub mod errors;
 pub mod event;
 pub mod headers;
@@ -36,6 +37,7 @@ fn _live_tasks() -> usize {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
+    m.add_function(wrap_pyfunction!(end_hook::_clock_ns, m)?)?;
     m.add_class::<anthropic::MessageState>()?;
     m.add_class::<event::PyEvent>()?;
     m.add_class::<event::PyDecoder>()?;

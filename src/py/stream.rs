@@ -27,6 +27,7 @@ use super::bridge::{
 };
 use super::chunk::doc_to_py;
 use super::client_inner::ClientInner;
+use super::end_hook::EndHook;
 use super::errors::{content_decoding_error, incomplete_stream_error, make_error};
 use super::stream_errors::{fault_to_pyerr, http_to_pyerr, target_of};
 use super::values::new_str;
@@ -63,11 +64,16 @@ pub struct Stream {
     pub(super) slot: Arc<FutureSlot>,
     acc: Arc<Mutex<Accumulator>>,
     view_tx: tokio::sync::watch::Sender<Option<View>>,
+    /// Called once when the stream ends, fails or is closed (telemetry, logging).
+    pub(super) end_hook: EndHook,
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
         self.shutdown();
+        if self.end_hook.is_set() {
+            Python::attach(|py| self.fire_end(py, None));
+        }
     }
 }
 
@@ -116,6 +122,7 @@ impl Stream {
             slot: Arc::new(FutureSlot::default()),
             acc: Arc::new(Mutex::new(Accumulator::default())),
             view_tx: tokio::sync::watch::channel(None).0,
+            end_hook: EndHook::default(),
         }
     }
 
@@ -219,11 +226,14 @@ impl Stream {
                         c.finished = true;
                         c.buf.clear();
                         self.shutdown();
-                        return Err(self.fault_to_pyerr(py, f));
+                        let err = self.fault_to_pyerr(py, f);
+                        self.fire_end_with(py, c, Some(err.value(py).as_any()));
+                        return Err(err);
                     }
                     Msg::End => {
                         c.finished = true;
                         c.buf.clear();
+                        self.fire_end_with(py, c, None);
                         return Ok(Step::End);
                     }
                 }
@@ -235,6 +245,7 @@ impl Stream {
                 Wait::Ready => continue,
                 Wait::Closed => {
                     c.finished = true;
+                    self.fire_end_with(py, c, None);
                     return Ok(Step::End);
                 }
                 Wait::Empty => return Ok(Step::Pending),
@@ -282,6 +293,7 @@ impl Stream {
                     if let Err(e) = py.check_signals() {
                         c.finished = true;
                         self.shutdown();
+                        self.fire_end_with(py, &c, Some(e.value(py).as_any()));
                         return Err(e);
                     }
                 }
@@ -392,6 +404,20 @@ impl Stream {
             c.buf.clear();
         }
         self.shutdown();
+        if self.end_hook.is_set() {
+            Python::attach(|py| self.fire_end(py, None));
+        }
+    }
+
+    /// Closes the stream because `error` was raised in its reader (a cancelled
+    /// task, an exception leaving a `with` block): the end hook sees the error.
+    pub(crate) fn close_with(&self, py: Python<'_>, error: &Bound<'_, PyAny>) {
+        if let Ok(mut c) = self.consumer.try_lock() {
+            c.finished = true;
+            c.buf.clear();
+        }
+        self.shutdown();
+        self.fire_end(py, Some(error));
     }
 
     /// A task awaiting this stream was cancelled: drop its future, close.
@@ -399,7 +425,35 @@ impl Stream {
         if let Some(waiter) = self.slot.take() {
             let _ = Waiter::cancel_now(waiter.bind(py), None);
         }
-        self.close_now();
+        let cancelled = py
+            .import("asyncio")
+            .and_then(|m| m.getattr("CancelledError"))
+            .and_then(|t| t.call0());
+        match cancelled {
+            Ok(e) => self.close_with(py, &e),
+            Err(_) => self.close_now(),
+        }
+    }
+
+    /// Fires the end hook (when one is set) with the consumer's head, if the
+    /// consumer is free; `fire_end_with` when the caller holds it.
+    fn fire_end(&self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) {
+        if !self.end_hook.is_set() {
+            return;
+        }
+        let head = self.consumer.try_lock().ok().and_then(|c| c.head.clone());
+        let snap = self.metrics.snapshot();
+        self.end_hook
+            .fire(py, &snap, head.as_ref(), &self.acc, error);
+    }
+
+    fn fire_end_with(&self, py: Python<'_>, c: &Consumer, error: Option<&Bound<'_, PyAny>>) {
+        if !self.end_hook.is_set() {
+            return;
+        }
+        let snap = self.metrics.snapshot();
+        self.end_hook
+            .fire(py, &snap, c.head.as_ref(), &self.acc, error);
     }
 
     /// `client.request(...)`: the parsed JSON body of a non-streamed response.

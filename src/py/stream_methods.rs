@@ -108,6 +108,14 @@ impl Stream {
         self.close_now();
     }
 
+    /// Internal (telemetry, logging): ``callback(record)`` once when the stream
+    /// ends, fails, is closed or dropped; ``record`` is a dict of its times
+    /// (Unix ns, Rust clock), counts, status and what ``final()`` would read.
+    #[pyo3(signature = (callback, with_text = false))]
+    fn _on_end(&self, callback: Py<PyAny>, with_text: bool) {
+        self.end_hook.set(callback, with_text);
+    }
+
     /// Renders the text live in a Jupyter output cell (``sserpent.notebook.display``).
     fn display(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
@@ -143,10 +151,13 @@ impl Stream {
     fn __exit__(
         &self,
         _a: Option<&Bound<'_, PyAny>>,
-        _b: Option<&Bound<'_, PyAny>>,
+        b: Option<&Bound<'_, PyAny>>,
         _c: Option<&Bound<'_, PyAny>>,
     ) -> bool {
-        self.close();
+        match b.filter(|e| !e.is_none()) {
+            Some(e) => self.close_with(e.py(), e),
+            None => self.close(),
+        }
         false
     }
 
@@ -164,10 +175,13 @@ impl Stream {
         &self,
         py: Python<'_>,
         _a: Option<&Bound<'_, PyAny>>,
-        _b: Option<&Bound<'_, PyAny>>,
+        b: Option<&Bound<'_, PyAny>>,
         _c: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        self.close();
+        match b.filter(|e| !e.is_none()) {
+            Some(e) => self.close_with(py, e),
+            None => self.close(),
+        }
         Ok(Py::new(
             py,
             Ready {

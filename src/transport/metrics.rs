@@ -1,8 +1,34 @@
 //! Stream timings, taken in Rust when bytes arrive from the socket, so they
 //! stay true however busy the Python thread is.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One (monotonic, wall-clock) pair taken once per process: every stamp is an
+/// `Instant`, turned into Unix nanoseconds against this pair, so the times of
+/// one stream keep their monotonic spacing (spans, TTFT) whatever the wall
+/// clock does meanwhile.
+fn anchor() -> &'static (Instant, u128) {
+    static ANCHOR: OnceLock<(Instant, u128)> = OnceLock::new();
+    ANCHOR.get_or_init(|| {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        (Instant::now(), wall)
+    })
+}
+
+/// `t` as nanoseconds since the Unix epoch (comparable with `time.time_ns()`).
+pub fn wall_ns(t: Instant) -> u64 {
+    let (at, wall) = *anchor();
+    let ns = if t >= at {
+        wall + t.duration_since(at).as_nanos()
+    } else {
+        wall.saturating_sub(at.duration_since(t).as_nanos())
+    };
+    u64::try_from(ns).unwrap_or(u64::MAX)
+}
 
 /// Gaps kept for percentiles; past this, every other gap is dropped
 /// (memory stays bounded on endless streams).
@@ -19,6 +45,9 @@ pub struct Snapshot {
     pub chunks: u64,
     pub bytes: u64,
     pub attempts: u32,
+    /// Each retry: when it was sent, its attempt number (2, 3, ...) and why the
+    /// attempt before it failed (a status code, or the error's class name).
+    pub retries: Vec<(Instant, u32, String)>,
     gaps_ns: Vec<u64>,
     gap_stride: u64,
     gap_seen: u64,
@@ -70,6 +99,16 @@ impl Snapshot {
         self.chunks += 1;
     }
 
+    /// Inter-chunk gaps of more than zero, in seconds (chunks of one socket read
+    /// share its arrival time); the kept ones, when the stream was that long.
+    pub fn arrival_gaps(&self) -> Vec<f64> {
+        self.gaps_ns
+            .iter()
+            .filter(|&&g| g > 0)
+            .map(|&g| g as f64 / 1e9)
+            .collect()
+    }
+
     pub fn since_start(&self, t: Option<Instant>) -> Option<Duration> {
         Some(t?.duration_since(self.started?))
     }
@@ -107,5 +146,19 @@ mod tests {
         assert_eq!(s.gap_percentile(0.5), Some(Duration::from_millis(101)));
         assert_eq!(s.gap_percentile(0.0), Some(Duration::from_millis(1)));
         assert_eq!(s.gap_percentile(1.0), Some(Duration::from_millis(199)));
+        assert_eq!(s.arrival_gaps().len(), 100);
+    }
+
+    #[test]
+    fn wall_clock_keeps_monotonic_spacing() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(250);
+        assert_eq!(wall_ns(t1) - wall_ns(t0), 250_000_000);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        // the anchor was taken in this process: within a minute of now
+        assert!(wall_ns(Instant::now()).abs_diff(now) < 60_000_000_000);
     }
 }

@@ -89,11 +89,12 @@ pub async fn send_with_retries(
     client: &reqwest::Client,
     spec: &RequestSpec,
     opts: &ClientOptions,
-    mut on_attempt: impl FnMut(u32),
+    mut on_attempt: impl FnMut(u32, Option<&HttpError>),
 ) -> Result<Response, HttpError> {
     let mut attempt = 0u32;
+    let mut last: Option<HttpError> = None;
     loop {
-        on_attempt(attempt + 1);
+        on_attempt(attempt + 1, last.as_ref());
         let outcome = within_read_timeout(
             send_following(client, spec),
             opts.connect_timeout,
@@ -152,7 +153,19 @@ pub async fn send_with_retries(
         }
         let pause = delay.unwrap_or_else(|| backoff(opts, attempt));
         tokio::time::sleep(pause).await;
+        last = Some(failure);
         attempt += 1;
+    }
+}
+
+/// Why an attempt failed, as OpenTelemetry's `error.type` reads it: the HTTP
+/// status code, or the class of the exception it would have raised.
+pub fn failure_kind(e: &HttpError) -> String {
+    match e {
+        HttpError::Status { head, .. } => head.status.to_string(),
+        HttpError::Timeout(_) => "APITimeoutError".into(),
+        HttpError::Connect(_) | HttpError::Body(_) => "APIConnectionError".into(),
+        HttpError::Invalid(_) => "SserpentError".into(),
     }
 }
 

@@ -12,7 +12,7 @@ use crate::items::text::text_delta;
 use crate::transport::channel::Channel;
 use crate::transport::http::{ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::transport::metrics::Metrics;
-use crate::transport::retry::send_with_retries;
+use crate::transport::retry::{failure_kind, send_with_retries};
 use crate::wire::encoding::Gzip;
 
 /// Reader tasks alive right now (a leak check: returns to zero when every
@@ -278,8 +278,13 @@ impl StreamTask {
 
     async fn work(&mut self) -> Result<(), StreamFault> {
         let metrics = &self.metrics;
-        let mut resp = send_with_retries(&self.client, &self.spec, &self.opts, |n| {
-            metrics.with(|m| m.attempts = n)
+        let mut resp = send_with_retries(&self.client, &self.spec, &self.opts, |n, failed| {
+            metrics.with(|m| {
+                m.attempts = n;
+                if let Some(e) = failed {
+                    m.retries.push((Instant::now(), n, failure_kind(e)));
+                }
+            })
         })
         .await
         .map_err(StreamFault::Http)?;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional
 
+from .. import _observe
 from .._sserpent import Client, Stream
 from ._raw_response import RawResponse
 
@@ -74,6 +75,8 @@ class _Base:
     """Shared by every provider client: one core :class:`Client` and request plumbing."""
 
     _auth_names: tuple[str, ...] = ()
+    # gen_ai.provider.name (OpenTelemetry GenAI conventions).
+    _gen_ai_provider = "openai"
 
     def __init__(
         self,
@@ -119,8 +122,15 @@ class _Base:
             kw["read_timeout"] = read
         return path, body, kw, body.get("stream", False)
 
+    def _observe(self, path: str, body: Any, kw: dict[str, Any], stream: Any) -> Optional[_observe.Call]:
+        return _observe.begin(self._gen_ai_provider, "POST", _observe.safe_url(self.base_url + path), path, body,
+                              kw["headers"], bool(stream))
+
     def _post(self, path: str, params: dict[str, Any], raw: bool = False) -> Any:
         path, body, kw, stream = self._prepare(path, params)
+        call = self._observe(path, body, kw, stream)
+        if call is not None:
+            return self._post_observed(call, path, body, kw, stream, raw)
         if stream:
             s = self._client.stream("POST", path, json=body, **kw).open()
             return self._raw_response(s, s) if raw else s
@@ -129,8 +139,46 @@ class _Base:
             return self._raw_response(s, s.read())
         return self._client.request("POST", path, json=body, **kw)
 
+    def _post_observed(self, call: _observe.Call, path: str, body: Any, kw: dict[str, Any], stream: Any,
+                       raw: bool) -> Any:
+        try:
+            if stream:
+                s = self._client.stream("POST", path, json=body, **kw)
+                s._on_end(call, call.with_text)
+                s.open()
+                return self._raw_response(s, s) if raw else s
+            s = self._client.send("POST", path, json=body, **kw)
+            s._on_end(call, call.with_text)
+            result = call.response = s.open().read()
+            s.close()
+            return self._raw_response(s, result) if raw else result
+        except BaseException as e:
+            call.fail(e)
+            raise
+
+    async def _apost_observed(self, call: _observe.Call, path: str, body: Any, kw: dict[str, Any], stream: Any,
+                              raw: bool) -> Any:
+        try:
+            if stream:
+                s: Stream = self._client.stream("POST", path, json=body, **kw)
+                s._on_end(call, call.with_text)
+                await s.aopen()
+                return self._raw_response(s, s) if raw else s
+            s = self._client.send("POST", path, json=body, **kw)
+            s._on_end(call, call.with_text)
+            await s.aopen()
+            result = call.response = await s.aread()
+            s.close()
+            return self._raw_response(s, result) if raw else result
+        except BaseException as e:
+            call.fail(e)
+            raise
+
     async def _apost(self, path: str, params: dict[str, Any], raw: bool = False) -> Any:
         path, body, kw, stream = self._prepare(path, params)
+        call = self._observe(path, body, kw, stream)
+        if call is not None:
+            return await self._apost_observed(call, path, body, kw, stream, raw)
         if stream:
             s: Stream = await self._client.stream("POST", path, json=body, **kw).aopen()
             return self._raw_response(s, s) if raw else s

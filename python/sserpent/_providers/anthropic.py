@@ -41,6 +41,7 @@ class Anthropic(_Base):
     ``messages.create(..., stream=True)`` streams every event type (``ping`` skipped) and
     ends at ``message_stop``; ``messages.stream(...)`` is the SDK's streaming helper."""
 
+    _gen_ai_provider = "anthropic"
     _is_async = False
 
     def _raw_response(self, stream: Stream, parsed: Any) -> Any:

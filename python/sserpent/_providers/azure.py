@@ -39,6 +39,7 @@ class AzureOpenAI(_Base):
     a bearer token (the provider is called for every request).
     """
 
+    _gen_ai_provider = "azure.ai.openai"
     _is_async = False
 
     def __init__(
