@@ -21,6 +21,9 @@ from urllib.parse import urlsplit
 from ._sserpent import _clock_ns
 
 logger = logging.getLogger("sserpent")
+# A library's logger: quiet unless the application configures logging (no last-resort
+# printing of failures the caller already gets as exceptions).
+logger.addHandler(logging.NullHandler())
 
 # Set by sserpent.instrument() (an ``_otel.Telemetry``), cleared by uninstrument().
 TELEMETRY: Any = None
