@@ -5,7 +5,11 @@ The whole process is counted (client, the embedded mock server and Python), for 
 ``--short`` and one of ``--long`` chunks; the difference over the extra chunks cancels
 start-up out. Every chunk's ``choices[0].delta.content`` is read.
 
-    python benches/callgrind_live.py [--short 2000] [--long 22000]   # needs valgrind
+    python benches/callgrind_live.py [--short 2000] [--long 22000] [--openai [--instrument]]
+
+needs valgrind. ``--openai`` reads through ``sserpent.OpenAI(...).chat.completions.create``
+instead of ``Client.stream``; ``--instrument`` adds ``sserpent.instrument()`` with the
+opentelemetry SDK's providers (in-memory exporter and reader).
 
 Use a release build (``maturin develop --release``).
 """
@@ -22,18 +26,39 @@ import tempfile
 BODY = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
 
-def read_stream(mode: str, n: int) -> int:
+def instrument() -> None:
+    import sserpent
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    sserpent.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider([InMemoryMetricReader()]))
+
+
+def read_stream(mode: str, n: int, how: str) -> int:
     import sserpent
     from sserpent.testing import MockServer
 
+    if how == "instrumented":
+        instrument()
     with MockServer() as server:
         client = sserpent.Client(base_url=server.base_url)
+        openai = sserpent.AsyncOpenAI if mode == "async" else sserpent.OpenAI
+        provider = openai(api_key="k", base_url=server.base_url)
 
         def stream(chunks: int) -> sserpent.Stream:
-            return client.stream("POST", "/chat/completions", json=BODY, headers={"x-mock-chunks": str(chunks)})
+            headers = {"x-mock-chunks": str(chunks)}
+            if how == "client":
+                return client.stream("POST", "/chat/completions", json=BODY, headers=headers)
+            return provider.chat.completions.create(**BODY, extra_headers=headers)
 
-        for _ in stream(10):  # connection and code paths warm
-            pass
+        if mode == "sync":
+            for _ in stream(10):  # connection and code paths warm
+                pass
         if mode == "sync":
             count = 0
             for c in stream(n):
@@ -43,7 +68,8 @@ def read_stream(mode: str, n: int) -> int:
 
         async def main() -> int:
             count = 0
-            async for c in stream(n):
+            s = stream(n)
+            async for c in s if how == "client" else await s:
                 c.choices[0].delta.content if c.choices else None
                 count += 1
             return count
@@ -51,27 +77,31 @@ def read_stream(mode: str, n: int) -> int:
         return asyncio.run(main())
 
 
-def instructions(mode: str, n: int) -> int:
+def instructions(mode: str, n: int, how: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", sys.executable, __file__,
-             "--child", mode, str(n)],
+             "--child", mode, str(n), how],
             capture_output=True, text=True, check=True,
         )
     return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        print(read_stream(sys.argv[2], int(sys.argv[3])))
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        print(read_stream(sys.argv[2], int(sys.argv[3]), sys.argv[4]))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--short", type=int, default=2000)
     p.add_argument("--long", type=int, default=22000)
+    p.add_argument("--openai", action="store_true")
+    p.add_argument("--instrument", action="store_true")
     args = p.parse_args()
+    how = "instrumented" if args.instrument else "openai" if args.openai else "client"
     print("| mode | instructions/chunk |\n|---|---:|")
     for mode in ("sync", "async"):
-        per_chunk = (instructions(mode, args.long) - instructions(mode, args.short)) / (args.long - args.short)
+        long, short = instructions(mode, args.long, how), instructions(mode, args.short, how)
+        per_chunk = (long - short) / (args.long - args.short)
         print(f"| {mode} | {per_chunk:,.0f} |")
 
 
