@@ -21,7 +21,8 @@ python_version="$(python -c 'import sys; from packaging.version import Version; 
 rm -f "$out"/sserpent-*.whl "$out"/sserpent-*.tar.gz
 
 start=$(date +%s)
-maturin sdist --out "$out" >/dev/null
+maturin sdist --out "$out" >"$out/.sdist.log" 2>&1 || { cat "$out/.sdist.log" >&2; exit 1; }
+rm -f "$out/.sdist.log"
 sdist="$out/sserpent-$python_version.tar.gz"
 [ -f "$sdist" ] || { echo "build-wheels: maturin sdist wrote no $sdist" >&2; exit 1; }
 # Nothing large in it: the sources, the tests and their fixtures, the docs.

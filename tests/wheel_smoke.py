@@ -154,11 +154,16 @@ def clean_env(venv_bin: Path) -> Dict[str, str]:
     """The environment of a user's shell in the venv: no PYTHONPATH or PYTHONHOME, no user
     site, no Rust toolchain on PATH (directories that hold cargo, rustc or rustup are left
     out); pip's own settings (certificates, cache, index) are kept."""
-    keep = {"HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "SYSTEMROOT", "TERM"}
-    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("PIP_")}
+    keep = {"HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "TERM"}
+    # What Windows programs need to start, find temp folders and pip's cache.
+    keep |= {"SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP"}
+    keep |= {"USERPROFILE", "APPDATA", "LOCALAPPDATA"}
+    env = {k: v for k, v in os.environ.items() if k.upper() in keep or k.upper().startswith("PIP_")}
+    exe = ("", ".exe") if os.name == "nt" else ("",)
     path = [str(venv_bin)]
     for d in os.environ.get("PATH", "").split(os.pathsep):
-        if d and d != str(venv_bin) and not any(os.path.exists(os.path.join(d, t)) for t in RUST_TOOLS):
+        rust_here = any(os.path.exists(os.path.join(d, t + x)) for t in RUST_TOOLS for x in exe)
+        if d and d != str(venv_bin) and not rust_here:
             path.append(d)
     env["PATH"] = os.pathsep.join(path)
     env["PYTHONNOUSERSITE"] = "1"
@@ -442,7 +447,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             impl, mm, full = interpreter_info(python)
         except (SmokeError, OSError, subprocess.SubprocessError) as e:
-            print(f"wheel smoke: {python}: skipped (does not run: {str(e).strip()[:200]})")
+            first = (str(e).strip().splitlines() or [""])[0]
+            print(f"wheel smoke: {python}: skipped ({first[:200]})")
             continue
         if impl != "CPython" or mm < MIN_PYTHON:
             print(f"wheel smoke: {impl} {full}: skipped (the package needs CPython >= 3.9)")
