@@ -50,7 +50,8 @@ pub fn with_text<R>(s: &Bound<'_, PyString>, f: impl FnOnce(&str) -> R) -> PyRes
     {
         if let Some(as_utf8) = abi3_text::as_utf8_and_size() {
             let mut len: ffi::Py_ssize_t = 0;
-            // SAFETY: the stable ABI's function (3.10 on), on a str; the text lives as long as `s`.
+            // SAFETY: CPython's function (exported since 3.3, in the stable ABI since 3.10),
+            // on a str; the text it points to lives as long as `s`.
             let ptr = unsafe { as_utf8(s.as_ptr(), &mut len) };
             if ptr.is_null() {
                 return Err(PyErr::fetch(s.py()));
