@@ -24,6 +24,10 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import pytest
 
+# Tests that need Chromium, /proc, fork, POSIX signals or uvloop skip (with the reason) where
+# those are missing, except under scripts/test.sh (SSERPENT_TEST_STRICT=1).
+pytest_plugins = ["platform_skips"]
+
 WIRE = Path(__file__).parent / "fixtures" / "wire"
 SAMPLE_NAMES: List[str] = sorted(p.name[: -len(".sse")] for p in WIRE.glob("*.sse"))
 ERROR_SAMPLES: List[str] = [n for n in SAMPLE_NAMES if "error" in n]

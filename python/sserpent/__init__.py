@@ -6,7 +6,7 @@ the chunk objects read like the openai SDK's (``chunk.choices[0].delta.content``
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterable, AsyncIterator, Union
+from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Union
 
 from ._errors import (
     APIConnectionError,
@@ -56,7 +56,8 @@ from ._sserpent import (
     sse_encode,
 )
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    __version__: str
 
 
 def instrument(tracer_provider: Any = None, meter_provider: Any = None, capture_content: bool = False) -> None:
@@ -169,3 +170,15 @@ def aiter_chunks(
     stream's terminator, always after every complete chunk before it.
     """
     return _aiter(source, True, max_event_size)
+
+
+def __getattr__(name: str) -> Any:
+    # `__version__` is the installed distribution's, which the build takes from Cargo.toml:
+    # one source for the crate, the wheel and this. Read on first use, not at import
+    # (importlib.metadata takes milliseconds to import).
+    if name == "__version__":
+        from importlib.metadata import version
+
+        value = globals()["__version__"] = version("sserpent")
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

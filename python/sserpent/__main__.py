@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Callable, Sequence
 
+import sserpent
+
 from ._chat import add_chat
 from ._sserpent import MockServer  # not from .testing, which imports pytest
 
@@ -71,6 +73,7 @@ def _add_mock_server(commands: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sserpent", description="sserpent command line")
+    parser.add_argument("--version", action="version", version=f"sserpent {sserpent.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     _add_mock_server(commands)

@@ -56,7 +56,12 @@ pub fn to_py(
                     Bound::from_owned_ptr_or_err(py, ffi::PyList_New(node.len as ffi::Py_ssize_t))?;
                 for (i, e) in doc.elements(idx).enumerate() {
                     let item = to_py(py, doc, e, schema)?;
+                    // Both steal the item; the limited API has only the checked call
+                    // (which cannot fail here: a list, and an index below its length).
+                    #[cfg(not(feature = "abi3"))]
                     ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr());
+                    #[cfg(feature = "abi3")]
+                    ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr());
                 }
                 Ok(list.unbind())
             }

@@ -14,7 +14,7 @@ use pyo3::{ffi, IntoPyObjectExt};
 use super::chunk::{to_py, Chunk};
 use super::dump;
 use super::event::PyEvent;
-use super::values::{scalar, to_plain};
+use super::values::{scalar, to_plain, with_text};
 use crate::providers::openai::schema::{Schema, ANY};
 use crate::wire::json::Kind;
 
@@ -91,8 +91,8 @@ impl Chunk {
         let Ok(k) = key.cast::<PyString>() else {
             return Ok(None);
         };
-        if let Ok(k) = k.to_str() {
-            return Ok(self.lookup(k).map(|v| (v, self.schema.child(k))));
+        if let Ok(found) = with_text(k, |k| self.lookup(k).map(|v| (v, self.schema.child(k)))) {
+            return Ok(found);
         }
         // A key with lone surrogates: no Rust string can hold it; compare as Python strings.
         let mut found = None;
@@ -124,20 +124,21 @@ fn is_method(name: &str) -> bool {
 #[pymethods]
 impl Chunk {
     fn __getattribute__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
-        let n = name.to_str()?;
-        if n.starts_with('_') || is_method(n) {
-            return generic_getattr(slf, name);
-        }
-        let this = slf.get();
-        let py = slf.py();
-        if this.doc.node(this.node).kind != Kind::Object {
-            return generic_getattr(slf, name);
-        }
-        match this.lookup(n) {
-            Some(v) => to_py(py, &this.doc, v, this.schema.child(n)),
-            None if this.schema.is_optional(n) => Ok(py.None()),
-            None => Err(PyAttributeError::new_err(n.to_string())),
-        }
+        with_text(name, |n| {
+            if n.starts_with('_') || is_method(n) {
+                return generic_getattr(slf, name);
+            }
+            let this = slf.get();
+            let py = slf.py();
+            if this.doc.node(this.node).kind != Kind::Object {
+                return generic_getattr(slf, name);
+            }
+            match this.lookup(n) {
+                Some(v) => to_py(py, &this.doc, v, this.schema.child(n)),
+                None if this.schema.is_optional(n) => Ok(py.None()),
+                None => Err(PyAttributeError::new_err(n.to_string())),
+            }
+        })?
     }
 
     /// Called when `__getattribute__` found nothing: the message names the shape.

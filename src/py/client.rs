@@ -368,7 +368,7 @@ impl Client {
                 if let Ok(b) = c.cast::<PyBytes>() {
                     Some(Bytes::copy_from_slice(b.as_bytes()))
                 } else if let Ok(s) = c.cast::<PyString>() {
-                    Some(Bytes::from(s.to_str()?.as_bytes().to_vec()))
+                    Some(Bytes::from(s.to_cow()?.into_owned().into_bytes()))
                 } else {
                     return Err(PyTypeError::new_err("content must be bytes or str"));
                 }

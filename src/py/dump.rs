@@ -200,7 +200,7 @@ fn check_spec(spec: &Bound<'_, PyAny>) -> PyResult<()> {
 /// Whether spec key `k` names the item at `key`.
 fn key_matches(k: &Bound<'_, PyAny>, key: ItemKey<'_>) -> PyResult<bool> {
     if let Ok(s) = k.cast::<PyString>() {
-        return Ok(matches!(key, ItemKey::Str(name) if s.to_str()? == name));
+        return Ok(matches!(key, ItemKey::Str(name) if s.to_cow()? == name));
     }
     if !k.is_instance_of::<PyBool>() {
         if let Ok(i) = k.extract::<i64>() {
@@ -221,7 +221,7 @@ fn key_matches(k: &Bound<'_, PyAny>, key: ItemKey<'_>) -> PyResult<bool> {
 
 fn is_all(k: &Bound<'_, PyAny>) -> bool {
     k.cast::<PyString>()
-        .is_ok_and(|s| s.to_str().is_ok_and(|s| s == "__all__"))
+        .is_ok_and(|s| s.to_cow().is_ok_and(|s| s == "__all__"))
 }
 
 fn entry_of<'py>(v: Bound<'py, PyAny>) -> Entry<'py> {

@@ -3,7 +3,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyByteArray, PyBytes};
@@ -16,6 +15,7 @@ use crate::wire::sse::{self, Decoder, SseError};
 
 use super::chunk::doc_to_py;
 use super::errors::{chunk_decode_error, make_error, not_bytes, sse_to_pyerr};
+use super::values::buffer_copy;
 
 /// One server-sent event.
 #[pyclass(frozen, module = "sserpent", name = "Event")]
@@ -154,8 +154,8 @@ pub fn with_bytes<R>(
     if let Ok(b) = obj.cast::<PyByteArray>() {
         return Ok(f(&b.to_vec()));
     }
-    if let Ok(buf) = PyBuffer::<u8>::get(obj) {
-        return Ok(f(&buf.to_vec(obj.py())?));
+    if let Some(copy) = buffer_copy(obj) {
+        return Ok(f(copy?.as_bytes()));
     }
     Err(not_bytes(what, obj))
 }

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
@@ -13,6 +12,7 @@ use crate::mock::scenario::{event_frame, split_frames, Faults, Scenario, Scenari
 use crate::mock::MockServer;
 
 use super::mock_records::{PyMockConnection, PyMockRequest};
+use super::values::buffer_copy;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMockServer>()?;
@@ -47,11 +47,11 @@ fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
         return Ok(b.to_vec());
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(s.to_str()?.as_bytes().to_vec());
+        return Ok(s.to_cow()?.into_owned().into_bytes());
     }
-    match PyBuffer::<u8>::get(obj) {
-        Ok(buf) => buf.to_vec(obj.py()),
-        Err(_) => Err(PyTypeError::new_err(format!(
+    match buffer_copy(obj) {
+        Some(copy) => Ok(copy?.as_bytes().to_vec()),
+        None => Err(PyTypeError::new_err(format!(
             "{what} must be bytes-like or str, not {}",
             obj.get_type().name()?
         ))),
@@ -60,7 +60,7 @@ fn bytes_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
 
 fn text_of(v: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(s) = v.cast::<PyString>() {
-        Ok(s.to_str()?.to_owned())
+        Ok(s.to_cow()?.into_owned())
     } else {
         dumps(v)
     }
@@ -97,7 +97,7 @@ fn event_item(item: &Bound<'_, PyAny>) -> PyResult<Bytes> {
         return Ok(Bytes::from(bytes_of(item, "an event")?));
     }
     if let Ok(s) = item.cast::<PyString>() {
-        return Ok(event_frame(None, s.to_str()?, None, None));
+        return Ok(event_frame(None, &s.to_cow()?, None, None));
     }
     if let Ok(d) = item.cast::<PyDict>() {
         if !is_event_dict(d) {
@@ -162,9 +162,9 @@ fn header_pairs(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Str
     for pair in items.try_iter()? {
         let (k, v): (String, Bound<'_, PyAny>) = pair?.extract()?;
         let v = if let Ok(s) = v.cast::<PyString>() {
-            s.to_str()?.to_owned()
+            s.to_cow()?.into_owned()
         } else {
-            v.str()?.to_str()?.to_owned()
+            v.str()?.to_cow()?.into_owned()
         };
         out.push((k, v));
     }

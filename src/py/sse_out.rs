@@ -46,7 +46,7 @@ fn encode(
 /// (chunk objects as their JSON text).
 fn data_text(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(s) = value.cast::<PyString>() {
-        return Ok(s.to_str()?.to_string());
+        return Ok(s.to_cow()?.into_owned());
     }
     if let Ok(b) = value.cast::<PyBytes>() {
         return Ok(String::from_utf8_lossy(b.as_bytes()).into_owned());
