@@ -24,6 +24,7 @@ pub mod stream_errors;
 pub mod stream_methods;
 pub mod urls;
 pub mod values;
+pub mod waiter;
 
 use pyo3::prelude::*;
 
