@@ -1,17 +1,34 @@
-//! Waking asyncio from tokio threads without taking the GIL there.
+//! Waking asyncio from tokio threads, once per loop iteration however many
+//! streams became ready.
 //!
-//! Each event loop gets one bridge: a socket pair whose read end the loop
-//! watches (`add_reader`). A tokio thread that makes data ready for an
-//! awaiting stream queues the stream's future slot and writes one byte if
-//! the bridge is not already signalled; the loop then resolves every queued
-//! future in one callback. Thousands of streams share one wake-up.
+//! Each event loop gets one bridge: a queue of the future slots whose streams
+//! became ready, an atomic "signalled" flag, and a *kick* that makes the loop
+//! call the bridge's drain. A tokio thread that makes data ready for an
+//! awaiting stream queues the stream's slot and kicks the loop only if the
+//! bridge is not already signalled; the drain clears the flag, then wakes
+//! every queued waiter in one callback. Thousands of streams share one
+//! wake-up. There are two kicks:
+//!
+//! - `socketpair` (unix only): the loop watches the read end of a socket pair
+//!   (`add_reader`); the kick writes one byte to the other end, non-blocking.
+//!   No GIL is taken off the Python thread.
+//! - `threadsafe` (any platform, any loop): the kick is
+//!   `loop.call_soon_threadsafe(drain)`. It takes the GIL on the waking
+//!   thread, once per batch, not per chunk: wakes that come before the drain
+//!   ran only queue their slot. For loops without `add_reader` (asyncio's
+//!   `ProactorEventLoop`, the Windows default) and platforms without unix
+//!   sockets.
+//!
+//! `SSERPENT_ASYNC_WAKE` chooses, read when a loop gets its bridge (at the
+//! first async wait on that loop): `socketpair`, `threadsafe`, or `auto`
+//! (the same as unset or empty): socketpair on unix when the loop's
+//! `add_reader` works, else threadsafe. Any other value makes that wait raise
+//! `ValueError`; `socketpair` where it cannot work raises `RuntimeError`.
 
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
@@ -19,21 +36,121 @@ use crate::transport::channel::AsyncWake;
 
 use super::waiter::{FutureSlot, Waiter};
 
+/// The environment variable that picks the wake-up path.
+pub const WAKE_ENV: &str = "SSERPENT_ASYNC_WAKE";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WakeChoice {
+    Auto,
+    Socketpair,
+    Threadsafe,
+}
+
+fn wake_choice() -> PyResult<WakeChoice> {
+    let Some(raw) = std::env::var_os(WAKE_ENV) else {
+        return Ok(WakeChoice::Auto);
+    };
+    match raw.to_str().map(str::trim) {
+        Some("" | "auto") => Ok(WakeChoice::Auto),
+        Some("socketpair") => Ok(WakeChoice::Socketpair),
+        Some("threadsafe") => Ok(WakeChoice::Threadsafe),
+        _ => Err(PyValueError::new_err(format!(
+            "{WAKE_ENV}={:?} is not a wake-up path; allowed values: socketpair, threadsafe, auto (unset or empty: auto)",
+            raw.to_string_lossy()
+        ))),
+    }
+}
+
+/// How a bridge makes its loop run the drain.
+enum Kick {
+    /// One byte on the socket pair the loop watches.
+    #[cfg(unix)]
+    Socket(std::os::unix::net::UnixStream),
+    /// `loop.call_soon_threadsafe(drain)`.
+    Threadsafe {
+        /// `weakref.ref(loop)`: the registry is keyed weakly by the loop, so
+        /// its bridge must not keep it alive.
+        event_loop: Py<PyAny>,
+        /// The `_Drain` handed to the loop (it holds this bridge weakly).
+        drain: Py<Drain>,
+    },
+}
+
 pub struct BridgeInner {
     pending: Mutex<Vec<Arc<FutureSlot>>>,
     signalled: AtomicBool,
-    writer: UnixStream,
+    kick: Kick,
 }
 
 impl BridgeInner {
+    fn new(kick: Kick) -> Arc<Self> {
+        Arc::new(BridgeInner {
+            pending: Mutex::new(Vec::new()),
+            signalled: AtomicBool::new(false),
+            kick,
+        })
+    }
+
     fn signal(&self, slot: Arc<FutureSlot>) {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(slot);
         if !self.signalled.swap(true, Ordering::AcqRel) {
-            // Non-blocking; a full socket buffer already means "signalled".
-            let _ = (&self.writer).write(&[1]);
+            self.kick();
+        }
+    }
+
+    fn kick(&self) {
+        match &self.kick {
+            #[cfg(unix)]
+            Kick::Socket(writer) => {
+                use std::io::Write;
+                // Non-blocking; a full socket buffer already means "signalled".
+                let _ = (&*writer).write(&[1]);
+            }
+            Kick::Threadsafe { event_loop, drain } => {
+                let scheduled = Python::try_attach(|py| -> PyResult<()> {
+                    let event_loop = event_loop.bind(py).call0()?;
+                    if event_loop.is_none() {
+                        return Err(PyRuntimeError::new_err("the event loop is gone"));
+                    }
+                    event_loop.call_method1(pyo3::intern!(py, "call_soon_threadsafe"), (drain,))?;
+                    Ok(())
+                });
+                if !matches!(scheduled, Some(Ok(()))) {
+                    // The loop is closed (or the interpreter is shutting down):
+                    // nothing will drain; let a later wake try again.
+                    self.signalled.store(false, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    /// Wakes every task whose stream became ready, in this one callback.
+    fn drain(&self, py: Python<'_>) -> PyResult<()> {
+        self.signalled.store(false, Ordering::Release);
+        let ready = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut ready = ready.into_iter();
+        while let Some(slot) = ready.next() {
+            if let Some(waiter) = slot.take() {
+                if let Err(e) = Waiter::wake(waiter.bind(py)) {
+                    // Whatever was not served yet waits for the next round.
+                    for rest in ready {
+                        self.signal(rest);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn path(&self) -> &'static str {
+        match self.kick {
+            #[cfg(unix)]
+            Kick::Socket(_) => "socketpair",
+            Kick::Threadsafe { .. } => "threadsafe",
         }
     }
 }
@@ -50,39 +167,46 @@ impl AsyncWake for BridgeWaker {
     }
 }
 
+/// A loop's bridge, as the registry keeps it.
 #[pyclass(frozen, module = "sserpent._sserpent", name = "_LoopBridge")]
 pub struct LoopBridge {
     inner: Arc<BridgeInner>,
-    reader: UnixStream,
+    /// The socket pair's read end (socketpair bridges).
+    #[cfg(unix)]
+    reader: Option<std::os::unix::net::UnixStream>,
 }
 
 #[pymethods]
 impl LoopBridge {
-    /// The loop's reader callback: wakes every task whose stream became
-    /// ready, in this one callback.
+    /// The loop's reader callback (socketpair bridges).
     fn _on_readable(&self, py: Python<'_>) -> PyResult<()> {
-        let mut sink = [0u8; 256];
-        while let Ok(n) = (&self.reader).read(&mut sink) {
-            if n == 0 {
-                break;
-            }
-        }
-        self.inner.signalled.store(false, Ordering::Release);
-        let ready =
-            std::mem::take(&mut *self.inner.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut ready = ready.into_iter();
-        while let Some(slot) = ready.next() {
-            if let Some(waiter) = slot.take() {
-                if let Err(e) = Waiter::wake(waiter.bind(py)) {
-                    // Whatever was not served yet waits for the next round.
-                    for rest in ready {
-                        self.inner.signal(rest);
-                    }
-                    return Err(e);
+        #[cfg(unix)]
+        if let Some(reader) = &self.reader {
+            use std::io::Read;
+            let mut sink = [0u8; 256];
+            while let Ok(n) = (&*reader).read(&mut sink) {
+                if n == 0 {
+                    break;
                 }
             }
         }
-        Ok(())
+        self.inner.drain(py)
+    }
+}
+
+/// The callable a threadsafe bridge hands to `call_soon_threadsafe`.
+#[pyclass(frozen, module = "sserpent._sserpent", name = "_Drain")]
+pub struct Drain {
+    bridge: OnceLock<Weak<BridgeInner>>,
+}
+
+#[pymethods]
+impl Drain {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        match self.bridge.get().and_then(Weak::upgrade) {
+            Some(bridge) => bridge.drain(py),
+            None => Ok(()),
+        }
     }
 }
 
@@ -98,7 +222,8 @@ fn registry(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|r| r.bind(py))
 }
 
-/// The bridge of `event_loop`, created (and its reader added) on first use.
+/// The bridge of `event_loop`, created on first use (see the module doc for
+/// which kind).
 pub fn bridge_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<BridgeInner>> {
     let reg = registry(py)?;
     if let Ok(existing) = reg.get_item(event_loop) {
@@ -106,30 +231,109 @@ pub fn bridge_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc
             return Ok(b.get().inner.clone());
         }
     }
-    let (reader, writer) =
-        UnixStream::pair().map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
-    reader
-        .set_nonblocking(true)
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
-    writer
-        .set_nonblocking(true)
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    let socket = match wake_choice()? {
+        WakeChoice::Threadsafe => None,
+        WakeChoice::Auto => socket_bridge(py, event_loop)?,
+        WakeChoice::Socketpair => Some(socket_bridge(py, event_loop)?.ok_or_else(|| {
+            PyRuntimeError::new_err(format!(
+                "{WAKE_ENV}=socketpair, but {}; use {WAKE_ENV}=threadsafe, or leave it unset to choose per loop",
+                if cfg!(unix) {
+                    "this event loop has no add_reader (as asyncio's ProactorEventLoop)"
+                } else {
+                    "socket pairs need a unix platform"
+                }
+            ))
+        })?),
+    };
+    let bridge = match socket {
+        Some(b) => b,
+        None => threadsafe_bridge(py, event_loop)?,
+    };
+    reg.set_item(event_loop, &bridge)?;
+    Ok(bridge.get().inner.clone())
+}
+
+/// A socketpair bridge whose reader `event_loop` watches; `None` when the
+/// loop has no working `add_reader`.
+#[cfg(unix)]
+fn socket_bridge<'py>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, LoopBridge>>> {
+    use pyo3::exceptions::{PyAttributeError, PyNotImplementedError};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    let (reader, writer) = UnixStream::pair()?;
+    reader.set_nonblocking(true)?;
+    writer.set_nonblocking(true)?;
     let fd = reader.as_raw_fd();
-    let inner = Arc::new(BridgeInner {
-        pending: Mutex::new(Vec::new()),
-        signalled: AtomicBool::new(false),
-        writer,
-    });
     let bridge = Bound::new(
         py,
         LoopBridge {
-            inner: inner.clone(),
-            reader,
+            inner: BridgeInner::new(Kick::Socket(writer)),
+            reader: Some(reader),
         },
     )?;
-    event_loop.call_method1("add_reader", (fd, bridge.getattr("_on_readable")?))?;
-    reg.set_item(event_loop, &bridge)?;
-    Ok(inner)
+    let callback = bridge.getattr(pyo3::intern!(py, "_on_readable"))?;
+    match event_loop.call_method1(pyo3::intern!(py, "add_reader"), (fd, callback)) {
+        Ok(_) => Ok(Some(bridge)),
+        Err(e)
+            if e.is_instance_of::<PyNotImplementedError>(py)
+                || e.is_instance_of::<PyAttributeError>(py) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn socket_bridge<'py>(
+    _py: Python<'py>,
+    _event_loop: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, LoopBridge>>> {
+    Ok(None)
+}
+
+fn threadsafe_bridge<'py>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, LoopBridge>> {
+    let weak_loop = py.import("weakref")?.getattr("ref")?.call1((event_loop,))?;
+    let drain = Bound::new(
+        py,
+        Drain {
+            bridge: OnceLock::new(),
+        },
+    )?;
+    let inner = BridgeInner::new(Kick::Threadsafe {
+        event_loop: weak_loop.unbind(),
+        drain: drain.clone().unbind(),
+    });
+    let _ = drain.get().bridge.set(Arc::downgrade(&inner));
+    Bound::new(
+        py,
+        LoopBridge {
+            inner,
+            #[cfg(unix)]
+            reader: None,
+        },
+    )
+}
+
+/// `_async_wake(loop)`: the wake-up path of `loop`'s bridge, `"socketpair"`
+/// or `"threadsafe"`; `None` before the first async wait on that loop.
+#[pyfunction]
+pub(super) fn _async_wake(
+    py: Python<'_>,
+    event_loop: &Bound<'_, PyAny>,
+) -> PyResult<Option<&'static str>> {
+    let found = registry(py)?.call_method1(pyo3::intern!(py, "get"), (event_loop,))?;
+    Ok(found
+        .cast::<LoopBridge>()
+        .ok()
+        .map(|b| b.get().inner.path()))
 }
 
 pub fn get_running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
