@@ -30,3 +30,5 @@ step "stubs match the extension (mypy.stubtest)"
 python -m mypy.stubtest sserpent._sserpent --allowlist .ci/stubtest-allowlist.txt
 step "pytest"
 python -m pytest -q "$@"
+step "async suite through the portable wake-up path (SSERPENT_ASYNC_WAKE=threadsafe, tests marked async_io)"
+SSERPENT_ASYNC_WAKE=threadsafe python -m pytest -q -m async_io "$@"
