@@ -3,7 +3,10 @@
 The stream comes from sserpent's embedded mock server (its own threads; `x-mock-chunks`),
 and from nginx serving the same bytes as a static file when nginx is installed. Every reader
 reads ``choices[0].delta.content`` of every chunk. Prints µs per chunk (wall), process CPU
-seconds (all threads, the server's included) and ratios to sserpent sync.
+seconds (all threads, the server's included) and ratios to sserpent sync. sserpent async is
+measured through both ways tokio threads wake the loop (``SSERPENT_ASYNC_WAKE``): the socket
+pair the loop watches (the default on unix) and ``loop.call_soon_threadsafe`` (the portable
+path: Windows' Proactor loop, non-unix platforms).
 
     python benches/bench_live.py [--chunks 200000] [--sdk-chunks 20000]
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 import time
@@ -55,6 +59,23 @@ def sserpent_async(base: str, n: int) -> int:
         return count
 
     return asyncio.run(run())
+
+
+def sserpent_async_wake(wake: str):
+    """sserpent async with ``SSERPENT_ASYNC_WAKE=wake`` (read when the new loop gets its bridge)."""
+
+    def read(base: str, n: int) -> int:
+        before = os.environ.get("SSERPENT_ASYNC_WAKE")
+        os.environ["SSERPENT_ASYNC_WAKE"] = wake
+        try:
+            return sserpent_async(base, n)
+        finally:
+            if before is None:
+                del os.environ["SSERPENT_ASYNC_WAKE"]
+            else:
+                os.environ["SSERPENT_ASYNC_WAKE"] = before
+
+    return read
 
 
 def openai_sync(base: str, n: int) -> int:
@@ -174,7 +195,9 @@ def main() -> None:
 
     readers = [
         ("sserpent sync", sserpent_sync, args.chunks),
-        ("sserpent async", sserpent_async, args.chunks),
+        # Pinned to the socket pair (the unix default): an SSERPENT_ASYNC_WAKE set outside changes nothing.
+        ("sserpent async", sserpent_async_wake("socketpair") if os.name == "posix" else sserpent_async, args.chunks),
+        ("sserpent async, threadsafe wake-up", sserpent_async_wake("threadsafe"), args.chunks),
         ("httpx-sse + json.loads", httpx_sse_sync, args.chunks),
         ("aiohttp + json.loads line loop", aiohttp_lines, args.chunks),
         ("openai SDK sync", openai_sync, args.sdk_chunks),
