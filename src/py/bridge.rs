@@ -17,7 +17,8 @@
 //!   thread, once per batch, not per chunk: wakes that come before the drain
 //!   ran only queue their slot. For loops without `add_reader` (asyncio's
 //!   `ProactorEventLoop`, the Windows default) and platforms without unix
-//!   sockets.
+//!   sockets. A tokio thread keeps the Python thread state of its first kick
+//!   (making one per kick cost more than the rest of the path).
 //!
 //! `SSERPENT_ASYNC_WAKE` chooses, read when a loop gets its bridge (at the
 //! first async wait on that loop): `socketpair`, `threadsafe`, or `auto`
@@ -110,15 +111,7 @@ impl BridgeInner {
                 let _ = (&*writer).write(&[1]);
             }
             Kick::Threadsafe { event_loop, drain } => {
-                let scheduled = Python::try_attach(|py| -> PyResult<()> {
-                    let event_loop = event_loop.bind(py).call0()?;
-                    if event_loop.is_none() {
-                        return Err(PyRuntimeError::new_err("the event loop is gone"));
-                    }
-                    event_loop.call_method1(pyo3::intern!(py, "call_soon_threadsafe"), (drain,))?;
-                    Ok(())
-                });
-                if !matches!(scheduled, Some(Ok(()))) {
+                if !schedule_drain(event_loop, drain) {
                     // The loop is closed (or the interpreter is shutting down):
                     // nothing will drain; let a later wake try again.
                     self.signalled.store(false, Ordering::Release);
@@ -153,6 +146,49 @@ impl BridgeInner {
             Kick::Threadsafe { .. } => "threadsafe",
         }
     }
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_async_wake, m)?)?;
+    Ok(())
+}
+
+/// `event_loop().call_soon_threadsafe(drain)`, from any thread; false when
+/// it was not done.
+fn schedule_drain(event_loop: &Py<PyAny>, drain: &Py<Drain>) -> bool {
+    // SAFETY: reads this thread's GIL-state slot; callable without the GIL.
+    // NULL: no thread state was made or kept on this thread.
+    let fresh = unsafe { pyo3::ffi::PyGILState_GetThisThreadState().is_null() };
+    Python::try_attach(|py| -> PyResult<()> {
+        if fresh {
+            keep_thread_state(py);
+        }
+        let event_loop = event_loop.bind(py).call0()?;
+        if event_loop.is_none() {
+            return Err(PyRuntimeError::new_err("the event loop is gone"));
+        }
+        event_loop.call_method1(pyo3::intern!(py, "call_soon_threadsafe"), (drain,))?;
+        Ok(())
+    })
+    .is_some_and(|r| r.is_ok())
+}
+
+/// Keeps the Python thread state that attaching just made for this thread
+/// (a tokio worker) for its later kicks.
+///
+/// `Python::attach` on a thread Python did not start makes a thread state and
+/// frees it again on release; on CPython 3.11 that includes mapping and
+/// unmapping its frame stack, a TLB shootdown across cores, every kick. That
+/// was most of the threadsafe path's cost per wake-up: a stream paced 1 ms a
+/// chunk cost 1.3–2.3× the socket pair's CPU per chunk, and ~1.0× with the
+/// state kept (bench_live's paced table). One `PyGILState_Ensure` never
+/// released keeps it; later attaches then only take and drop the GIL. Kicks
+/// come from the runtime's worker threads, which live as long as the process,
+/// so the states kept are a few; a forked child's Python drops its parent's.
+fn keep_thread_state(_py: Python<'_>) {
+    // SAFETY: attached (the token proves it), so this nests: it increments
+    // the thread state's counter and returns without touching the GIL.
+    let _ = unsafe { pyo3::ffi::PyGILState_Ensure() };
 }
 
 /// What a stream registers with its channel while a task awaits it.
@@ -325,10 +361,7 @@ fn threadsafe_bridge<'py>(
 /// `_async_wake(loop)`: the wake-up path of `loop`'s bridge, `"socketpair"`
 /// or `"threadsafe"`; `None` before the first async wait on that loop.
 #[pyfunction]
-pub(super) fn _async_wake(
-    py: Python<'_>,
-    event_loop: &Bound<'_, PyAny>,
-) -> PyResult<Option<&'static str>> {
+fn _async_wake(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
     let found = registry(py)?.call_method1(pyo3::intern!(py, "get"), (event_loop,))?;
     Ok(found
         .cast::<LoopBridge>()

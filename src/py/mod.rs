@@ -36,7 +36,7 @@ fn _live_tasks() -> usize {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
-    m.add_function(wrap_pyfunction!(bridge::_async_wake, m)?)?;
+    bridge::register(m)?;
     m.add_class::<anthropic::MessageState>()?;
     m.add_class::<event::PyEvent>()?;
     m.add_class::<event::PyDecoder>()?;
