@@ -211,3 +211,39 @@ def test_a_thousand_concurrent_streams_through_the_threadsafe_path(server: MockS
     assert results == [chunks + 1] * n
     assert 1 <= loop.drains
     assert loop.max_outstanding == 1
+
+
+
+AFTER_EXIT_HOOKS = """
+import asyncio, atexit, os, sys
+sys.path.insert(0, {tests!r})
+os.environ["SSERPENT_ASYNC_WAKE"] = "threadsafe"
+import sserpent
+from sserpent.testing import MockServer
+from test_async_wake import CountingLoop, read_chunks
+
+with MockServer() as server:
+    atexit._run_exitfuncs()  # what the interpreter runs before it finalizes
+    loop = CountingLoop()
+    client = sserpent.Client(base_url=server.base_url)
+    try:
+        loop.run_until_complete(asyncio.wait_for(read_chunks(client, 3, interval_ms=50), 2))
+        print("woken", loop.drains)
+    except asyncio.TimeoutError:
+        print("not woken", loop.drains)
+"""
+
+
+def test_threadsafe_wakes_stop_before_the_interpreter_finalizes() -> None:
+    """A tokio thread inside Python while the interpreter finalizes can abort the process
+    ("PyGILState_Release: thread state ... must be current"; seen when the main thread exits
+    while a loop in a daemon thread awaits streams). sserpent's atexit hook stops the
+    threadsafe path's kicks first: after it, a waiting stream is no longer woken."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = AFTER_EXIT_HOOKS.format(tests=str(Path(__file__).parent))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout == "not woken 0\n"

@@ -18,7 +18,8 @@
 //!   ran only queue their slot. For loops without `add_reader` (asyncio's
 //!   `ProactorEventLoop`, the Windows default) and platforms without unix
 //!   sockets. A tokio thread keeps the Python thread state of its first kick
-//!   (making one per kick cost more than the rest of the path).
+//!   (making one per kick cost more than the rest of the path), and an
+//!   `atexit` hook stops these kicks before the interpreter finalizes.
 //!
 //! `SSERPENT_ASYNC_WAKE` chooses, read when a loop gets its bridge (at the
 //! first async wait on that loop): `socketpair`, `threadsafe`, or `auto`
@@ -26,7 +27,7 @@
 //! `add_reader` works, else threadsafe. Any other value makes that wait raise
 //! `ValueError`; `socketpair` where it cannot work raises `RuntimeError`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -112,8 +113,8 @@ impl BridgeInner {
             }
             Kick::Threadsafe { event_loop, drain } => {
                 if !schedule_drain(event_loop, drain) {
-                    // The loop is closed (or the interpreter is shutting down):
-                    // nothing will drain; let a later wake try again.
+                    // The loop is closed, or the interpreter is exiting: nothing
+                    // will drain; let a later wake try again.
                     self.signalled.store(false, Ordering::Release);
                 }
             }
@@ -148,29 +149,63 @@ impl BridgeInner {
     }
 }
 
+/// Set when the interpreter starts exiting: threadsafe kicks no longer call
+/// into Python.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Threadsafe kicks that may be calling into Python now.
+static KICKING: AtomicUsize = AtomicUsize::new(0);
+
+/// The `atexit` hook (registered at import): stops threadsafe kicks before
+/// finalization begins, and waits for those under way.
+///
+/// A tokio thread inside Python while the interpreter finalizes can abort the
+/// process ("PyGILState_Release: thread state must be current"): seen when
+/// the main thread exits while a loop in a daemon thread awaits streams. The
+/// socket pair never enters Python off the loop's thread. `atexit` hooks run
+/// after non-daemon threads are joined and before finalization; a hook
+/// registered before `import sserpent` runs after this one, and a stream it
+/// awaits through the threadsafe path is no longer woken.
+#[pyfunction]
+fn _stop_async_wake_kicks(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        while KICKING.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+    });
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
     m.add_function(wrap_pyfunction!(_async_wake, m)?)?;
+    py.import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(_stop_async_wake_kicks, py)?,))?;
     Ok(())
 }
 
 /// `event_loop().call_soon_threadsafe(drain)`, from any thread; false when
 /// it was not done.
 fn schedule_drain(event_loop: &Py<PyAny>, drain: &Py<Drain>) -> bool {
-    // SAFETY: reads this thread's GIL-state slot; callable without the GIL.
-    // NULL: no thread state was made or kept on this thread.
-    let fresh = unsafe { pyo3::ffi::PyGILState_GetThisThreadState().is_null() };
-    Python::try_attach(|py| -> PyResult<()> {
-        if fresh {
-            keep_thread_state(py);
-        }
-        let event_loop = event_loop.bind(py).call0()?;
-        if event_loop.is_none() {
-            return Err(PyRuntimeError::new_err("the event loop is gone"));
-        }
-        event_loop.call_method1(pyo3::intern!(py, "call_soon_threadsafe"), (drain,))?;
-        Ok(())
-    })
-    .is_some_and(|r| r.is_ok())
+    KICKING.fetch_add(1, Ordering::SeqCst);
+    let done = !EXITING.load(Ordering::SeqCst) && {
+        // SAFETY: reads this thread's GIL-state slot; callable without the
+        // GIL. NULL: no thread state was made or kept on this thread.
+        let fresh = unsafe { pyo3::ffi::PyGILState_GetThisThreadState().is_null() };
+        Python::try_attach(|py| -> PyResult<()> {
+            if fresh {
+                keep_thread_state(py);
+            }
+            let event_loop = event_loop.bind(py).call0()?;
+            if event_loop.is_none() {
+                return Err(PyRuntimeError::new_err("the event loop is gone"));
+            }
+            event_loop.call_method1(pyo3::intern!(py, "call_soon_threadsafe"), (drain,))?;
+            Ok(())
+        })
+        .is_some_and(|r| r.is_ok())
+    };
+    KICKING.fetch_sub(1, Ordering::SeqCst);
+    done
 }
 
 /// Keeps the Python thread state that attaching just made for this thread
