@@ -15,9 +15,12 @@ the client's threads' time spent runnable but not running, summed, per second of
 sserpent runs over HTTP/1.1 (a connection per stream) and over cleartext HTTP/2 with prior
 knowledge (``Client(http1=False, http2=True)``: 100 streams per connection). The openai
 SDK's AsyncOpenAI is measured the same way at the N it sustains (HTTP/1.1 by default;
-``--sdk-protocols HTTP/2`` needs ``httpx[http2]``).
+``--sdk-protocols HTTP/2`` needs ``httpx[http2]``). sserpent runs once per wake-up path
+(``--async-wake``, set as ``SSERPENT_ASYNC_WAKE`` for each run's new loop): the socket pair the
+loop watches (the unix default) and ``loop.call_soon_threadsafe`` (the portable path).
 
     python benches/bench_concurrency.py [--n 100 1000 5000] [--protocols HTTP/1.1 HTTP/2]
+                                        [--async-wake socketpair threadsafe]
                                         [--sdk-n 100 1000] [--chunks 120]
 """
 
@@ -175,10 +178,14 @@ async def run(kind: str, protocol: str, n: int, base: str, chunks: int, server_p
             lateness(sents, INTERVAL_NS, late)
             done += 1
 
+    # The wake-up path this loop got (None for the SDK, which awaits no sserpent stream).
+    wake = None
     sampler = asyncio.create_task(sample())
     w0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
     q0, sq0, m0 = sched_ns(os.getpid()), sched_ns(server_pid), main_thread_ns()
     results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    if kind == "sserpent":
+        wake = sserpent._sserpent._async_wake(asyncio.get_running_loop())
     w1, c1, s1 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
     q1, sq1, m1 = sched_ns(os.getpid()), sched_ns(server_pid), main_thread_ns()
     stop = True
@@ -195,6 +202,7 @@ async def run(kind: str, protocol: str, n: int, base: str, chunks: int, server_p
     total_chunks = len(lags) + len(firsts)
     return {
         "kind": kind,
+        "wake": wake or "",
         "protocol": protocol,
         "n": n,
         "ok": done,
@@ -232,6 +240,9 @@ def main() -> None:
                     help="sserpent's protocols (HTTP/2: cleartext, prior knowledge, 100 streams a connection)")
     ap.add_argument("--sdk-protocols", nargs="*", default=["HTTP/1.1"], choices=["HTTP/1.1", "HTTP/2"],
                     help="the SDK's (HTTP/2 needs httpx[http2])")
+    ap.add_argument("--async-wake", nargs="*", default=["socketpair", "threadsafe"] if os.name == "posix"
+                    else ["threadsafe"], choices=["socketpair", "threadsafe", "auto"],
+                    help="sserpent's wake-up paths (SSERPENT_ASYNC_WAKE), each measured at every N and protocol")
     ap.add_argument("--uvloop", action="store_true")
     args = ap.parse_args()
     raise_fd_limit()
@@ -252,19 +263,25 @@ def main() -> None:
 
             runner = uvloop.run
         rows = []
-        for kind, ns, protocols in (("sserpent", args.n, args.protocols),
-                                    ("openai", args.sdk_n, args.sdk_protocols)):
+        for kind, ns, protocols, wakes in (("sserpent", args.n, args.protocols, args.async_wake),
+                                           ("openai", args.sdk_n, args.sdk_protocols, [None])):
             for protocol in protocols:
                 for n in ns:
-                    rows.append(runner(run(kind, protocol, n, base, args.chunks, server.pid)))
+                    # The paths side by side at each N (and interleaved, so drift on a shared
+                    # machine hits both alike).
+                    for wake in wakes:
+                        if wake is not None:
+                            os.environ["SSERPENT_ASYNC_WAKE"] = wake  # read when the run's new loop gets its bridge
+                        rows.append(runner(run(kind, protocol, n, base, args.chunks, server.pid)))
         print(f"\nbench_concurrency: N streams × {args.chunks} chunks at 20 chunks/s, one "
               f"{'uvloop' if args.uvloop else 'asyncio'} process, {os.cpu_count()} cores\n")
-        print("| client | protocol | N | completed | errors | client CPU % | µs/chunk | Python thread µs/chunk "
-              "| server CPU % | server late p99 | peak RSS / stream "
+        print("| client | wake-up | protocol | N | completed | errors | client CPU % | µs/chunk "
+              "| Python thread µs/chunk | server CPU % | server late p99 | peak RSS / stream "
               "| runnable threads | client run-queue wait % | lag p50 | lag p99 | steady p50 | steady p99 (window) |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['kind']} | {r['protocol']} | {r['n']:,} | {r['ok']:,} | {r['errors']} | {r['cpu_pct']:.0f} | "
+            print(f"| {r['kind']} | {r['wake']} | {r['protocol']} | {r['n']:,} | {r['ok']:,} | {r['errors']} | "
+                  f"{r['cpu_pct']:.0f} | "
                   f"{r['cpu_us_per_chunk']:.1f} | {r['py_us_per_chunk']:.1f} | {r['server_cpu_pct']:.0f} | "
                   f"{r['late_p99']:.1f} ms | "
                   f"{r['rss_per_stream_kib']:.1f} KiB | "
@@ -273,7 +290,7 @@ def main() -> None:
                   f"{r['steady_p99']:.1f} ms ({r['steady_s']:.1f} s) |")
         for r in rows:
             if r["errors"]:
-                print(f"{r['kind']} {r['protocol']} N={r['n']}: first error {r['first_error']}")
+                print(f"{r['kind']} {r['wake']} {r['protocol']} N={r['n']}: first error {r['first_error']}")
     finally:
         server.terminate()
         server.wait()

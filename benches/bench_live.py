@@ -3,9 +3,14 @@
 The stream comes from sserpent's embedded mock server (its own threads; `x-mock-chunks`),
 and from nginx serving the same bytes as a static file when nginx is installed. Every reader
 reads ``choices[0].delta.content`` of every chunk. Prints µs per chunk (wall), process CPU
-seconds (all threads, the server's included) and ratios to sserpent sync.
+seconds (all threads, the server's included) and ratios to sserpent sync. sserpent async is
+measured through both ways tokio threads wake the loop (``SSERPENT_ASYNC_WAKE``): the socket
+pair the loop watches (the default on unix) and ``loop.call_soon_threadsafe`` (the portable
+path: Windows' Proactor loop, non-unix platforms). Back to back, the consumer seldom waits
+(a few dozen wake-ups in 200,000 chunks), so a second table reads a stream paced 1 ms a chunk,
+where every chunk pays a wake-up, and prints CPU per chunk.
 
-    python benches/bench_live.py [--chunks 200000] [--sdk-chunks 20000]
+    python benches/bench_live.py [--chunks 200000] [--sdk-chunks 20000] [--paced-chunks 3000]
 
 The openai SDK spends ~100 µs a chunk, so it reads ``--sdk-chunks`` (per-chunk figures are
 comparable; the stream is just shorter).
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 import time
@@ -30,25 +36,28 @@ from sserpent.testing import MockServer  # noqa: E402
 BODY = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
 
-def headers(n: int) -> dict[str, str]:
-    return {"x-mock-chunks": str(n)}
+def headers(n: int, interval_ms: int = 0) -> dict[str, str]:
+    h = {"x-mock-chunks": str(n)}
+    if interval_ms:
+        h["x-mock-interval-ms"] = str(interval_ms)
+    return h
 
 
-def sserpent_sync(base: str, n: int) -> int:
+def sserpent_sync(base: str, n: int, interval_ms: int = 0) -> int:
     client = sserpent.Client(base_url=base)
     count = 0
-    for chunk in client.stream("POST", "/chat/completions", json=BODY, headers=headers(n)):
+    for chunk in client.stream("POST", "/chat/completions", json=BODY, headers=headers(n, interval_ms)):
         if chunk.choices:
             chunk.choices[0].delta.content
         count += 1
     return count
 
 
-def sserpent_async(base: str, n: int) -> int:
+def sserpent_async(base: str, n: int, interval_ms: int = 0) -> int:
     async def run() -> int:
         client = sserpent.Client(base_url=base)
         count = 0
-        async for chunk in client.stream("POST", "/chat/completions", json=BODY, headers=headers(n)):
+        async for chunk in client.stream("POST", "/chat/completions", json=BODY, headers=headers(n, interval_ms)):
             if chunk.choices:
                 chunk.choices[0].delta.content
             count += 1
@@ -102,6 +111,23 @@ def instrumented(fn):  # type: ignore[no-untyped-def]
             sserpent.uninstrument()
 
     return run
+
+
+def sserpent_async_wake(wake: str):
+    """sserpent async with ``SSERPENT_ASYNC_WAKE=wake`` (read when the new loop gets its bridge)."""
+
+    def read(base: str, n: int, interval_ms: int = 0) -> int:
+        before = os.environ.get("SSERPENT_ASYNC_WAKE")
+        os.environ["SSERPENT_ASYNC_WAKE"] = wake
+        try:
+            return sserpent_async(base, n, interval_ms)
+        finally:
+            if before is None:
+                del os.environ["SSERPENT_ASYNC_WAKE"]
+            else:
+                os.environ["SSERPENT_ASYNC_WAKE"] = before
+
+    return read
 
 
 def openai_sync(base: str, n: int) -> int:
@@ -176,6 +202,26 @@ def aiohttp_lines(base: str, n: int) -> int:
     return asyncio.run(run())
 
 
+def measure_paced(base: str, n: int, repeat: int) -> list[tuple[str, float, float, int]]:
+    """Each sserpent reader on a stream paced 1 ms a chunk: every chunk arrives alone, so every
+    chunk pays a wake-up (a condition variable for sync; the loop bridge for async). Rows:
+    (name, Python thread CPU s, process CPU s, chunks), the runs interleaved, best of each."""
+    readers = [
+        ("sserpent sync", sserpent_sync),
+        ("sserpent async", sserpent_async_wake("socketpair") if os.name == "posix" else sserpent_async),
+        ("sserpent async, threadsafe wake-up", sserpent_async_wake("threadsafe")),
+    ]
+    best = {name: (float("inf"), float("inf"), 0) for name, _ in readers}
+    for _ in range(repeat):
+        for name, fn in readers:
+            t0, c0 = time.thread_time(), time.process_time()
+            count = fn(base, n, 1)
+            t1, c1 = time.thread_time(), time.process_time()
+            b = best[name]
+            best[name] = (min(b[0], t1 - t0), min(b[1], c1 - c0), count)
+    return [(name, *best[name]) for name, _ in readers]
+
+
 def start_nginx(body: bytes, workdir: Path) -> tuple[str, object] | None:
     """nginx serving the stream as a static file (POST answered via error_page 405 trick)."""
     nginx = shutil.which("nginx") or (Path("/usr/sbin/nginx") if Path("/usr/sbin/nginx").exists() else None)
@@ -218,11 +264,15 @@ def main() -> None:
     ap.add_argument("--sdk-chunks", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default="", help="run the readers whose name contains this")
+    ap.add_argument("--paced-chunks", type=int, default=3_000,
+                    help="chunks of the paced stream (1 ms apart: a wake-up per chunk); 0 skips it")
     args = ap.parse_args()
 
     readers = [
         ("sserpent sync", sserpent_sync, args.chunks),
-        ("sserpent async", sserpent_async, args.chunks),
+        # Pinned to the socket pair (the unix default): an SSERPENT_ASYNC_WAKE set outside changes nothing.
+        ("sserpent async", sserpent_async_wake("socketpair") if os.name == "posix" else sserpent_async, args.chunks),
+        ("sserpent async, threadsafe wake-up", sserpent_async_wake("threadsafe"), args.chunks),
         ("sserpent.OpenAI sync, instrumentation off", provider_sync, args.chunks),
         ("sserpent.OpenAI sync, instrument() on (SDK)", instrumented(provider_sync), args.chunks),
         ("sserpent.AsyncOpenAI, instrumentation off", provider_async, args.chunks),
@@ -234,6 +284,7 @@ def main() -> None:
     ]
     readers = [r for r in readers if args.only in r[0]]
     with MockServer() as server:
+        paced = measure_paced(server.base_url, args.paced_chunks, args.repeat) if args.paced_chunks else []
         sources = [("mock server", server.base_url)]
         # Expected chunk count: role chunk + content chunks + finish chunk.
         rows_by_source = {}
@@ -263,6 +314,14 @@ def main() -> None:
                 nginx[1].terminate()  # type: ignore[attr-defined]
     for label, rows in rows_by_source.items():
         print_table(f"bench_live: OpenAI chat stream over loopback from the {label}", rows, "sserpent sync")
+    if paced:
+        print(f"\nbench_live: {args.paced_chunks:,} chunks 1 ms apart from the mock server (a wake-up per chunk); "
+              "CPU per chunk, best of the runs\n")
+        print("| reader | chunks | Python thread µs/chunk | process CPU µs/chunk (server incl.) | × sserpent async |")
+        print("|---|---:|---:|---:|---:|")
+        base_cpu = next(cpu for name, _, cpu, _ in paced if name == "sserpent async")
+        for name, thread_cpu, cpu, n in paced:
+            print(f"| {name} | {n:,} | {thread_cpu / n * 1e6:.1f} | {cpu / n * 1e6:.1f} | {cpu / base_cpu:.2f}× |")
 
 
 if __name__ == "__main__":

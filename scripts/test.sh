@@ -67,3 +67,5 @@ python tests/wheel_smoke.py --wheel "$wheel" --notebook oldest,newest \
 step "pytest (against the installed wheel)"
 # Every test runs here: none is skipped for a missing tool (tests/platform_skips.py).
 SSERPENT_TEST_STRICT=1 python -m pytest -q "$@"
+step "async suite through the portable wake-up path (SSERPENT_ASYNC_WAKE=threadsafe, tests marked async_io)"
+SSERPENT_TEST_STRICT=1 SSERPENT_ASYNC_WAKE=threadsafe python -m pytest -q -m async_io "$@"

@@ -173,3 +173,35 @@ def sse_server() -> Iterator[SSEServer]:
         yield server
     finally:
         server.close()
+
+
+# --- the async wake-up path ------------------------------------------------------------------
+
+_ASYNC_WORDS = ("async", "await", "uvloop")
+# Modules whose async code runs where a test's own source does not show it: an ASGI app, a
+# notebook kernel, a subprocess script. Check that the marker misses nothing: with a bad value
+# every async wait raises, so `SSERPENT_ASYNC_WAKE=bogus pytest -m "not async_io"` must pass.
+_ASYNC_MODULES = ("test_fastapi.py", "test_notebook.py", "test_leaks.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "async_io: streams read by an asyncio (or uvloop) loop; set on every test whose id or "
+        "function source mentions async, await or uvloop, and on every test of "
+        + ", ".join(_ASYNC_MODULES)
+        + " (scripts/test.sh runs these once more with SSERPENT_ASYNC_WAKE=threadsafe)",
+    )
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    import inspect
+
+    for item in items:
+        fn = getattr(item, "function", None)
+        try:
+            source = inspect.getsource(fn) if fn is not None else ""
+        except (OSError, TypeError):
+            source = ""
+        if item.path.name in _ASYNC_MODULES or any(w in item.name or w in source for w in _ASYNC_WORDS):
+            item.add_marker(pytest.mark.async_io)

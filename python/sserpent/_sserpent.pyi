@@ -313,6 +313,10 @@ def _clock_ns() -> int:
 def _live_tasks() -> int:
     """Reader tasks alive in this process (leak checks)."""
 
+def _async_wake(event_loop: Any) -> Optional[Literal["socketpair", "threadsafe"]]:
+    """How tokio threads wake ``event_loop``: ``"socketpair"`` or ``"threadsafe"``
+    (``SSERPENT_ASYNC_WAKE``); None before the first async wait on it."""
+
 def sse_encode(
     data: Any, event: Optional[str] = None, id: Optional[str] = None, retry: Optional[int] = None
 ) -> bytes:

@@ -8,16 +8,43 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-/// Seconds on `CLOCK_MONOTONIC`, the clock of Python's `time.monotonic()`, so
-/// recorded times compare directly with times a test takes.
+/// Seconds on the clock of Python's `time.monotonic()`, so recorded times
+/// compare directly with times a test takes: `CLOCK_MONOTONIC`, or on macOS
+/// `CLOCK_UPTIME_RAW` (CPython reads `mach_absolute_time`, which it equals).
+#[cfg(unix)]
 pub fn monotonic() -> f64 {
+    #[cfg(target_vendor = "apple")]
+    const CLOCK: libc::clockid_t = libc::CLOCK_UPTIME_RAW;
+    #[cfg(not(target_vendor = "apple"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(CLOCK, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Elsewhere (Windows): seconds since the first call on `Instant` (Windows'
+/// performance counter, which `time.monotonic()` reads too since Python
+/// 3.13), plus the offset the bindings set with [`align_monotonic`].
+#[cfg(not(unix))]
+pub fn monotonic() -> f64 {
+    let (start, offset) = *CLOCK_BASE.get_or_init(|| (Instant::now(), 0.0));
+    start.elapsed().as_secs_f64() + offset
+}
+
+#[cfg(not(unix))]
+static CLOCK_BASE: std::sync::OnceLock<(Instant, f64)> = std::sync::OnceLock::new();
+
+/// Makes [`monotonic`] read `now` at this instant (the bindings pass
+/// `time.monotonic()` at import). Unix reads Python's clock itself.
+pub fn align_monotonic(now: f64) {
+    #[cfg(not(unix))]
+    let _ = CLOCK_BASE.set((Instant::now(), now));
+    #[cfg(unix)]
+    let _ = now;
 }
 
 /// One request as received (the body de-chunked).

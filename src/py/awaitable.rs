@@ -8,8 +8,8 @@ use pyo3::prelude::*;
 
 use crate::transport::stream::View;
 
-use super::bridge::Waiter;
 use super::stream::{Step, Stream, Want};
+use super::waiter::Waiter;
 
 pub(super) fn anext(
     py: Python<'_>,

@@ -1,288 +1,229 @@
-//! Waking asyncio from tokio threads without taking the GIL there.
+//! Waking asyncio from tokio threads, once per loop iteration however many
+//! streams became ready.
 //!
-//! Each event loop gets one bridge: a socket pair whose read end the loop
-//! watches (`add_reader`). A tokio thread that makes data ready for an
-//! awaiting stream queues the stream's future slot and writes one byte if
-//! the bridge is not already signalled; the loop then resolves every queued
-//! future in one callback. Thousands of streams share one wake-up.
+//! Each event loop gets one bridge: a queue of the future slots whose streams
+//! became ready, an atomic "signalled" flag, and a *kick* that makes the loop
+//! call the bridge's drain. A tokio thread that makes data ready for an
+//! awaiting stream queues the stream's slot and kicks the loop only if the
+//! bridge is not already signalled; the drain clears the flag, then wakes
+//! every queued waiter in one callback. Thousands of streams share one
+//! wake-up. There are two kicks:
+//!
+//! - `socketpair` (unix only): the loop watches the read end of a socket pair
+//!   (`add_reader`); the kick writes one byte to the other end, non-blocking.
+//!   No GIL is taken off the Python thread.
+//! - `threadsafe` (any platform, any loop): the kick is
+//!   `loop.call_soon_threadsafe(drain)`. It takes the GIL on the waking
+//!   thread, once per batch, not per chunk: wakes that come before the drain
+//!   ran only queue their slot. For loops without `add_reader` (asyncio's
+//!   `ProactorEventLoop`, the Windows default) and platforms without unix
+//!   sockets. A tokio thread keeps the Python thread state of its first kick
+//!   (making one per kick cost more than the rest of the path), and an
+//!   `atexit` hook stops these kicks before the interpreter finalizes.
+//!
+//! `SSERPENT_ASYNC_WAKE` chooses, read when a loop gets its bridge (at the
+//! first async wait on that loop): `socketpair`, `threadsafe`, or `auto`
+//! (the same as unset or empty): socketpair on unix when the loop's
+//! `add_reader` works, else threadsafe. Any other value makes that wait raise
+//! `ValueError`; `socketpair` where it cannot work raises `RuntimeError`.
 
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use crate::transport::channel::AsyncWake;
 
-/// The waiter an awaiting consumer yielded; touched only with the GIL.
-#[derive(Default)]
-pub struct FutureSlot {
-    waiter: Mutex<Option<Py<Waiter>>>,
+use super::waiter::{FutureSlot, Waiter};
+
+/// The environment variable that picks the wake-up path.
+pub const WAKE_ENV: &str = "SSERPENT_ASYNC_WAKE";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WakeChoice {
+    Auto,
+    Socketpair,
+    Threadsafe,
 }
 
-impl FutureSlot {
-    pub fn set(&self, waiter: Py<Waiter>) {
-        *self.waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(waiter);
-    }
-
-    /// A consumer already awaits through this slot (its waiter is not done).
-    pub fn is_pending(&self) -> bool {
-        let guard = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().is_some_and(|w| w.get().is_pending())
-    }
-
-    pub fn take(&self) -> Option<Py<Waiter>> {
-        self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
-
-/// What an awaiting task yields instead of an `asyncio.Future`.
-///
-/// It speaks the future protocol asyncio's `Task` uses with any
-/// `_asyncio_future_blocking` object (`get_loop`, `add_done_callback`,
-/// `result`, `cancel`, ...). The difference is the wake-up: when data arrives
-/// the loop bridge runs the task's wake-up callback at once, inside the one
-/// callback that serves every ready stream, instead of `set_result`
-/// scheduling one `Handle` per task through `loop.call_soon` for the next
-/// loop iteration. That saves a Python-level `create_future`, `call_soon` and
-/// `Handle` per chunk (the bulk of asyncio's cost per await).
-#[pyclass(frozen, module = "sserpent._sserpent", name = "_Waiter")]
-pub struct Waiter {
-    event_loop: Py<PyAny>,
-    inner: Mutex<WaiterInner>,
-}
-
-struct WaiterInner {
-    blocking: bool,
-    state: WaiterState,
-    /// `(callback, context)` pairs from `add_done_callback`.
-    callbacks: Vec<(Py<PyAny>, Option<Py<PyAny>>)>,
-}
-
-enum WaiterState {
-    Pending,
-    Done,
-    /// Cancelled, with the message given to `cancel()`.
-    Cancelled(Option<Py<PyAny>>),
-}
-
-impl Waiter {
-    pub fn new(event_loop: Py<PyAny>) -> Self {
-        Waiter {
-            event_loop,
-            inner: Mutex::new(WaiterInner {
-                blocking: true,
-                state: WaiterState::Pending,
-                callbacks: Vec::new(),
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, WaiterInner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn is_pending(&self) -> bool {
-        matches!(self.lock().state, WaiterState::Pending)
-    }
-
-    /// Marks it done and runs its callbacks now (the caller runs inside the
-    /// event loop, outside any task). Should a callback raise, the rest are
-    /// handed to `loop.call_soon` so no task is left asleep.
-    pub fn wake(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let callbacks = {
-            let mut inner = slf.get().lock();
-            if !matches!(inner.state, WaiterState::Pending) {
-                return Ok(());
-            }
-            inner.state = WaiterState::Done;
-            std::mem::take(&mut inner.callbacks)
-        };
-        let py = slf.py();
-        let mut callbacks = callbacks.into_iter();
-        while let Some((callback, context)) = callbacks.next() {
-            let ran = match &context {
-                Some(ctx) => ctx
-                    .bind(py)
-                    .call_method1(pyo3::intern!(py, "run"), (&callback, slf))
-                    .map(drop),
-                None => callback.bind(py).call1((slf,)).map(drop),
-            };
-            if let Err(e) = ran {
-                for (callback, context) in callbacks {
-                    let _ = slf.get().call_soon(py, slf, callback, context);
-                }
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    /// Cancels it (as `Task.cancel()` does through `cancel()`).
-    pub fn cancel_now(slf: &Bound<'_, Self>, msg: Option<Py<PyAny>>) -> PyResult<bool> {
-        let callbacks = {
-            let mut inner = slf.get().lock();
-            if !matches!(inner.state, WaiterState::Pending) {
-                return Ok(false);
-            }
-            inner.state = WaiterState::Cancelled(msg);
-            std::mem::take(&mut inner.callbacks)
-        };
-        let py = slf.py();
-        for (callback, context) in callbacks {
-            slf.get().call_soon(py, slf, callback, context)?;
-        }
-        Ok(true)
-    }
-
-    fn call_soon(
-        &self,
-        py: Python<'_>,
-        slf: &Bound<'_, Self>,
-        callback: Py<PyAny>,
-        context: Option<Py<PyAny>>,
-    ) -> PyResult<()> {
-        let kwargs = pyo3::types::PyDict::new(py);
-        kwargs.set_item(pyo3::intern!(py, "context"), context)?;
-        self.event_loop.bind(py).call_method(
-            pyo3::intern!(py, "call_soon"),
-            (callback, slf),
-            Some(&kwargs),
-        )?;
-        Ok(())
+fn wake_choice() -> PyResult<WakeChoice> {
+    let Some(raw) = std::env::var_os(WAKE_ENV) else {
+        return Ok(WakeChoice::Auto);
+    };
+    match raw.to_str().map(str::trim) {
+        Some("" | "auto") => Ok(WakeChoice::Auto),
+        Some("socketpair") => Ok(WakeChoice::Socketpair),
+        Some("threadsafe") => Ok(WakeChoice::Threadsafe),
+        _ => Err(PyValueError::new_err(format!(
+            "{WAKE_ENV}={:?} is not a wake-up path; allowed values: socketpair, threadsafe, auto (unset or empty: auto)",
+            raw.to_string_lossy()
+        ))),
     }
 }
 
-fn asyncio_attr<'py>(
-    py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyAny>>,
-    name: &str,
-) -> PyResult<&'py Bound<'py, PyAny>> {
-    cell.get_or_try_init(py, || {
-        py.import("asyncio")?.getattr(name).map(Bound::unbind)
-    })
-    .map(|v| v.bind(py))
-}
-
-fn cancelled_error(py: Python<'_>, msg: &Option<Py<PyAny>>) -> PyErr {
-    static CANCELLED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let made = asyncio_attr(py, &CANCELLED, "CancelledError").and_then(|cls| match msg {
-        Some(m) => cls.call1((m,)),
-        None => cls.call0(),
-    });
-    match made {
-        Ok(exc) => PyErr::from_value(exc),
-        Err(e) => e,
-    }
-}
-
-fn invalid_state(py: Python<'_>, what: &str) -> PyErr {
-    static INVALID: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    match asyncio_attr(py, &INVALID, "InvalidStateError").and_then(|cls| cls.call1((what,))) {
-        Ok(exc) => PyErr::from_value(exc),
-        Err(e) => e,
-    }
-}
-
-#[pymethods]
-impl Waiter {
-    #[getter]
-    fn _asyncio_future_blocking(&self) -> bool {
-        self.lock().blocking
-    }
-
-    #[setter(_asyncio_future_blocking)]
-    fn set_asyncio_future_blocking(&self, value: bool) {
-        self.lock().blocking = value;
-    }
-
-    fn get_loop(&self, py: Python<'_>) -> Py<PyAny> {
-        self.event_loop.clone_ref(py)
-    }
-
-    #[pyo3(signature = (callback, *, context = None))]
-    fn add_done_callback(
-        slf: &Bound<'_, Self>,
-        callback: Py<PyAny>,
-        context: Option<Py<PyAny>>,
-    ) -> PyResult<()> {
-        {
-            let mut inner = slf.get().lock();
-            if matches!(inner.state, WaiterState::Pending) {
-                inner.callbacks.push((callback, context));
-                return Ok(());
-            }
-        }
-        slf.get().call_soon(slf.py(), slf, callback, context)
-    }
-
-    fn remove_done_callback(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> usize {
-        let mut inner = self.lock();
-        let before = inner.callbacks.len();
-        inner
-            .callbacks
-            .retain(|(cb, _)| !cb.bind(py).eq(callback).unwrap_or(false));
-        before - inner.callbacks.len()
-    }
-
-    #[pyo3(signature = (msg = None))]
-    fn cancel(slf: &Bound<'_, Self>, msg: Option<Py<PyAny>>) -> PyResult<bool> {
-        Waiter::cancel_now(slf, msg)
-    }
-
-    fn cancelled(&self) -> bool {
-        matches!(self.lock().state, WaiterState::Cancelled(_))
-    }
-
-    fn done(&self) -> bool {
-        !self.is_pending()
-    }
-
-    fn result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match &self.lock().state {
-            WaiterState::Pending => Err(invalid_state(py, "Result is not set.")),
-            WaiterState::Done => Ok(py.None()),
-            WaiterState::Cancelled(msg) => Err(cancelled_error(py, msg)),
-        }
-    }
-
-    fn exception(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match &self.lock().state {
-            WaiterState::Pending => Err(invalid_state(py, "Exception is not set.")),
-            WaiterState::Done => Ok(py.None()),
-            WaiterState::Cancelled(msg) => Err(cancelled_error(py, msg)),
-        }
-    }
-
-    fn __repr__(&self) -> &'static str {
-        match self.lock().state {
-            WaiterState::Pending => "<sserpent waiter pending>",
-            WaiterState::Done => "<sserpent waiter finished>",
-            WaiterState::Cancelled(_) => "<sserpent waiter cancelled>",
-        }
-    }
+/// How a bridge makes its loop run the drain.
+enum Kick {
+    /// One byte on the socket pair the loop watches.
+    #[cfg(unix)]
+    Socket(std::os::unix::net::UnixStream),
+    /// `loop.call_soon_threadsafe(drain)`.
+    Threadsafe {
+        /// `weakref.ref(loop)`: the registry is keyed weakly by the loop, so
+        /// its bridge must not keep it alive.
+        event_loop: Py<PyAny>,
+        /// The `_Drain` handed to the loop (it holds this bridge weakly).
+        drain: Py<Drain>,
+    },
 }
 
 pub struct BridgeInner {
     pending: Mutex<Vec<Arc<FutureSlot>>>,
     signalled: AtomicBool,
-    writer: UnixStream,
+    kick: Kick,
 }
 
 impl BridgeInner {
+    fn new(kick: Kick) -> Arc<Self> {
+        Arc::new(BridgeInner {
+            pending: Mutex::new(Vec::new()),
+            signalled: AtomicBool::new(false),
+            kick,
+        })
+    }
+
     fn signal(&self, slot: Arc<FutureSlot>) {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(slot);
         if !self.signalled.swap(true, Ordering::AcqRel) {
-            // Non-blocking; a full socket buffer already means "signalled".
-            let _ = (&self.writer).write(&[1]);
+            self.kick();
         }
     }
+
+    fn kick(&self) {
+        match &self.kick {
+            #[cfg(unix)]
+            Kick::Socket(writer) => {
+                use std::io::Write;
+                // Non-blocking; a full socket buffer already means "signalled".
+                let _ = (&*writer).write(&[1]);
+            }
+            Kick::Threadsafe { event_loop, drain } => {
+                if !schedule_drain(event_loop, drain) {
+                    // The loop is closed, or the interpreter is exiting: nothing
+                    // will drain; let a later wake try again.
+                    self.signalled.store(false, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    /// Wakes every task whose stream became ready, in this one callback.
+    fn drain(&self, py: Python<'_>) -> PyResult<()> {
+        self.signalled.store(false, Ordering::Release);
+        let ready = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut ready = ready.into_iter();
+        while let Some(slot) = ready.next() {
+            if let Some(waiter) = slot.take() {
+                if let Err(e) = Waiter::wake(waiter.bind(py)) {
+                    // Whatever was not served yet waits for the next round.
+                    for rest in ready {
+                        self.signal(rest);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn path(&self) -> &'static str {
+        match self.kick {
+            #[cfg(unix)]
+            Kick::Socket(_) => "socketpair",
+            Kick::Threadsafe { .. } => "threadsafe",
+        }
+    }
+}
+
+/// Set when the interpreter starts exiting: threadsafe kicks no longer call
+/// into Python.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Threadsafe kicks that may be calling into Python now.
+static KICKING: AtomicUsize = AtomicUsize::new(0);
+
+/// The `atexit` hook (registered at import): stops threadsafe kicks before
+/// finalization begins, and waits for those under way.
+///
+/// A tokio thread inside Python while the interpreter finalizes can abort the
+/// process ("PyGILState_Release: thread state must be current"): seen when
+/// the main thread exits while a loop in a daemon thread awaits streams. The
+/// socket pair never enters Python off the loop's thread. `atexit` hooks run
+/// after non-daemon threads are joined and before finalization; a hook
+/// registered before `import sserpent` runs after this one, and a stream it
+/// awaits through the threadsafe path is no longer woken.
+#[pyfunction]
+fn _stop_async_wake_kicks(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        while KICKING.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+    });
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_function(wrap_pyfunction!(_async_wake, m)?)?;
+    py.import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(_stop_async_wake_kicks, py)?,))?;
+    Ok(())
+}
+
+/// `event_loop().call_soon_threadsafe(drain)`, from any thread; false when
+/// it was not done.
+fn schedule_drain(event_loop: &Py<PyAny>, drain: &Py<Drain>) -> bool {
+    KICKING.fetch_add(1, Ordering::SeqCst);
+    let done = !EXITING.load(Ordering::SeqCst) && {
+        // SAFETY: reads this thread's GIL-state slot; callable without the
+        // GIL. NULL: no thread state was made or kept on this thread.
+        let fresh = unsafe { pyo3::ffi::PyGILState_GetThisThreadState().is_null() };
+        Python::try_attach(|py| -> PyResult<()> {
+            if fresh {
+                keep_thread_state(py);
+            }
+            let event_loop = event_loop.bind(py).call0()?;
+            if event_loop.is_none() {
+                return Err(PyRuntimeError::new_err("the event loop is gone"));
+            }
+            event_loop.call_method1(pyo3::intern!(py, "call_soon_threadsafe"), (drain,))?;
+            Ok(())
+        })
+        .is_some_and(|r| r.is_ok())
+    };
+    KICKING.fetch_sub(1, Ordering::SeqCst);
+    done
+}
+
+/// Keeps the Python thread state that attaching just made for this thread
+/// (a tokio worker) for its later kicks.
+///
+/// `Python::attach` on a thread Python did not start makes a thread state and
+/// frees it again on release; on CPython 3.11 that includes mapping and
+/// unmapping its frame stack, a TLB shootdown across cores, every kick. That
+/// was most of the threadsafe path's cost per wake-up: a stream paced 1 ms a
+/// chunk cost 1.3–2.3× the socket pair's CPU per chunk, and ~1.0× with the
+/// state kept (bench_live's paced table). One `PyGILState_Ensure` never
+/// released keeps it; later attaches then only take and drop the GIL. Kicks
+/// come from the runtime's worker threads, which live as long as the process,
+/// so the states kept are a few; a forked child's Python drops its parent's.
+fn keep_thread_state(_py: Python<'_>) {
+    // SAFETY: attached (the token proves it), so this nests: it increments
+    // the thread state's counter and returns without touching the GIL.
+    let _ = unsafe { pyo3::ffi::PyGILState_Ensure() };
 }
 
 /// What a stream registers with its channel while a task awaits it.
@@ -297,39 +238,46 @@ impl AsyncWake for BridgeWaker {
     }
 }
 
+/// A loop's bridge, as the registry keeps it.
 #[pyclass(frozen, module = "sserpent._sserpent", name = "_LoopBridge")]
 pub struct LoopBridge {
     inner: Arc<BridgeInner>,
-    reader: UnixStream,
+    /// The socket pair's read end (socketpair bridges).
+    #[cfg(unix)]
+    reader: Option<std::os::unix::net::UnixStream>,
 }
 
 #[pymethods]
 impl LoopBridge {
-    /// The loop's reader callback: wakes every task whose stream became
-    /// ready, in this one callback.
+    /// The loop's reader callback (socketpair bridges).
     fn _on_readable(&self, py: Python<'_>) -> PyResult<()> {
-        let mut sink = [0u8; 256];
-        while let Ok(n) = (&self.reader).read(&mut sink) {
-            if n == 0 {
-                break;
-            }
-        }
-        self.inner.signalled.store(false, Ordering::Release);
-        let ready =
-            std::mem::take(&mut *self.inner.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut ready = ready.into_iter();
-        while let Some(slot) = ready.next() {
-            if let Some(waiter) = slot.take() {
-                if let Err(e) = Waiter::wake(waiter.bind(py)) {
-                    // Whatever was not served yet waits for the next round.
-                    for rest in ready {
-                        self.inner.signal(rest);
-                    }
-                    return Err(e);
+        #[cfg(unix)]
+        if let Some(reader) = &self.reader {
+            use std::io::Read;
+            let mut sink = [0u8; 256];
+            while let Ok(n) = (&*reader).read(&mut sink) {
+                if n == 0 {
+                    break;
                 }
             }
         }
-        Ok(())
+        self.inner.drain(py)
+    }
+}
+
+/// The callable a threadsafe bridge hands to `call_soon_threadsafe`.
+#[pyclass(frozen, module = "sserpent._sserpent", name = "_Drain")]
+pub struct Drain {
+    bridge: OnceLock<Weak<BridgeInner>>,
+}
+
+#[pymethods]
+impl Drain {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        match self.bridge.get().and_then(Weak::upgrade) {
+            Some(bridge) => bridge.drain(py),
+            None => Ok(()),
+        }
     }
 }
 
@@ -345,7 +293,8 @@ fn registry(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|r| r.bind(py))
 }
 
-/// The bridge of `event_loop`, created (and its reader added) on first use.
+/// The bridge of `event_loop`, created on first use (see the module doc for
+/// which kind).
 pub fn bridge_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<BridgeInner>> {
     let reg = registry(py)?;
     if let Ok(existing) = reg.get_item(event_loop) {
@@ -353,30 +302,106 @@ pub fn bridge_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc
             return Ok(b.get().inner.clone());
         }
     }
-    let (reader, writer) =
-        UnixStream::pair().map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
-    reader
-        .set_nonblocking(true)
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
-    writer
-        .set_nonblocking(true)
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    let socket = match wake_choice()? {
+        WakeChoice::Threadsafe => None,
+        WakeChoice::Auto => socket_bridge(py, event_loop)?,
+        WakeChoice::Socketpair => Some(socket_bridge(py, event_loop)?.ok_or_else(|| {
+            PyRuntimeError::new_err(format!(
+                "{WAKE_ENV}=socketpair, but {}; use {WAKE_ENV}=threadsafe, or leave it unset to choose per loop",
+                if cfg!(unix) {
+                    "this event loop has no add_reader (as asyncio's ProactorEventLoop)"
+                } else {
+                    "socket pairs need a unix platform"
+                }
+            ))
+        })?),
+    };
+    let bridge = match socket {
+        Some(b) => b,
+        None => threadsafe_bridge(py, event_loop)?,
+    };
+    reg.set_item(event_loop, &bridge)?;
+    Ok(bridge.get().inner.clone())
+}
+
+/// A socketpair bridge whose reader `event_loop` watches; `None` when the
+/// loop has no working `add_reader`.
+#[cfg(unix)]
+fn socket_bridge<'py>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, LoopBridge>>> {
+    use pyo3::exceptions::{PyAttributeError, PyNotImplementedError};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    let (reader, writer) = UnixStream::pair()?;
+    reader.set_nonblocking(true)?;
+    writer.set_nonblocking(true)?;
     let fd = reader.as_raw_fd();
-    let inner = Arc::new(BridgeInner {
-        pending: Mutex::new(Vec::new()),
-        signalled: AtomicBool::new(false),
-        writer,
-    });
     let bridge = Bound::new(
         py,
         LoopBridge {
-            inner: inner.clone(),
-            reader,
+            inner: BridgeInner::new(Kick::Socket(writer)),
+            reader: Some(reader),
         },
     )?;
-    event_loop.call_method1("add_reader", (fd, bridge.getattr("_on_readable")?))?;
-    reg.set_item(event_loop, &bridge)?;
-    Ok(inner)
+    let callback = bridge.getattr(pyo3::intern!(py, "_on_readable"))?;
+    match event_loop.call_method1(pyo3::intern!(py, "add_reader"), (fd, callback)) {
+        Ok(_) => Ok(Some(bridge)),
+        Err(e)
+            if e.is_instance_of::<PyNotImplementedError>(py)
+                || e.is_instance_of::<PyAttributeError>(py) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn socket_bridge<'py>(
+    _py: Python<'py>,
+    _event_loop: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, LoopBridge>>> {
+    Ok(None)
+}
+
+fn threadsafe_bridge<'py>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, LoopBridge>> {
+    let weak_loop = py.import("weakref")?.getattr("ref")?.call1((event_loop,))?;
+    let drain = Bound::new(
+        py,
+        Drain {
+            bridge: OnceLock::new(),
+        },
+    )?;
+    let inner = BridgeInner::new(Kick::Threadsafe {
+        event_loop: weak_loop.unbind(),
+        drain: drain.clone().unbind(),
+    });
+    let _ = drain.get().bridge.set(Arc::downgrade(&inner));
+    Bound::new(
+        py,
+        LoopBridge {
+            inner,
+            #[cfg(unix)]
+            reader: None,
+        },
+    )
+}
+
+/// `_async_wake(loop)`: the wake-up path of `loop`'s bridge, `"socketpair"`
+/// or `"threadsafe"`; `None` before the first async wait on that loop.
+#[pyfunction]
+fn _async_wake(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
+    let found = registry(py)?.call_method1(pyo3::intern!(py, "get"), (event_loop,))?;
+    Ok(found
+        .cast::<LoopBridge>()
+        .ok()
+        .map(|b| b.get().inner.path()))
 }
 
 pub fn get_running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -388,10 +413,4 @@ pub fn get_running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     })?
     .bind(py)
     .call0()
-}
-
-/// `loop.call_later` target: ends a deadline wait if nothing woke it first.
-#[pyfunction]
-pub(super) fn resolve_future(fut: &Bound<'_, Waiter>) -> PyResult<()> {
-    Waiter::wake(fut)
 }

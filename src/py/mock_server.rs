@@ -18,6 +18,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMockServer>()?;
     m.add_class::<PyMockRequest>()?;
     m.add_class::<PyMockConnection>()?;
+    // Recorded times are on `time.monotonic()`'s clock (a no-op on unix, which reads it itself).
+    let now: f64 = m
+        .py()
+        .import("time")?
+        .call_method0("monotonic")?
+        .extract()?;
+    crate::mock::record::align_monotonic(now);
     Ok(())
 }
 

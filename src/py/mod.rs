@@ -26,6 +26,7 @@ pub mod stream_errors;
 pub mod stream_methods;
 pub mod urls;
 pub mod values;
+pub mod waiter;
 
 use pyo3::prelude::*;
 
@@ -38,6 +39,7 @@ fn _live_tasks() -> usize {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(end_hook::_clock_ns, m)?)?;
+    bridge::register(m)?;
     m.add_class::<anthropic::MessageState>()?;
     m.add_class::<event::PyEvent>()?;
     m.add_class::<event::PyDecoder>()?;

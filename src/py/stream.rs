@@ -22,15 +22,14 @@ use crate::transport::metrics::Metrics;
 use crate::transport::stream::{Msg, StreamFault, StreamTask, View};
 
 use super::adapters::item_to_py;
-use super::bridge::{
-    bridge_for, get_running_loop, resolve_future, BridgeWaker, FutureSlot, Waiter,
-};
+use super::bridge::{bridge_for, get_running_loop, BridgeWaker};
 use super::chunk::doc_to_py;
 use super::client_inner::ClientInner;
 use super::end_hook::EndHook;
 use super::errors::{content_decoding_error, incomplete_stream_error, make_error};
 use super::stream_errors::{fault_to_pyerr, http_to_pyerr, target_of};
 use super::values::new_str;
+use super::waiter::{resolve_future, FutureSlot, Waiter};
 
 /// Items the reader task may hold ready before it stops reading the socket.
 const CHANNEL_CAPACITY: usize = 1024;
