@@ -148,20 +148,23 @@ impl SseIter {
         self.ping.map(|p| st.last_activity + p)
     }
 
-    /// Bytes for one upstream item, or None when the transform dropped it.
-    fn encode_item(
+    /// Bytes for one upstream item, or None when the transform dropped it. Built as the
+    /// Python object at once: a raw event is copied once, from its capture into the bytes
+    /// object, and a transform's own `bytes` go out as they are.
+    fn encode_item<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         st: &mut SseState,
         item: Py<PyAny>,
-    ) -> PyResult<Option<Vec<u8>>> {
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let new = |v: Vec<u8>| Some(PyBytes::new(py, &v));
         let Some(transform) = &self.transform else {
             let ev = item.bind(py).cast::<PyEvent>()?.get();
             let ev = &ev.inner;
             if let Some(raw) = &ev.raw {
                 // As it came in; its own `id:` lines set the id downstream too.
                 st.last_id = ev.id.to_string();
-                return Ok(Some(raw.to_vec()));
+                return Ok(Some(PyBytes::new(py, raw)));
             }
             let id = if *ev.id != *st.last_id {
                 st.last_id = ev.id.to_string();
@@ -169,31 +172,39 @@ impl SseIter {
             } else {
                 None
             };
-            return encode(&ev.data, ev.event.as_deref(), id, None).map(Some);
+            return encode(&ev.data, ev.event.as_deref(), id, None).map(new);
         };
         let out = transform.bind(py).call1((item,))?;
         if out.is_none() {
             return Ok(None);
         }
+        if out.is_exact_instance_of::<PyBytes>() {
+            return Ok(Some(out.cast_into::<PyBytes>()?));
+        }
         if let Ok(b) = out.cast::<PyBytes>() {
-            return Ok(Some(b.as_bytes().to_vec()));
+            // A bytes subclass: plain bytes downstream, as before.
+            return Ok(Some(PyBytes::new(py, b.as_bytes())));
         }
         if let Ok(ev) = out.cast::<PyEvent>() {
             let ev = &ev.get().inner;
             let id = (!ev.id.is_empty()).then_some(&*ev.id);
-            return encode(&ev.data, ev.event.as_deref(), id, None).map(Some);
+            return encode(&ev.data, ev.event.as_deref(), id, None).map(new);
         }
-        encode(&data_text(py, &out)?, None, None, None).map(Some)
+        encode(&data_text(py, &out)?, None, None, None).map(new)
     }
 
     /// What to send once upstream ended: the terminator (transform mode), then nothing.
-    fn end(&self, st: &mut SseState) -> PyResult<Option<Vec<u8>>> {
+    fn end<'py>(
+        &self,
+        py: Python<'py>,
+        st: &mut SseState,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         if st.terminated {
             return Ok(None);
         }
         st.terminated = true;
         match (&self.transform, &self.terminator) {
-            (Some(_), Some(t)) => encode(t, None, None, None).map(Some),
+            (Some(_), Some(t)) => encode(t, None, None, None).map(|v| Some(PyBytes::new(py, &v))),
             _ => Ok(None),
         }
     }
@@ -225,14 +236,14 @@ impl SseIter {
                 }
                 Step::Pending => {
                     st.last_activity = Instant::now();
-                    PING.to_vec()
+                    PyBytes::new(py, PING)
                 }
-                Step::End | Step::Wait(_) => match self.end(&mut st)? {
+                Step::End | Step::Wait(_) => match self.end(py, &mut st)? {
                     Some(b) => b,
                     None => return Ok(None),
                 },
             };
-            return Ok(Some(PyBytes::new(py, &bytes).unbind()));
+            return Ok(Some(bytes.unbind()));
         }
     }
 
@@ -291,14 +302,14 @@ impl SsePending {
                 }
                 Step::Pending => {
                     st.last_activity = Instant::now();
-                    PING.to_vec()
+                    PyBytes::new(py, PING)
                 }
-                Step::End => match it.end(&mut st)? {
+                Step::End => match it.end(py, &mut st)? {
                     Some(b) => b,
                     None => return Err(PyStopAsyncIteration::new_err(())),
                 },
             };
-            return Err(PyStopIteration::new_err(PyBytes::new(py, &bytes).unbind()));
+            return Err(PyStopIteration::new_err(bytes.unbind()));
         }
     }
 
