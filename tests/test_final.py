@@ -23,13 +23,13 @@ from sserpent.testing import MockServer
 FIXTURES = Path(__file__).parent / "fixtures"
 WIRE_NAMES = sorted(p.name[: -len(".sse")] for p in (FIXTURES / "wire").glob("*.sse"))
 RECORDED_NAMES = sorted(p.name[: -len(".sse")] for p in (FIXTURES / "recorded").glob("*.sse"))
-assert len(WIRE_NAMES) == 12 and len(RECORDED_NAMES) == 6
+assert len(WIRE_NAMES) == 14 and len(RECORDED_NAMES) == 6
 ERROR_STREAMS = [f"wire/{n}" for n in WIRE_NAMES if "error" in n]
 OK_STREAMS = [f"wire/{n}" for n in WIRE_NAMES if "error" not in n] + [f"recorded/{n}" for n in RECORDED_NAMES]
 
 DEFAULT_TEXT = "Hello! This is the sserpent mock server."
 MESSAGES = [{"role": "user", "content": "Hello"}]
-RESULT_KEYS = {"text", "role", "finish_reason", "refusal", "tool_calls", "usage", "choices", "id", "model"}
+RESULT_KEYS = {"text", "role", "finish_reason", "refusal", "reasoning", "tool_calls", "usage", "choices", "id", "model"}
 
 
 @pytest.fixture(scope="module")
