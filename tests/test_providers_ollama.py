@@ -346,3 +346,23 @@ def test_ollama_host_environment(monkeypatch: pytest.MonkeyPatch, server: MockSe
     assert [c.response for c in so.generate(model="llama3.2", prompt="p", stream=True)][0] == "The"
     assert server.requests[0].headers["authorization"] == "Bearer ollama-key-123"
     assert so.Client().base_url == server.url
+
+
+# --- parsing NDJSON bytes already at hand ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["ollama_chat", "ollama_generate"])
+def test_iter_chunks_ndjson_however_fed(name: str) -> None:
+    raw = (WIRE / f"{name}.ndjson").read_bytes()
+    want = [json.loads(x) for x in raw.splitlines()]
+    for pieces in ([raw], [raw[i:i + 1] for i in range(len(raw))], [raw[i:i + 7] for i in range(0, len(raw), 7)]):
+        assert [c.to_dict() for c in sserpent.iter_chunks(pieces, framing="ndjson")] == want
+    # Stops at the "done": true line: what follows is not read.
+    assert len(list(sserpent.iter_chunks([raw + raw], framing="ndjson"))) == len(want)
+    parser = sserpent.ChunkParser(True, framing="ndjson")
+    got = parser.feed(raw[:-1])
+    assert [c.to_dict() for c in got] == want[:-1] and not parser.done
+    with pytest.raises(sserpent.IncompleteStreamError, match="in the middle of a line"):
+        parser.finish()
+    with pytest.raises(ValueError, match='framing must be "sse" or "ndjson"'):
+        sserpent.iter_chunks([raw], framing="lines")

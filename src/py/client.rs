@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::items::pipeline::{Ending, Framing};
+use crate::items::pipeline::Ending;
 use crate::transport::http::{header_map, ClientOptions, RequestSpec};
 use crate::transport::pools::Shards;
 use crate::wire::sse::DEFAULT_MAX_EVENT_SIZE;
@@ -182,16 +182,7 @@ impl Client {
         framing: Option<&str>,
         require_done: bool,
     ) -> PyResult<Stream> {
-        let framing = match framing {
-            None => None,
-            Some("sse") => Some(Framing::Sse),
-            Some("ndjson") => Some(Framing::Ndjson),
-            Some(f) => {
-                return Err(PyValueError::new_err(format!(
-                    "framing must be \"sse\" or \"ndjson\", not {f:?}"
-                )))
-            }
-        };
+        let framing = super::adapters::framing_arg(framing)?;
         let max_event_size = args::size("max_event_size", max_event_size)?;
         let read_timeout = per_call_timeout(read_timeout)?;
         let ending = match terminator {
