@@ -129,7 +129,7 @@ class _Iter:
     def __init__(self, it: Any) -> None:
         self._it = it
 
-    def __iter__(self) -> "_Iter":
+    def __iter__(self) -> _Iter:
         return self
 
     def __next__(self) -> Any:
@@ -138,7 +138,7 @@ class _Iter:
         except StreamError as e:
             raise ResponseError(e.message) from e
 
-    def __aiter__(self) -> "_Iter":
+    def __aiter__(self) -> _Iter:
         return self
 
     async def __anext__(self) -> Any:
@@ -184,13 +184,13 @@ class ResponseStream(_Iter):
     async def aclose(self) -> None:
         self.stream.close()
 
-    def __enter__(self) -> "ResponseStream":
+    def __enter__(self) -> ResponseStream:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stream.close()
 
-    async def __aenter__(self) -> "ResponseStream":
+    async def __aenter__(self) -> ResponseStream:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -368,7 +368,7 @@ class Client(_Base):
     def close(self) -> None:
         """Nothing to release early (the pool closes with the client); for the package's API."""
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -384,7 +384,7 @@ class AsyncClient(Client):
     async def close(self) -> None:  # type: ignore[override]
         """For the package's API (``await client.close()``)."""
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
