@@ -32,6 +32,22 @@ def openai_chat_stream(n_chunks: int) -> bytes:
     return b"".join(parts)
 
 
+def ollama_chat_stream(n_chunks: int) -> bytes:
+    """An Ollama ``/api/chat`` NDJSON stream: ``n_chunks - 1`` content lines and the
+    ``"done": true`` line."""
+    parts = []
+    for i in range(n_chunks - 1):
+        line = {"model": "llama3.2", "created_at": "2025-06-01T10:20:30.123456789Z",
+                "message": {"role": "assistant", "content": WORDS[i % len(WORDS)]}, "done": False}
+        parts.append(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+    last = {"model": "llama3.2", "created_at": "2025-06-01T10:20:31.0Z",
+            "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
+            "total_duration": 4883583458, "load_duration": 1334875, "prompt_eval_count": 26,
+            "prompt_eval_duration": 342546000, "eval_count": n_chunks - 1, "eval_duration": 4535599000}
+    parts.append(json.dumps(last, separators=(",", ":")).encode() + b"\n")
+    return b"".join(parts)
+
+
 def split(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 

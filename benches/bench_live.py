@@ -13,7 +13,9 @@ where every chunk pays a wake-up, and prints CPU per chunk.
     python benches/bench_live.py [--chunks 200000] [--sdk-chunks 20000] [--paced-chunks 3000]
 
 The openai SDK spends ~100 µs a chunk, so it reads ``--sdk-chunks`` (per-chunk figures are
-comparable; the stream is just shorter).
+comparable; the stream is just shorter). A last table reads the mock server's Ollama
+``/api/chat`` NDJSON stream: ``sserpent.ollama`` against the ``ollama`` package (``--sdk-chunks``
+for the package).
 """
 
 from __future__ import annotations
@@ -202,6 +204,31 @@ def aiohttp_lines(base: str, n: int) -> int:
     return asyncio.run(run())
 
 
+OLLAMA_MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def sserpent_ollama(base: str, n: int) -> int:
+    from sserpent import ollama
+
+    count = 0
+    for chunk in ollama.Client(host=base, headers=headers(n)).chat(model="llama3.2", messages=OLLAMA_MESSAGES,
+                                                                    stream=True):
+        chunk.message.content
+        count += 1
+    return count
+
+
+def ollama_package(base: str, n: int) -> int:
+    import ollama
+
+    count = 0
+    for chunk in ollama.Client(host=base, headers=headers(n)).chat(model="llama3.2", messages=OLLAMA_MESSAGES,
+                                                                    stream=True):
+        chunk.message.content
+        count += 1
+    return count
+
+
 def measure_paced(base: str, n: int, repeat: int) -> list[tuple[str, float, float, int]]:
     """Each sserpent reader on a stream paced 1 ms a chunk: every chunk arrives alone, so every
     chunk pays a wake-up (a condition variable for sync; the loop bridge for async). Rows:
@@ -313,7 +340,24 @@ def main() -> None:
             if nginx:
                 nginx[1].terminate()  # type: ignore[attr-defined]
     for label, rows in rows_by_source.items():
+        if not any(name == "sserpent sync" for name, *_ in rows):
+            continue  # --only left out the baseline
         print_table(f"bench_live: OpenAI chat stream over loopback from the {label}", rows, "sserpent sync")
+    if not args.only or "ollama" in args.only:
+        with MockServer() as server:
+            rows = []
+            for name, fn, n in [("sserpent.ollama", sserpent_ollama, args.chunks),
+                                ("ollama package", ollama_package, args.sdk_chunks)]:
+                best = (float("inf"), 0.0, 0)
+                for _ in range(args.repeat if name.startswith("sserpent") else 1):
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    count = fn(server.url, n)
+                    w1, c1 = time.perf_counter(), time.process_time()
+                    if w1 - w0 < best[0]:
+                        best = (w1 - w0, c1 - c0, count)
+                rows.append((name, *best))
+        print_table("bench_live: Ollama /api/chat NDJSON stream over loopback from the mock server", rows,
+                    "sserpent.ollama")
     if paced:
         print(f"\nbench_live: {args.paced_chunks:,} chunks 1 ms apart from the mock server (a wake-up per chunk); "
               "CPU per chunk, best of the runs\n")

@@ -1,8 +1,9 @@
-"""Decoding cost per chunk of an in-memory OpenAI chat stream, sserpent against its peers.
+"""Decoding cost per chunk of an in-memory OpenAI chat stream, sserpent against its peers;
+then of an Ollama ``/api/chat`` NDJSON stream, sserpent against the ``ollama`` package's reading.
 
 Every reader gets the same bytes in 64 KiB pieces (as a socket would hand them over)
-and reads ``choices[0].delta.content`` of every chunk. Prints µs per chunk and each
-reader's ratio to sserpent, all measured in this one run. Use a release build:
+and reads ``choices[0].delta.content`` (Ollama: ``message.content``) of every chunk. Prints
+µs per chunk and each reader's ratio to sserpent, all measured in this one run. Use a release build:
 ``maturin develop --release``.
 
     python benches/bench_parse.py [--chunks 200000]
@@ -18,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import sserpent  # noqa: E402
-from _common import measure, openai_chat_stream, print_table, split  # noqa: E402
+from _common import measure, ollama_chat_stream, openai_chat_stream, print_table, split  # noqa: E402
 
 
 def read_sserpent(pieces: list[bytes]) -> int:
@@ -90,6 +91,31 @@ def read_sserpent_eager_jiter(pieces: list[bytes]) -> int:
     return n
 
 
+def read_sserpent_ndjson(pieces: list[bytes]) -> int:
+    n = 0
+    for chunk in sserpent.iter_chunks(pieces, framing="ndjson"):
+        chunk.message.content
+        n += 1
+    return n
+
+
+def read_ollama_package(pieces: list[bytes]) -> int:
+    """What ``ollama.Client.chat(stream=True)`` does per line: httpx's ``iter_lines()``,
+    ``json.loads``, the error check, ``ChatResponse(**part)``."""
+    import httpx
+    from ollama import ChatResponse
+
+    response = httpx.Response(200, headers={"content-type": "application/x-ndjson"}, content=iter(pieces))
+    n = 0
+    for line in response.iter_lines():
+        part = json.loads(line)
+        if part.get("error"):
+            raise RuntimeError(part["error"])
+        ChatResponse(**part).message.content
+        n += 1
+    return n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--chunks", type=int, default=200_000)
@@ -119,6 +145,20 @@ def main() -> None:
         if n != args.chunks - 0:
             raise SystemExit(f"{name} read {n} chunks, expected {args.chunks}")
     print_table("bench_parse: in-memory OpenAI chat stream, read choices[0].delta.content", rows, "sserpent")
+
+    data = ollama_chat_stream(args.chunks)
+    pieces = split(data, args.piece)
+    warmup = split(ollama_chat_stream(max(10, args.chunks // 10)), args.piece)
+    rows = []
+    for name, fn in [("sserpent NDJSON", read_sserpent_ndjson), ("ollama package (httpx lines + ChatResponse)",
+                                                               read_ollama_package)]:
+        fn(warmup)
+        wall, cpu, n = measure(lambda fn=fn: fn(pieces), repeat=1 if "ollama" in name else 5)
+        rows.append((name, wall, cpu, n))
+        if n != args.chunks:
+            raise SystemExit(f"{name} read {n} chunks, expected {args.chunks}")
+    print_table("bench_parse: in-memory Ollama /api/chat NDJSON stream, read message.content", rows,
+                "sserpent NDJSON")
 
 
 if __name__ == "__main__":

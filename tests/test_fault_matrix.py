@@ -1,6 +1,12 @@
-"""The fault matrix: every provider client (OpenAI, Azure OpenAI, OCI Generative AI, Anthropic),
-sync, on asyncio and on uvloop, against every network and protocol fault the mock server can
-inject, each on the provider's own wire sample (``tests/fixtures/wire``).
+"""The fault matrix: every provider client (OpenAI, Azure OpenAI, OCI Generative AI, Anthropic,
+Ollama's NDJSON chat and generate, OpenAI-compatible reasoning streams), sync, on asyncio and on
+uvloop, against every network and protocol fault the mock server can inject, each on the
+provider's own wire sample (``tests/fixtures/wire``).
+
+For Ollama (NDJSON, one JSON document a line): a frame is a line; keep-alives and "garbage" are
+blank lines (which NDJSON skips; other bytes that are no JSON raise, as ``invalid_json`` shows);
+a non-JSON page raises ChunkDecodeError; the client's ``ResponseError`` / ``ConnectError`` are
+checked against the core exception they chain from, which the cases then check as for the others.
 
 For each case: the chunks before the fault arrive intact and in order (compared with the chunks
 parsed here, with ``json``, from the sample's frames), then exactly the documented exception with
@@ -25,6 +31,7 @@ import sserpent
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from live_helpers import WIRE, run_async
+from sserpent import ollama as sollama
 from sserpent.oci import GenerativeAiInference
 from sserpent.testing import MockServer
 
@@ -116,7 +123,9 @@ def frame_fields(frame: bytes) -> Tuple[str, Optional[str]]:
 
 def frame_chunk(frame: bytes) -> Any:
     """The chunk a frame must give, as plain JSON; ``None`` for ``[DONE]``, ``ping`` and
-    frames without data."""
+    frames without data. An NDJSON frame (a line holding a JSON object) is its own chunk."""
+    if frame.lstrip().startswith(b"{"):
+        return json.loads(frame)
     event, data = frame_fields(frame)
     if data is None or data == "[DONE]" or event == "ping":
         return None
@@ -145,9 +154,38 @@ class Provider:
     call: Callable[[Any], Any]
     acall: Optional[Callable[[Any], Any]] = None
     frames: List[bytes] = field(default_factory=list)
+    # NDJSON (Ollama): frames are lines.
+    ndjson: bool = False
 
     def __post_init__(self) -> None:
-        self.frames = split_frames((WIRE / f"{self.sample}.sse").read_bytes())
+        if self.ndjson:
+            self.frames = (WIRE / f"{self.sample}.ndjson").read_bytes().splitlines(keepends=True)
+        else:
+            self.frames = split_frames((WIRE / f"{self.sample}.sse").read_bytes())
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        return {"content-type": "application/x-ndjson"} if self.ndjson else {}
+
+    @property
+    def keepalive(self) -> bytes:
+        return b"\n" if self.ndjson else b": keep-alive\n\n"
+
+    @property
+    def garbage(self) -> bytes:
+        return b"\n\r\n \t \n" if self.ndjson else GARBAGE
+
+    def frame(self, event: str, data: str, sep: bytes = b"\n") -> bytes:
+        """One frame holding ``data``: an SSE event (of type ``event``), or an NDJSON line."""
+        if self.ndjson:
+            return data.encode() + sep
+        head = f"event: {event}".encode() + sep if event != "message" else b""
+        return head + b"data: " + data.encode() + sep + sep
+
+    def data_of(self, frame: bytes) -> Tuple[str, Optional[str]]:
+        if self.ndjson:
+            return "message", frame.decode("utf-8").rstrip("\r\n")
+        return frame_fields(frame)
 
     @property
     def chunks(self) -> List[Any]:
@@ -183,6 +221,11 @@ def _anthropic(url: str, mode: str, opts: Dict[str, Any]) -> Any:
     return cls(base_url=url, api_key=ANTHROPIC_KEY, **_timeouts(opts))
 
 
+def _ollama(url: str, mode: str, opts: Dict[str, Any]) -> Any:
+    cls = sollama.Client if mode == "sync" else sollama.AsyncClient
+    return cls(host=url, **_timeouts(opts))
+
+
 def _oci(url: str, mode: str, opts: Dict[str, Any]) -> Any:
     return GenerativeAiInference(config=OCI_CONFIG, service_endpoint=url, read_timeout=opts["read_timeout"],
                                  connect_timeout=5.0, max_retries=opts["max_retries"])
@@ -216,7 +259,54 @@ PROVIDERS = {
         lambda c: c.messages.create(model="claude-sonnet-4-20250514", max_tokens=1024, messages=MESSAGES,
                                     stream=True),
     ),
+    "openai_reasoning_content": Provider(
+        "openai_reasoning_content", "openai_compat_reasoning_content", "/v1/chat/completions", ("authorization",),
+        (5, b'"content":"Hello"', '"content":"Hello — 你好 ✓"'.encode()),
+        _openai,
+        lambda c: c.chat.completions.create(model="deepseek-reasoner", messages=MESSAGES, stream=True),
+    ),
+    "openai_reasoning": Provider(
+        "openai_reasoning", "openai_compat_reasoning", "/v1/chat/completions", ("authorization",),
+        (2, b'"reasoning":" two plus"', '"reasoning":" two plus — 二 ✓"'.encode()),
+        _openai,
+        lambda c: c.chat.completions.create(model="Qwen/Qwen3-8B", messages=MESSAGES, stream=True),
+    ),
+    "ollama_chat": Provider(
+        "ollama_chat", "ollama_chat", "/api/chat", (),
+        (5, b"", b""),  # the sample's own em dash
+        _ollama,
+        lambda c: c.chat(model="qwen3:8b", messages=MESSAGES, stream=True),
+        ndjson=True,
+    ),
+    "ollama_generate": Provider(
+        "ollama_generate", "ollama_generate", "/api/generate", (),
+        (1, b'"response":" sky"', '"response":" sky — 空 ✓"'.encode()),
+        _ollama,
+        lambda c: c.generate(model="llama3.2", prompt="Why is the sky blue?", stream=True),
+        ndjson=True,
+    ),
 }
+
+
+def unwrap(p: Provider, e: BaseException) -> BaseException:
+    """For the Ollama client: checks its exception against the core's it chains from, and
+    returns that (which the cases check as for every client)."""
+    if not p.ndjson:
+        return e
+    if isinstance(e, sollama.ResponseError):
+        cause = e.__cause__
+        if isinstance(cause, sserpent.APIStatusError):
+            assert e.status_code == cause.status_code
+        else:
+            assert type(cause) is sserpent.StreamError and e.status_code == -1
+        return cause
+    if isinstance(e, sollama.ConnectError):
+        assert isinstance(e, ConnectionError) and type(e.__cause__) is sserpent.APIConnectionError
+        return e.__cause__
+    # Everything else is sserpent's own, unwrapped.
+    assert not isinstance(e, (sserpent.APIStatusError, sserpent.StreamError))
+    assert type(e) is not sserpent.APIConnectionError
+    return e
 
 
 # --- running one stream, bounded ---------------------------------------------------------------
@@ -261,13 +351,13 @@ def run(p: Provider, mode: str, url: str, *, read_timeout: float = 10.0, max_ret
             try:
                 out.stream = p.call(client)
             except Exception as e:
-                out.exc, out.raised_at = e, "open"
+                out.exc, out.raised_at = unwrap(p, e), "open"
                 return out
             try:
                 for c in out.stream:
                     out.chunks.append(c.to_dict())
             except Exception as e:
-                out.exc, out.raised_at = e, "iteration"
+                out.exc, out.raised_at = unwrap(p, e), "iteration"
             return out
 
         return _bounded_in_thread(sync)
@@ -278,13 +368,13 @@ def run(p: Provider, mode: str, url: str, *, read_timeout: float = 10.0, max_ret
         try:
             out.stream = await (p.acall or p.call)(client)
         except Exception as e:
-            out.exc, out.raised_at = e, "open"
+            out.exc, out.raised_at = unwrap(p, e), "open"
             return out
         try:
             async for c in out.stream:
                 out.chunks.append(c.to_dict())
         except Exception as e:
-            out.exc, out.raised_at = e, "iteration"
+            out.exc, out.raised_at = unwrap(p, e), "iteration"
         return out
 
     async def bounded() -> Outcome:
@@ -417,13 +507,13 @@ def case_stall_past_read_timeout(p: Provider, mode: str, server: MockServer) -> 
 def case_stall_with_keepalives(p: Provider, mode: str, server: MockServer) -> None:
     """Keep-alive comments every 0.05 s through a 1 s stall: each restarts the 0.4 s read
     timeout, so the stream goes on and ends normally."""
-    server.enqueue(events=p.frames, stall_after=K, keepalive=0.05, stall_for=1.0)
+    server.enqueue(events=p.frames, stall_after=K, keepalive=0.05, stall_for=1.0, headers=p.headers)
     out = run(p, mode, server.url, read_timeout=0.4)
     assert out.exc is None
     assert out.chunks == p.chunks
     # The stall did happen: 19 keep-alives (one every 0.05 s of the 1 s) went out with the body.
     # (The mock counts a write once it returned, which may be just after the client read it.)
-    want = len(b"".join(p.frames)) + 19 * len(b": keep-alive\n\n")
+    want = len(b"".join(p.frames)) + 19 * len(p.keepalive)
     deadline = time.monotonic() + 5
     while server.connections[0].bytes_sent < want and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -431,8 +521,9 @@ def case_stall_with_keepalives(p: Provider, mode: str, server: MockServer) -> No
 
 
 def case_garbage_bytes(p: Provider, mode: str, server: MockServer) -> None:
-    """Lines that are no SSE field (binary noise included) are ignored, as WHATWG says."""
-    server.enqueue(events=[*p.frames[:K], GARBAGE, *p.frames[K:]])
+    """Lines that are no SSE field (binary noise included) are ignored, as WHATWG says; NDJSON
+    skips blank lines."""
+    server.enqueue(events=[*p.frames[:K], p.garbage, *p.frames[K:]])
     out = run(p, mode, server.url)
     assert out.exc is None
     assert out.chunks == p.chunks
@@ -444,18 +535,21 @@ def case_non_sse_body(p: Provider, mode: str, server: MockServer) -> None:
     server.enqueue(body=page, headers={"content-type": "text/html"})
     out = run(p, mode, server.url)
     assert out.chunks == []
+    if p.ndjson:  # the Ollama client reads NDJSON whatever the type: a line that is no JSON
+        assert type(out.exc) is sserpent.ChunkDecodeError and out.raised_at == "iteration"
+        assert out.exc.data == page.decode().rstrip("\n")
+        return
     assert type(out.exc) is sserpent.IncompleteStreamError and out.raised_at == "iteration"
     assert "the response body ended before its first event" in str(out.exc)
 
 
 def case_invalid_json(p: Provider, mode: str, server: MockServer) -> None:
     frames = list(p.frames)
-    event, data = frame_fields(frames[K])
+    event, data = p.data_of(frames[K])
     assert data is not None and data.endswith("}")
     bad = data[:-1]  # the JSON object lacks its closing brace
     sep = b"\r\n" if frames[K].endswith(b"\r\n") else b"\n"
-    head = f"event: {event}".encode() + sep if event != "message" else b""
-    frames[K] = head + b"data: " + bad.encode() + sep + sep
+    frames[K] = p.frame(event, bad, sep)
     # The rest of the body never comes: the client must close the connection itself.
     server.enqueue(events=frames, stall_after=K + 1)
     out = run(p, mode, server.url)
@@ -472,9 +566,8 @@ def case_invalid_json(p: Provider, mode: str, server: MockServer) -> None:
 
 def case_event_over_size_limit(p: Provider, mode: str, server: MockServer) -> None:
     frames = list(p.frames)
-    event, _ = frame_fields(frames[K])
-    head = f"event: {event}\n".encode() if event != "message" else b""
-    frames[K] = head + b'data: {"pad":"' + b"x" * MAX_EVENT_SIZE + b'"}\n\n'
+    event, _ = p.data_of(frames[K])
+    frames[K] = p.frame(event, '{"pad":"' + "x" * MAX_EVENT_SIZE + '"}')
     server.enqueue(events=frames, stall_after=K + 1)
     out = run(p, mode, server.url)
     assert out.chunks == chunks_of(p.frames[:K])
@@ -647,7 +740,9 @@ def test_the_samples_frame_as_expected() -> None:
         expected = json.loads((WIRE / f"{p.sample}.expected.json").read_text(encoding="utf-8"))
         text = []
         for c in p.chunks:
-            if p.name in ("openai", "azure"):
+            if p.ndjson:
+                text.append(c["message"]["content"] if "message" in c else c["response"])
+            elif p.name.startswith(("openai", "azure")):
                 text += [ch["delta"].get("content") or "" for ch in c["choices"]]
             elif p.name == "oci":
                 text += [part["text"] for part in c.get("message", {}).get("content", [])]

@@ -3,7 +3,7 @@ every provider, matches every ``*.expected.json``: the wire samples (``tests/fix
 the recorded streams (``tests/fixtures/recorded``), read through the drop-in client of their
 provider (OCI samples through ``sserpent.Client``) from the mock server replaying them.
 
-Compared keys: ``text``, ``finish_reason`` (``None`` where the file has none), ``tool_calls``
+Compared keys: ``text``, ``finish_reason`` (``None`` where the file has none), ``reasoning`` (likewise), ``tool_calls``
 (``[]`` where none), ``usage`` (``None`` where none), and ``role``, ``refusal``, ``choices``
 where the file gives them. Also: after partially iterating (chunks, text, async), twice, n>1,
 and the error samples (final() raises what iteration raises).
@@ -23,13 +23,13 @@ from sserpent.testing import MockServer
 FIXTURES = Path(__file__).parent / "fixtures"
 WIRE_NAMES = sorted(p.name[: -len(".sse")] for p in (FIXTURES / "wire").glob("*.sse"))
 RECORDED_NAMES = sorted(p.name[: -len(".sse")] for p in (FIXTURES / "recorded").glob("*.sse"))
-assert len(WIRE_NAMES) == 12 and len(RECORDED_NAMES) == 6
+assert len(WIRE_NAMES) == 14 and len(RECORDED_NAMES) == 6
 ERROR_STREAMS = [f"wire/{n}" for n in WIRE_NAMES if "error" in n]
 OK_STREAMS = [f"wire/{n}" for n in WIRE_NAMES if "error" not in n] + [f"recorded/{n}" for n in RECORDED_NAMES]
 
 DEFAULT_TEXT = "Hello! This is the sserpent mock server."
 MESSAGES = [{"role": "user", "content": "Hello"}]
-RESULT_KEYS = {"text", "role", "finish_reason", "refusal", "tool_calls", "usage", "choices", "id", "model"}
+RESULT_KEYS = {"text", "role", "finish_reason", "refusal", "reasoning", "tool_calls", "usage", "choices", "id", "model"}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,7 @@ def assert_matches(final: Any, exp: Dict[str, Any]) -> None:
         assert (final.usage.prompt_tokens, final.usage.completion_tokens, final.usage.total_tokens) == (
             usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"])
         assert final.usage.to_dict() == usage
+    assert final.reasoning == exp.get("reasoning")
     if "role" in exp:
         assert final.role == exp["role"]
     if "refusal" in exp:
@@ -250,10 +251,10 @@ def test_to_dict_exact(server: MockServer) -> None:
     call = {"id": "call_4XzlGBLtUe9dy3GVNV4jhq7h", "type": "function",
             "function": {"name": "get_weather", "arguments": '{"city":"Paris","unit":"c"}'}}
     assert f.to_dict() == {
-        "text": "", "role": "assistant", "finish_reason": "tool_calls", "refusal": None, "tool_calls": [call],
-        "usage": {"prompt_tokens": 44, "completion_tokens": 16, "total_tokens": 60},
+        "text": "", "role": "assistant", "finish_reason": "tool_calls", "refusal": None, "reasoning": None,
+        "tool_calls": [call], "usage": {"prompt_tokens": 44, "completion_tokens": 16, "total_tokens": 60},
         "choices": [{"index": 0, "text": "", "role": "assistant", "finish_reason": "tool_calls", "refusal": None,
-                     "tool_calls": [call]}],
+                     "reasoning": None, "tool_calls": [call]}],
         "id": "chatcmpl-ABfwERreu9s99xXsVuOWtIB2UOx62", "model": "gpt-4o-2024-08-06",
     }
 

@@ -227,6 +227,8 @@ def test_sample_list():
         "openai_chat_keepalive_cr",
         "openai_chat_tool_call",
         "openai_chat_usage",
+        "openai_compat_reasoning",
+        "openai_compat_reasoning_content",
         "openai_completions",
         "openai_responses",
     }

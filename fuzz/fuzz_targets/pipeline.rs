@@ -1,12 +1,14 @@
-//! A whole SSE body through the events -> chunks pipeline (src/items/pipeline.rs),
+//! A whole SSE or NDJSON body through the events -> chunks pipeline (src/items/pipeline.rs),
 //! then text extraction (src/items/text.rs), `final()`'s fold (src/items/accumulate.rs) and
 //! schema detection (src/providers/openai/schema.rs), in every mode and ending.
 //!
 //! Input layout: `[config] [cuts] [piece length]{cuts % 8} body...`
 //! - `config` bit 0: `Mode::Chunks` (else `Mode::Events`); bits 1-3: the
-//!   ending (0 learns it; 1-5 fix Unknown, Done, MessageStop, ResponseDone,
-//!   Eof); bit 4: `requiring_events`; bits 5-7: 0 keeps the default
+//!   ending (0 and 7 learn it; 1-6 fix Unknown, Done, MessageStop, ResponseDone,
+//!   Eof, DoneTrue); bit 4: `requiring_events`; bits 5-7: 0 keeps the default
 //!   `max_event_size`, else 8 << n bytes (16..=512).
+//! - `cuts` bit 7: NDJSON framing (`wire/ndjson.rs`) instead of SSE; bit 6:
+//!   `done_optional`.
 //!
 //! Checked, besides "no panic": the items are the same whichever pieces the
 //! body arrives in; a fault is the last item; nothing comes after `finish`;
@@ -16,12 +18,12 @@
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use sserpent::items::accumulate::Accumulator;
-use sserpent::items::pipeline::{Ending, Item, Mode, Out, Pipeline};
-use sserpent::items::text::text_delta;
+use sserpent::items::pipeline::{Ending, Framing, Item, Mode, Out, Pipeline};
+use sserpent::items::text::{reasoning_delta, text_delta};
 use sserpent::providers::openai::schema::{self, Schema};
 use sserpent::wire::sse::DEFAULT_MAX_EVENT_SIZE;
 
-fn pipeline(config: u8) -> Pipeline {
+fn pipeline(config: u8, cuts: u8) -> Pipeline {
     let mode = if config & 1 == 1 {
         Mode::Chunks
     } else {
@@ -38,7 +40,18 @@ fn pipeline(config: u8) -> Pipeline {
         3 => p.with_ending(Ending::MessageStop),
         4 => p.with_ending(Ending::ResponseDone),
         5 => p.with_ending(Ending::Eof),
+        6 => p.with_ending(Ending::DoneTrue),
         _ => p,
+    };
+    let p = if cuts & 0x80 != 0 {
+        p.with_framing(Framing::Ndjson)
+    } else {
+        p
+    };
+    let p = if cuts & 0x40 != 0 {
+        p.done_optional()
+    } else {
+        p
     };
     if config & 0x10 != 0 {
         p.requiring_events()
@@ -91,7 +104,7 @@ fuzz_target!(|input: &[u8]| {
     let ncuts = usize::from(cuts % 8).min(rest.len());
     let (lengths, body) = rest.split_at(ncuts);
 
-    let mut whole = pipeline(*config);
+    let mut whole = pipeline(*config, *cuts);
     let mut out = Out::new();
     whole.feed(body, &mut out);
     whole.finish(&mut out);
@@ -101,7 +114,7 @@ fuzz_target!(|input: &[u8]| {
     whole.finish(&mut out);
     assert_eq!(out.len(), n, "items after finish");
 
-    let mut split = pipeline(*config);
+    let mut split = pipeline(*config, *cuts);
     let mut pieces_out = Out::new();
     let mut fed = 0;
     for &len in lengths {
@@ -121,8 +134,16 @@ fuzz_target!(|input: &[u8]| {
             Ok(Item::Chunk(c)) => {
                 assert!(chunks_mode, "a chunk in events mode");
                 let (schema, has_error) = schema::detect(&c.doc);
-                assert!(std::ptr::eq(schema, c.schema));
+                if std::ptr::eq(schema, &schema::ANY) {
+                    let ollama = sserpent::providers::ollama::detect(&c.doc);
+                    assert!(std::ptr::eq(ollama, c.schema));
+                } else {
+                    assert!(std::ptr::eq(schema, c.schema));
+                }
                 check_detect(&c.doc.text, schema, has_error);
+                if let Some(r) = reasoning_delta(c) {
+                    assert!(!r.is_empty());
+                }
                 let _ = schema
                     .child("choices")
                     .child("delta")

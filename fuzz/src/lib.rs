@@ -1,7 +1,7 @@
 //! sserpent's pure parsing core, compiled into the fuzz crate straight from
 //! `../src`: the decoder, the JSON tape, the pipeline and what reads chunks.
 //!
-//! These six modules use nothing from the crate but each other (at the same
+//! These eight modules use nothing from the crate but each other (at the same
 //! module paths as in the crate, hence the nesting below), `memchr` and
 //! `serde_json`. Building them here instead of depending on the `sserpent`
 //! crate keeps tokio, reqwest, rustls, ring and (which every build of the
@@ -16,6 +16,12 @@ pub mod accumulate;
 #[path = "../../src/wire/json/mod.rs"]
 #[doc(hidden)]
 pub mod json;
+#[path = "../../src/wire/ndjson.rs"]
+#[doc(hidden)]
+pub mod ndjson;
+#[path = "../../src/providers/ollama.rs"]
+#[doc(hidden)]
+pub mod ollama;
 #[path = "../../src/items/pipeline.rs"]
 #[doc(hidden)]
 pub mod pipeline;
@@ -31,9 +37,10 @@ pub mod text;
 
 // The crate's module paths, which the modules use to name each other.
 pub mod wire {
-    pub use super::{json, sse};
+    pub use super::{json, ndjson, sse};
 }
 pub mod providers {
+    pub use super::ollama;
     pub mod openai {
         pub use crate::schema;
     }

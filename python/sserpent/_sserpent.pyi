@@ -124,14 +124,17 @@ class ChunkIter:
 class ChunkParser:
     """Push parser behind the async adapters: bytes in, ready items out."""
 
-    def __new__(cls, chunks: bool = True, max_event_size: int = ...) -> ChunkParser: ...
+    def __new__(cls, chunks: bool = True, max_event_size: int = ...,
+                framing: Optional[Literal["sse", "ndjson"]] = None) -> ChunkParser: ...
     def feed(self, data: _Bytes) -> list[Any]: ...
     def finish(self) -> list[Any]: ...
     @property
     def done(self) -> bool: ...
 
-def iter_events(source: Iterable[_Bytes], *, max_event_size: int = ...) -> ChunkIter: ...
-def iter_chunks(source: Iterable[_Bytes], *, max_event_size: int = ...) -> ChunkIter: ...
+def iter_events(source: Iterable[_Bytes], *, max_event_size: int = ...,
+                framing: Optional[Literal["sse", "ndjson"]] = None) -> ChunkIter: ...
+def iter_chunks(source: Iterable[_Bytes], *, max_event_size: int = ...,
+                framing: Optional[Literal["sse", "ndjson"]] = None) -> ChunkIter: ...
 
 _Pairs = Union[Mapping[str, Any], Iterable[tuple[str, Any]], None]
 
@@ -178,14 +181,20 @@ class Client:
         headers: _Pairs = None,
         params: _Pairs = None,
         max_event_size: int = ...,
-        terminator: Optional[Literal["done", "message_stop", "response.completed", "eof"]] = None,
+        terminator: Optional[Literal["done", "message_stop", "response.completed", "eof", "done_true"]] = None,
         read_timeout: Optional[float] = None,
+        framing: Optional[Literal["sse", "ndjson"]] = None,
+        require_done: bool = True,
     ) -> Stream:
         """``terminator`` fixes how the stream must end instead of learning it from its first
         events: ``"done"`` (``data: [DONE]``), ``"message_stop"``, ``"response.completed"``,
-        or ``"eof"`` (the body may just end, as OCI's streams do; a body without a
-        single event is still incomplete). ``read_timeout`` (seconds) replaces the
-        client's read-idle timeout for this request."""
+        ``"eof"`` (the body may just end, as OCI's streams do; a body without a
+        single event is still incomplete), or ``"done_true"`` (a line with ``"done": true``,
+        Ollama's). ``read_timeout`` (seconds) replaces the client's read-idle timeout for
+        this request. ``framing``: ``"sse"`` or ``"ndjson"`` (one JSON document a line);
+        by default as the response's ``Content-Type`` says (``application/x-ndjson``,
+        ``application/ndjson``, ``application/jsonl``: NDJSON). ``require_done=False``:
+        a stream owing ``data: [DONE]`` may end without it."""
     def request(
         self,
         method: str,
@@ -243,9 +252,12 @@ class Stream:
     def aread(self) -> Any: ...
     def events(self) -> StreamView: ...
     def text(self) -> StreamView: ...
+    def reasoning_text(self) -> StreamView:
+        """The reasoning deltas as ``str``: ``delta.reasoning_content`` / ``delta.reasoning``
+        (OpenAI-compatible servers), Ollama's ``thinking``, Anthropic's thinking blocks."""
     def final(self) -> Any:
         """Reads what is left; returns the accumulated result (text, role, finish_reason,
-        refusal, tool_calls, usage, choices), the same names for every provider."""
+        refusal, reasoning, tool_calls, usage, choices), the same names for every provider."""
     def afinal(self) -> Any: ...
     def sse(
         self,

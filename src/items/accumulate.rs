@@ -27,6 +27,9 @@ struct Choice {
     role: Option<String>,
     finish_reason: Option<String>,
     refusal: Option<String>,
+    /// Reasoning apart from the answer (`reasoning_content` / `reasoning`,
+    /// Ollama's `thinking`, Anthropic's thinking blocks).
+    reasoning: Option<String>,
     /// Keyed by the provider's index (OpenAI `index`, Anthropic block index).
     tool_calls: BTreeMap<i64, ToolCall>,
 }
@@ -139,7 +142,67 @@ impl Accumulator {
             }
             return;
         }
+        if doc.get(0, "done").is_some() && doc.get(0, "created_at").is_some() {
+            return self.ollama(doc, p);
+        }
         self.oci(doc, p);
+    }
+
+    /// Ollama's `/api/chat` and `/api/generate` lines: text, `thinking`, tool
+    /// calls (whole in one line each, arguments an object), `done_reason`, and
+    /// the eval counts of the last line as usage.
+    fn ollama(&mut self, doc: &Doc, p: &Parsed) {
+        if let Some(t) = text_delta(p) {
+            self.choice(0).text.push_str(&t);
+        }
+        if let Some(t) = crate::items::text::reasoning_delta(p) {
+            append(&mut self.choice(0).reasoning, &t);
+        }
+        if let Some(r) = s(doc, 0, "done_reason") {
+            self.choice(0).finish_reason = Some(r);
+        }
+        if let Some(m) = doc.get_object(0, "message") {
+            if let Some(role) = s(doc, m, "role") {
+                self.choice(0).role = Some(role);
+            }
+            if let Some(calls) = doc.get_array(m, "tool_calls") {
+                for call in doc.elements(calls) {
+                    let Some(f) = (doc.node(call).kind == Kind::Object)
+                        .then(|| doc.get_object(call, "function"))
+                        .flatten()
+                    else {
+                        continue;
+                    };
+                    let ch = self.choice(0);
+                    let key = ch.tool_calls.len() as i64;
+                    let tc = ch.tool_calls.entry(key).or_default();
+                    tc.id = s(doc, call, "id");
+                    tc.name = s(doc, f, "name").unwrap_or_default();
+                    tc.arguments = match doc.get(f, "arguments") {
+                        Some(a) if doc.node(a).kind == Kind::Str => {
+                            doc.str_value(a).map(|a| a.into_owned()).unwrap_or_default()
+                        }
+                        Some(a) => doc.json_text(a).to_string(),
+                        None => String::new(),
+                    };
+                }
+            }
+        } else if doc.get(0, "response").is_some() {
+            self.choice(0)
+                .role
+                .get_or_insert_with(|| "assistant".into());
+        }
+        if self.model.is_none() {
+            self.model = s(doc, 0, "model").filter(|v| !v.is_empty());
+        }
+        let (prompt, completion) = (int(doc, 0, "prompt_eval_count"), int(doc, 0, "eval_count"));
+        if prompt.is_some() || completion.is_some() {
+            self.usage = Some(Usage {
+                prompt,
+                completion,
+                total: None,
+            });
+        }
     }
 
     fn openai_choice(&mut self, doc: &Doc, c: u32) {
@@ -158,6 +221,9 @@ impl Accumulator {
             }
             if let Some(r) = doc.get_str(delta, "refusal") {
                 append(&mut ch.refusal, &r);
+            }
+            if let Some(r) = crate::items::text::chat_reasoning(doc, delta) {
+                append(&mut ch.reasoning, &r);
             }
             if let Some(calls) = doc.get_array(delta, "tool_calls") {
                 for call in doc.elements(calls) {
@@ -229,6 +295,11 @@ impl Accumulator {
             Some("text_delta") => {
                 if let Some(t) = doc.get_str(delta, "text") {
                     self.choice(0).text.push_str(&t);
+                }
+            }
+            Some("thinking_delta") => {
+                if let Some(t) = doc.get_str(delta, "thinking") {
+                    append(&mut self.choice(0).reasoning, &t);
                 }
             }
             Some("input_json_delta") => {
@@ -385,6 +456,7 @@ impl Accumulator {
                 "role": c.role,
                 "finish_reason": c.finish_reason,
                 "refusal": c.refusal,
+                "reasoning": c.reasoning,
                 "tool_calls": calls,
             })
         };

@@ -5,12 +5,15 @@
 //! (OpenAI-style chunks end with `data: [DONE]`, Anthropic with
 //! `message_stop`, the Responses API with `response.completed`), so a stream
 //! that stops short of it is reported as incomplete instead of ending quietly.
+//! NDJSON bodies (`Framing::Ndjson`, Ollama's native API) go through the same
+//! steps, one line an event; their terminator is a line with `"done": true`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::providers::openai::schema::{self, Schema};
 use crate::wire::json::{Doc, JsonError, Kind};
+use crate::wire::ndjson::LineDecoder;
 use crate::wire::sse::{self, Decoder, Event, Output, SseError};
 
 /// A parsed JSON data event.
@@ -97,6 +100,38 @@ pub enum Ending {
     ResponseDone,
     /// The end of the body is the end (OCI generateText and unknown streams).
     Eof,
+    /// A line whose `done` is `true` (Ollama's NDJSON streams).
+    DoneTrue,
+}
+
+/// How the body is cut into events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events (`text/event-stream`).
+    Sse,
+    /// One JSON document per line (`application/x-ndjson`).
+    Ndjson,
+}
+
+impl Framing {
+    /// The framing a response's `Content-Type` declares: NDJSON for
+    /// `application/x-ndjson` (Ollama), `application/ndjson`,
+    /// `application/jsonl` and `application/x-jsonl`; SSE for anything else.
+    pub fn of_content_type(content_type: &str) -> Framing {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonl" => Framing::Ndjson,
+            _ => Framing::Sse,
+        }
+    }
 }
 
 impl Ending {
@@ -105,6 +140,7 @@ impl Ending {
             Ending::Done => "data: [DONE]",
             Ending::MessageStop => "event: message_stop",
             Ending::ResponseDone => "event: response.completed",
+            Ending::DoneTrue => "a line with \"done\": true",
             Ending::Unknown | Ending::Eof => "its end",
         }
     }
@@ -121,6 +157,10 @@ pub struct Pipeline {
     /// A body without a single event is incomplete (live streams: the
     /// request asked for a stream).
     require_events: bool,
+    /// NDJSON framing: lines are read by this instead of `decoder`.
+    ndjson: Option<LineDecoder>,
+    /// False: a stream owing `data: [DONE]` may end without it (servers known to omit it).
+    require_done: bool,
 }
 
 impl Pipeline {
@@ -133,7 +173,34 @@ impl Pipeline {
             scratch: Vec::new(),
             produced: 0,
             require_events: false,
+            ndjson: None,
+            require_done: true,
         }
+    }
+
+    /// Reads the body as NDJSON instead of SSE (before anything is fed).
+    pub fn with_framing(mut self, framing: Framing) -> Self {
+        self.ndjson = match framing {
+            Framing::Ndjson => Some(LineDecoder::new(self.decoder.max_event_size())),
+            Framing::Sse => None,
+        };
+        self
+    }
+
+    pub fn framing(&self) -> Framing {
+        if self.ndjson.is_some() {
+            Framing::Ndjson
+        } else {
+            Framing::Sse
+        }
+    }
+
+    /// A stream owing `data: [DONE]` that ends without it is not incomplete
+    /// (OpenAI-compatible servers known to omit it). Other terminators, a cut
+    /// event and an empty body still are.
+    pub fn done_optional(mut self) -> Self {
+        self.require_done = false;
+        self
     }
 
     /// Fixes the terminator instead of learning it.
@@ -145,6 +212,9 @@ impl Pipeline {
     /// Events keep the bytes they came in as (see `Decoder::keep_raw`).
     pub fn keep_raw(&mut self) {
         self.decoder.keep_raw();
+        if let Some(n) = &mut self.ndjson {
+            n.keep_raw();
+        }
     }
 
     /// An empty body is reported as incomplete.
@@ -167,7 +237,10 @@ impl Pipeline {
             return;
         }
         let mut events = std::mem::take(&mut self.scratch);
-        self.decoder.feed(bytes, &mut events);
+        match &mut self.ndjson {
+            Some(n) => n.feed(bytes, &mut events),
+            None => self.decoder.feed(bytes, &mut events),
+        }
         for ev in events.drain(..) {
             if self.finished {
                 break;
@@ -187,11 +260,26 @@ impl Pipeline {
             return;
         }
         self.finished = true;
-        let partial = self.decoder.has_pending_event();
-        self.decoder.close();
+        let partial = match &mut self.ndjson {
+            Some(n) => {
+                let partial = n.has_pending_line();
+                n.close();
+                partial
+            }
+            None => {
+                let partial = self.decoder.has_pending_event();
+                self.decoder.close();
+                partial
+            }
+        };
         if partial {
             out.push_back(Err(Fault::Incomplete(format!(
-                "the stream ended in the middle of an event, after {} complete {}",
+                "the stream ended in the middle of {}, after {} complete {}",
+                if self.ndjson.is_some() {
+                    "a line"
+                } else {
+                    "an event"
+                },
                 self.produced,
                 if self.mode == Mode::Chunks {
                     "chunks"
@@ -205,7 +293,9 @@ impl Pipeline {
             out.push_back(Err(Fault::Incomplete(
                 "the response body ended before its first event".into(),
             )));
-        } else if !matches!(self.ending, Ending::Unknown | Ending::Eof) {
+        } else if !matches!(self.ending, Ending::Unknown | Ending::Eof)
+            && (self.require_done || self.ending != Ending::Done)
+        {
             out.push_back(Err(Fault::Incomplete(format!(
                 "the stream ended without {}, after {} complete {}",
                 self.ending.describe(),
@@ -301,7 +391,10 @@ impl Pipeline {
             event, data, id, ..
         } = ev;
         let doc = Arc::new(Doc { text: data, nodes });
-        let (schema, has_error) = schema::detect(&doc);
+        let (mut schema, has_error) = schema::detect(&doc);
+        if std::ptr::eq(schema, &schema::ANY) {
+            schema = crate::providers::ollama::detect(&doc);
+        }
         if has_error || is_error_event {
             let ev = sse::Event {
                 event,
@@ -328,8 +421,21 @@ impl Pipeline {
         self.chunk(Parsed { doc, schema, event }, stop, out);
     }
 
-    fn chunk(&mut self, parsed: Parsed, stop: bool, out: &mut Out) {
+    fn chunk(&mut self, parsed: Parsed, mut stop: bool, out: &mut Out) {
         let schema = parsed.schema;
+        if self.ndjson.is_some() || self.ending == Ending::DoneTrue {
+            let doc = &*parsed.doc;
+            let done = (doc.node(0).kind == Kind::Object)
+                .then(|| doc.get(0, "done"))
+                .flatten();
+            // Ollama: every line has `done`, the last one `true`.
+            if self.ending == Ending::Unknown && done.is_some() {
+                self.ending = Ending::DoneTrue;
+            }
+            if self.ending == Ending::DoneTrue {
+                stop |= done.is_some_and(|d| doc.node(d).kind == Kind::True);
+            }
+        }
         if self.ending == Ending::Unknown
             && (std::ptr::eq(schema, &schema::CHAT_COMPLETION_CHUNK)
                 || std::ptr::eq(schema, &schema::COMPLETION))

@@ -1,6 +1,8 @@
 //! The text delta carried by one chunk, for every provider shape sserpent
 //! streams: OpenAI chat and completions (and Azure), the Responses API,
-//! Anthropic Messages, OCI generateText and chat (GENERIC and COHERE).
+//! Anthropic Messages, OCI generateText and chat (GENERIC and COHERE), Ollama's
+//! `/api/chat` (`message.content`) and `/api/generate` (`response`); and the
+//! reasoning delta where a stream carries one apart from the answer.
 
 use std::borrow::Cow;
 
@@ -38,16 +40,63 @@ pub fn text_delta(p: &Parsed) -> Option<Cow<'_, str>> {
     (!text.is_empty()).then_some(text)
 }
 
+/// Choice 0 (with n > 1 the choices interleave; `final()` keeps them apart).
+fn choice0(doc: &Doc, choices: u32) -> Option<u32> {
+    doc.elements(choices).find(|&c| {
+        doc.node(c).kind == Kind::Object && doc.get(c, "index").is_none_or(|i| doc.raw(i) == "0")
+    })
+}
+
+/// The reasoning this chunk adds, if any (empty counts as none): OpenAI-compatible
+/// servers' `delta.reasoning_content` (DeepSeek, vLLM) or `delta.reasoning` (newer
+/// vLLM, OpenRouter, Ollama's `/v1`), Ollama's `message.thinking` / `thinking`, and
+/// Anthropic's `thinking_delta`.
+pub fn reasoning_delta(p: &Parsed) -> Option<Cow<'_, str>> {
+    let doc = &*p.doc;
+    if doc.node(0).kind != Kind::Object {
+        return None;
+    }
+    let text = match p.event.as_deref() {
+        Some("content_block_delta") => {
+            let delta = doc.get_object(0, "delta")?;
+            match doc.get_str(delta, "type").as_deref() {
+                Some("thinking_delta") => doc.get_str(delta, "thinking"),
+                _ => None,
+            }
+        }
+        Some(t)
+            if t.starts_with("response.")
+                || t.starts_with("message")
+                || t.starts_with("content_block") =>
+        {
+            None
+        }
+        _ => {
+            if let Some(choices) = doc.get_array(0, "choices") {
+                let delta = doc.get_object(choice0(doc, choices)?, "delta")?;
+                chat_reasoning(doc, delta)
+            } else if let Some(message) = doc.get_object(0, "message") {
+                doc.get_str(message, "thinking")
+            } else {
+                doc.get_str(0, "thinking")
+            }
+        }
+    }?;
+    (!text.is_empty()).then_some(text)
+}
+
+/// A chat delta's reasoning: `reasoning_content`, else `reasoning`.
+pub fn chat_reasoning<'d>(doc: &'d Doc, delta: u32) -> Option<Cow<'d, str>> {
+    doc.get_str(delta, "reasoning_content")
+        .or_else(|| doc.get_str(delta, "reasoning"))
+}
+
 fn generic_text(doc: &Doc) -> Option<Cow<'_, str>> {
     if let Some(choices) = doc.get(0, "choices") {
         if doc.node(choices).kind != Kind::Array {
             return None;
         }
-        // Choice 0 (with n > 1 the choices interleave; `final()` keeps them apart).
-        let choice = doc.elements(choices).find(|&c| {
-            doc.node(c).kind == Kind::Object
-                && doc.get(c, "index").is_none_or(|i| doc.raw(i) == "0")
-        })?;
+        let choice = choice0(doc, choices)?;
         if let Some(delta) = doc.get_object(choice, "delta") {
             return doc.get_str(delta, "content");
         }
@@ -72,6 +121,10 @@ fn generic_text(doc: &Doc) -> Option<Cow<'_, str>> {
             }
         }
         return Some(Cow::Owned(out));
+    }
+    // Ollama's /api/generate.
+    if let Some(r) = doc.get_str(0, "response") {
+        return Some(r);
     }
     // OCI generateText and COHERE chat deltas.
     doc.get_str(0, "text")

@@ -4,6 +4,7 @@
 
 /// A JSON object written field by field, in order (serde_json's map would
 /// sort the keys; providers don't).
+#[derive(Clone)]
 pub(super) struct Obj(String);
 
 pub(super) fn js(s: &str) -> String {
@@ -32,6 +33,10 @@ impl Obj {
 
     pub(super) fn n(self, key: &str, v: u64) -> Self {
         self.raw(key, &v.to_string())
+    }
+
+    pub(super) fn b(self, key: &str, v: bool) -> Self {
+        self.raw(key, if v { "true" } else { "false" })
     }
 
     pub(super) fn null(self, key: &str) -> Self {

@@ -82,6 +82,14 @@ async fn respond_inner<S: Sink>(
     close: bool,
 ) -> io::Result<Outcome> {
     let f = reply.faults;
+    // Keep-alives as the body's framing has them: an SSE comment, or a blank NDJSON line.
+    let ndjson = reply.headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("ndjson")
+    });
+    let ka = Keepalive {
+        every: f.keepalive,
+        bytes: if ndjson { b"\n" } else { b": keep-alive\n\n" },
+    };
     if let Some(d) = f.headers_delay {
         sink.sleep_until(Instant::now() + d).await?;
     }
@@ -119,8 +127,8 @@ async fn respond_inner<S: Sink>(
         if f.stall_after == Some(sent) && !stalled {
             flush(sink, &mut cb).await?;
             match f.stall_for {
-                None => return stall(sink, &mut cb, f.keepalive).await,
-                Some(d) => stall_until(sink, &mut cb, f.keepalive, Instant::now() + d).await?,
+                None => return stall(sink, &mut cb, ka).await,
+                Some(d) => stall_until(sink, &mut cb, ka, Instant::now() + d).await?,
             }
             stalled = true;
             // Pacing goes on from here: the next frame at once, the others `delay` apart.
@@ -175,8 +183,8 @@ async fn respond_inner<S: Sink>(
     if f.stall_after.is_some() && !stalled {
         flush(sink, &mut cb).await?;
         match f.stall_for {
-            None => return stall(sink, &mut cb, f.keepalive).await,
-            Some(d) => stall_until(sink, &mut cb, f.keepalive, Instant::now() + d).await?,
+            None => return stall(sink, &mut cb, ka).await,
+            Some(d) => stall_until(sink, &mut cb, ka, Instant::now() + d).await?,
         }
     }
     match framing {
@@ -194,18 +202,20 @@ async fn respond_inner<S: Sink>(
     })
 }
 
+#[derive(Clone, Copy)]
+struct Keepalive {
+    every: Option<Duration>,
+    bytes: &'static [u8],
+}
+
 /// Sends nothing more (but keep-alive comments) until the connection's task
 /// is stopped by the client leaving or the server stopping.
-async fn stall<S: Sink>(
-    sink: &mut S,
-    cb: &mut ChunkBuf,
-    keepalive: Option<Duration>,
-) -> io::Result<Outcome> {
-    let every = keepalive.unwrap_or(Duration::from_secs(3600));
+async fn stall<S: Sink>(sink: &mut S, cb: &mut ChunkBuf, ka: Keepalive) -> io::Result<Outcome> {
+    let every = ka.every.unwrap_or(Duration::from_secs(3600));
     loop {
         sink.sleep_until(Instant::now() + every).await?;
-        if keepalive.is_some() {
-            cb.data().extend_from_slice(b": keep-alive\n\n");
+        if ka.every.is_some() {
+            cb.data().extend_from_slice(ka.bytes);
             flush(sink, cb).await?;
         }
     }
@@ -215,14 +225,14 @@ async fn stall<S: Sink>(
 async fn stall_until<S: Sink>(
     sink: &mut S,
     cb: &mut ChunkBuf,
-    keepalive: Option<Duration>,
+    ka: Keepalive,
     until: Instant,
 ) -> io::Result<()> {
-    if let Some(every) = keepalive {
+    if let Some(every) = ka.every {
         let mut next = Instant::now() + every;
         while next < until {
             sink.sleep_until(next).await?;
-            cb.data().extend_from_slice(b": keep-alive\n\n");
+            cb.data().extend_from_slice(ka.bytes);
             flush(sink, cb).await?;
             next += every;
         }

@@ -5,4 +5,5 @@
 
 pub mod anthropic;
 pub mod oci;
+pub mod ollama;
 pub mod openai;

@@ -5,7 +5,9 @@
 use pyo3::prelude::*;
 use pyo3::types::PyIterator;
 
-use crate::items::pipeline::{Item, Mode, Out, Pipeline};
+use pyo3::exceptions::PyValueError;
+
+use crate::items::pipeline::{Framing, Item, Mode, Out, Pipeline};
 use crate::wire::sse::DEFAULT_MAX_EVENT_SIZE;
 
 use super::chunk::doc_to_py;
@@ -19,12 +21,26 @@ pub fn item_to_py(py: Python<'_>, item: Item) -> PyResult<Py<PyAny>> {
     }
 }
 
-fn pipeline(chunks: bool, max_event_size: i64) -> PyResult<Pipeline> {
+/// A `framing=` argument: `"sse"`, `"ndjson"` or `None`.
+pub fn framing_arg(framing: Option<&str>) -> PyResult<Option<Framing>> {
+    match framing {
+        None => Ok(None),
+        Some("sse") => Ok(Some(Framing::Sse)),
+        Some("ndjson") => Ok(Some(Framing::Ndjson)),
+        Some(f) => Err(PyValueError::new_err(format!(
+            "framing must be \"sse\" or \"ndjson\", not {f:?}"
+        ))),
+    }
+}
+
+fn pipeline(chunks: bool, max_event_size: i64, framing: Option<&str>) -> PyResult<Pipeline> {
     let max_event_size = super::args::size("max_event_size", max_event_size)?;
+    let framing = framing_arg(framing)?.unwrap_or(Framing::Sse);
     Ok(Pipeline::new(
         if chunks { Mode::Chunks } else { Mode::Events },
         max_event_size,
-    ))
+    )
+    .with_framing(framing))
 }
 
 /// Iterator over the chunks (or events) of an iterable of bytes.
@@ -82,11 +98,13 @@ fn make_iter(
     chunks: bool,
     max_event_size: i64,
     what: &'static str,
+    framing: Option<&str>,
 ) -> PyResult<ChunkIter> {
     let _ = py;
+    let pipeline = pipeline(chunks, max_event_size, framing)?;
     Ok(ChunkIter {
         source: Some(source.try_iter()?.unbind()),
-        pipeline: pipeline(chunks, max_event_size)?,
+        pipeline,
         ready: Out::new(),
         what,
     })
@@ -95,24 +113,27 @@ fn make_iter(
 /// Yields the :class:`Event` objects of an iterable of bytes (e.g. requests'
 /// ``iter_content()`` or httpx's ``iter_bytes()``).
 #[pyfunction]
-#[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64))]
+#[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64, framing = None))]
 pub fn iter_events(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = super::args::named::max_event_size)] max_event_size: i64,
+    framing: Option<&str>,
 ) -> PyResult<ChunkIter> {
-    make_iter(py, source, false, max_event_size, "iter_events()")
+    make_iter(py, source, false, max_event_size, "iter_events()", framing)
 }
 
 /// Yields the JSON chunks of an iterable of bytes; stops at ``data: [DONE]``.
+/// ``framing="ndjson"``: one JSON document a line (Ollama's), up to ``"done": true``.
 #[pyfunction]
-#[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64))]
+#[pyo3(signature = (source, *, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64, framing = None))]
 pub fn iter_chunks(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
     #[pyo3(from_py_with = super::args::named::max_event_size)] max_event_size: i64,
+    framing: Option<&str>,
 ) -> PyResult<ChunkIter> {
-    make_iter(py, source, true, max_event_size, "iter_chunks()")
+    make_iter(py, source, true, max_event_size, "iter_chunks()", framing)
 }
 
 /// Push parser: bytes in, ready items out. A fault is raised by the call
@@ -148,13 +169,14 @@ impl ChunkParser {
 #[pymethods]
 impl ChunkParser {
     #[new]
-    #[pyo3(signature = (chunks = true, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64))]
+    #[pyo3(signature = (chunks = true, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64, framing = None))]
     fn new(
         chunks: bool,
         #[pyo3(from_py_with = super::args::named::max_event_size)] max_event_size: i64,
+        framing: Option<&str>,
     ) -> PyResult<Self> {
         Ok(ChunkParser {
-            pipeline: pipeline(chunks, max_event_size)?,
+            pipeline: pipeline(chunks, max_event_size, framing)?,
             ready: Out::new(),
         })
     }

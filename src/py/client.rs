@@ -158,9 +158,14 @@ impl Client {
     /// from its first events: ``"done"`` (``data: [DONE]``),
     /// ``"message_stop"``, ``"response.completed"``, or ``"eof"`` (the body
     /// may just end, as OCI's streams do; a body without a single event is
-    /// still incomplete). ``read_timeout`` (seconds) replaces the client's
-    /// read-idle timeout for this request.
-    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64, terminator = None, read_timeout = None))]
+    /// still incomplete), or ``"done_true"`` (a line with ``"done": true``, Ollama's).
+    /// ``read_timeout`` (seconds) replaces the client's read-idle timeout for
+    /// this request. ``framing`` reads the body as ``"sse"`` or ``"ndjson"``
+    /// (one JSON document per line); by default as its ``Content-Type`` says
+    /// (``application/x-ndjson`` and the like: NDJSON, else SSE).
+    /// ``require_done=False``: a stream owing ``data: [DONE]`` may end without it
+    /// (servers known to omit it); a cut event or an empty body stays incomplete.
+    #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64, terminator = None, read_timeout = None, framing = None, require_done = true))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -174,7 +179,10 @@ impl Client {
         #[pyo3(from_py_with = args::named::max_event_size)] max_event_size: i64,
         terminator: Option<&str>,
         #[pyo3(from_py_with = args::named::opt_read_timeout)] read_timeout: Option<f64>,
+        framing: Option<&str>,
+        require_done: bool,
     ) -> PyResult<Stream> {
+        let framing = super::adapters::framing_arg(framing)?;
         let max_event_size = args::size("max_event_size", max_event_size)?;
         let read_timeout = per_call_timeout(read_timeout)?;
         let ending = match terminator {
@@ -183,9 +191,10 @@ impl Client {
             Some("message_stop") => Some(Ending::MessageStop),
             Some("response.completed") => Some(Ending::ResponseDone),
             Some("eof") => Some(Ending::Eof),
+            Some("done_true") => Some(Ending::DoneTrue),
             Some(t) => {
                 return Err(PyValueError::new_err(format!(
-                    "terminator must be \"done\", \"message_stop\", \"response.completed\" or \"eof\", not {t:?}"
+                    "terminator must be \"done\", \"message_stop\", \"response.completed\", \"eof\" or \"done_true\", not {t:?}"
                 )))
             }
         };
@@ -200,7 +209,10 @@ impl Client {
             max_event_size,
             ending,
         )
-        .map(|s| s.with_read_timeout(read_timeout))
+        .map(|s| {
+            s.with_read_timeout(read_timeout)
+                .with_wire(framing, require_done)
+        })
     }
 
     /// Sends a non-streaming request and returns its JSON body as chunk

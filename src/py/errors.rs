@@ -41,7 +41,9 @@ pub fn make_error(
 
 pub fn sse_to_pyerr(py: Python<'_>, e: &SseError) -> PyErr {
     let limit = match e {
-        SseError::LineTooLong { limit } | SseError::EventTooLarge { limit } => *limit,
+        SseError::LineTooLong { limit }
+        | SseError::EventTooLarge { limit }
+        | SseError::NdjsonLineTooLong { limit } => *limit,
     };
     let kwargs = PyDict::new(py);
     let _ = kwargs.set_item("limit", limit);

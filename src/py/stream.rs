@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use tokio::task::AbortHandle;
 
 use crate::items::accumulate::Accumulator;
-use crate::items::pipeline::Ending;
+use crate::items::pipeline::{Ending, Framing};
 use crate::transport::channel::{AsyncWake, Channel, Wait};
 use crate::transport::http::{RequestSpec, ResponseHead};
 use crate::transport::metrics::Metrics;
@@ -54,6 +54,8 @@ pub struct Stream {
     pub(super) spec: RequestSpec,
     max_event_size: usize,
     ending: Option<Ending>,
+    framing: Option<Framing>,
+    require_done: bool,
     pub(super) channel: Arc<Channel<Msg>>,
     pub(super) metrics: Arc<Metrics>,
     task: Mutex<Option<AbortHandle>>,
@@ -106,6 +108,8 @@ impl Stream {
             spec,
             max_event_size,
             ending,
+            framing: None,
+            require_done: true,
             channel: Channel::new(CHANNEL_CAPACITY),
             metrics: Arc::new(Metrics::default()),
             task: Mutex::new(None),
@@ -123,6 +127,14 @@ impl Stream {
             view_tx: tokio::sync::watch::channel(None).0,
             end_hook: EndHook::default(),
         }
+    }
+
+    /// The body's framing (`None`: from its `Content-Type`), and whether a
+    /// stream owing `data: [DONE]` must end with it.
+    pub fn with_wire(mut self, framing: Option<Framing>, require_done: bool) -> Self {
+        self.framing = framing;
+        self.require_done = require_done;
+        self
     }
 
     /// Overrides the client's read-idle timeout for this request.
@@ -174,6 +186,8 @@ impl Stream {
                 resolved: View::Chunks,
                 max_event_size: self.max_event_size,
                 ending: self.ending,
+                framing: self.framing,
+                require_done: self.require_done,
                 acc: Some(self.acc.clone()),
             };
             let handle = crate::transport::runtime::runtime().spawn(task.run());
@@ -391,6 +405,7 @@ pub(super) fn view_name(v: View) -> &'static str {
         View::Events => "events()",
         View::RawEvents => "sse()",
         View::Text => "text()",
+        View::Reasoning => "reasoning_text()",
         View::Body => "a JSON body",
     }
 }

@@ -74,8 +74,16 @@ impl Stream {
         StreamView::new(slf, View::Text)
     }
 
+    /// Just the reasoning deltas, as ``str`` (``for`` and ``async for``): what
+    /// OpenAI-compatible servers stream in ``delta.reasoning_content`` (DeepSeek,
+    /// vLLM) or ``delta.reasoning`` (vLLM, OpenRouter, Ollama's ``/v1``), Ollama's
+    /// ``thinking`` and Anthropic's thinking blocks. ``text()`` stays the answer only.
+    fn reasoning_text(slf: &Bound<'_, Self>) -> PyResult<StreamView> {
+        StreamView::new(slf, View::Reasoning)
+    }
+
     /// Reads what is left and returns the accumulated result (the same names
-    /// for every provider): ``text``, ``role``, ``finish_reason``, ``refusal``,
+    /// for every provider): ``text``, ``role``, ``finish_reason``, ``refusal``, ``reasoning``,
     /// ``tool_calls``, ``usage``, ``choices``. Chunks already iterated count too.
     #[pyo3(name = "final")]
     fn final_(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {

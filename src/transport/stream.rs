@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 
 use crate::items::accumulate::Accumulator;
-use crate::items::pipeline::{Ending, Fault, Item, Mode, Out, Pipeline};
-use crate::items::text::text_delta;
+use crate::items::pipeline::{Ending, Fault, Framing, Item, Mode, Out, Pipeline};
+use crate::items::text::{reasoning_delta, text_delta};
 use crate::transport::channel::Channel;
 use crate::transport::http::{ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::transport::metrics::Metrics;
@@ -43,6 +43,8 @@ pub enum View {
     /// re-streaming them unchanged (`stream.sse()`).
     RawEvents,
     Text,
+    /// Just the reasoning deltas (`stream.reasoning_text()`).
+    Reasoning,
     /// Not a stream: the whole body, parsed as one JSON document.
     Body,
 }
@@ -189,6 +191,10 @@ pub struct StreamTask {
     pub resolved: View,
     pub max_event_size: usize,
     pub ending: Option<Ending>,
+    /// SSE or NDJSON; `None`: as the response's `Content-Type` says.
+    pub framing: Option<Framing>,
+    /// False: a stream owing `data: [DONE]` may end without it.
+    pub require_done: bool,
     /// Folds every chunk into the `final()` result (chunk views only).
     pub acc: Option<Arc<std::sync::Mutex<Accumulator>>>,
 }
@@ -307,11 +313,19 @@ impl StreamTask {
             _ => Mode::Chunks,
         };
         let mut pipeline = Pipeline::new(mode, self.max_event_size).requiring_events();
+        if let Some(e) = self.ending {
+            pipeline = pipeline.with_ending(e);
+        }
+        let framing = self.framing.unwrap_or_else(|| {
+            let ct = resp.headers().get(reqwest::header::CONTENT_TYPE);
+            Framing::of_content_type(ct.and_then(|v| v.to_str().ok()).unwrap_or(""))
+        });
+        pipeline = pipeline.with_framing(framing);
         if self.resolved == View::RawEvents {
             pipeline.keep_raw();
         }
-        if let Some(e) = self.ending {
-            pipeline = pipeline.with_ending(e);
+        if !self.require_done {
+            pipeline = pipeline.done_optional();
         }
         let mut out = Out::new();
         let mut batch = Vec::new();
@@ -455,6 +469,11 @@ impl StreamTask {
                                     batch.push(Msg::Text(t));
                                 }
                             }
+                            View::Reasoning => {
+                                if let Some(t) = reasoning_delta(&c) {
+                                    batch.push(Msg::Text(t.into_owned()));
+                                }
+                            }
                             _ => batch.push(Msg::Item(Item::Chunk(c))),
                         }
                     }
@@ -550,7 +569,10 @@ impl StreamTask {
                     text: event.data,
                     nodes,
                 });
-                let (schema, _) = crate::providers::openai::schema::detect(&doc);
+                let (mut schema, _) = crate::providers::openai::schema::detect(&doc);
+                if std::ptr::eq(schema, &crate::providers::openai::schema::ANY) {
+                    schema = crate::providers::ollama::detect(&doc);
+                }
                 let parsed = crate::items::pipeline::Parsed {
                     doc,
                     schema,

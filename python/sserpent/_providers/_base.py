@@ -77,6 +77,8 @@ class _Base:
     _auth_names: tuple[str, ...] = ()
     # gen_ai.provider.name (OpenTelemetry GenAI conventions).
     _gen_ai_provider = "openai"
+    # Passed to the core's `Client.stream` for streamed calls (framing, require_done, ...).
+    _stream_options: dict[str, Any] = {}
 
     def __init__(
         self,
@@ -120,7 +122,10 @@ class _Base:
         read = _timeouts(extras.get("timeout")).get("read_timeout")
         if read is not None:
             kw["read_timeout"] = read
-        return path, body, kw, body.get("stream", False)
+        stream = body.get("stream", False)
+        if stream and self._stream_options:
+            kw.update(self._stream_options)
+        return path, body, kw, stream
 
     def _observe(self, path: str, body: Any, kw: dict[str, Any], stream: Any) -> Optional[_observe.Call]:
         return _observe.begin(self._gen_ai_provider, "POST", _observe.safe_url(self.base_url + path), path, body,

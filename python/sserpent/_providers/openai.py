@@ -12,7 +12,11 @@ __all__ = ["OpenAI", "AsyncOpenAI"]
 
 
 class OpenAI(_Base):
-    """Same constructor arguments and environment variables as ``openai.OpenAI``."""
+    """Same constructor arguments and environment variables as ``openai.OpenAI``.
+
+    ``require_done=False`` (sserpent's own): a stream may end without ``data: [DONE]``, for
+    OpenAI-compatible servers known to omit it; a cut event or an empty body still raises
+    :class:`sserpent.IncompleteStreamError`."""
 
     _is_async = False
 
@@ -30,7 +34,10 @@ class OpenAI(_Base):
         verify: Any = None,
         http1: bool = True,
         http2: bool = False,
+        require_done: bool = True,
     ) -> None:
+        if not isinstance(require_done, bool):
+            raise TypeError(f"require_done must be a bool, not {type(require_done).__name__}")
         api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         if not api_key:
             raise SserpentError(
@@ -51,6 +58,9 @@ class OpenAI(_Base):
             headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
             verify=verify, http1=http1, http2=http2,
         )
+        # False: streams may end without `data: [DONE]` (OpenAI-compatible servers that omit it).
+        if not require_done:
+            self._stream_options = {"require_done": False}
         self.chat = _Chat(_Resource(self, "/chat/completions", self._is_async, ("messages", "model")))
         self.completions = _Resource(self, "/completions", self._is_async, ("model", "prompt"))
         self.responses = _Resource(self, "/responses", self._is_async)

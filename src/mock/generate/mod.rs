@@ -1,8 +1,8 @@
 //! The mock server's default responses: what each provider sends for a
 //! request when no scripted response is queued, in the providers' own wire
-//! shapes (compare `tests/fixtures/wire/*.sse`). Here the routing by path;
-//! one file per wire shape (`openai.rs`, `responses.rs`, `anthropic.rs`,
-//! `oci.rs`) renders it, with what `common.rs` and `template.rs` share.
+//! shapes (compare `tests/fixtures/wire/*.sse` and `*.ndjson`). Here the routing
+//! by path; one file per wire shape (`openai.rs`, `responses.rs`, `anthropic.rs`,
+//! `oci.rs`, `ollama.rs`: NDJSON) renders it, with what `common.rs` and `template.rs` share.
 //!
 //! Request headers steer the load: `x-mock-chunks: N` content chunks
 //! (cycling the words of [`DEFAULT_TEXT`]), `x-mock-interval-ms: F` between
@@ -12,6 +12,7 @@
 mod anthropic;
 mod common;
 mod oci;
+mod ollama;
 mod openai;
 mod responses;
 mod template;
@@ -53,17 +54,24 @@ pub fn default_reply(req: &GenRequest<'_>) -> Reply {
         Route::Messages => g.messages(),
         Route::OciGenerateText => g.oci_generate_text(),
         Route::OciChat => g.oci_chat(),
+        Route::OllamaChat => g.ollama(false),
+        Route::OllamaGenerate => g.ollama(true),
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    Chat { azure: bool },
+    Chat {
+        azure: bool,
+    },
     Completions,
     Responses,
     Messages,
     OciGenerateText,
     OciChat,
+    /// Ollama's native `/api/chat` and `/api/generate` (NDJSON).
+    OllamaChat,
+    OllamaGenerate,
 }
 
 /// Which default response a path gets (POST only).
@@ -86,6 +94,10 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         Route::OciGenerateText
     } else if path.ends_with("/actions/chat") {
         Route::OciChat
+    } else if path.ends_with("/api/chat") {
+        Route::OllamaChat
+    } else if path.ends_with("/api/generate") {
+        Route::OllamaGenerate
     } else {
         return None;
     })

@@ -90,6 +90,9 @@ enum Part {
 /// last field, then the blank line.
 pub struct Template {
     parts: Vec<Part>,
+    /// What closes each rendered chunk: the object's brace and the blank line
+    /// (SSE), or the brace and a newline (NDJSON).
+    end: &'static [u8],
 }
 
 impl Template {
@@ -108,7 +111,18 @@ impl Template {
         }
         lit.extend_from_slice(rest.as_bytes());
         parts.push(Part::Lit(lit));
-        Template { parts }
+        Template {
+            parts,
+            end: b"}\n\n",
+        }
+    }
+
+    /// An NDJSON line: `json` and a newline (no prefix, no blank line).
+    pub(super) fn line(json: &str) -> Self {
+        Template {
+            end: b"}\n",
+            ..Template::new("", json)
+        }
     }
 
     fn render(&self, out: &mut Vec<u8>, word: &[u8], seq: u64, timestamp: bool) {
@@ -127,7 +141,7 @@ impl Template {
                 .map_or(0, |d| d.as_nanos());
             let _ = write!(out, ",\"x_sent_ns\":{ns}");
         }
-        out.extend_from_slice(b"}\n\n");
+        out.extend_from_slice(self.end);
     }
 }
 

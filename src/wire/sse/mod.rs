@@ -43,6 +43,8 @@ pub enum SseError {
     LineTooLong { limit: usize },
     /// One event's fields together grew past the limit before its blank line.
     EventTooLarge { limit: usize },
+    /// One NDJSON line (`wire::ndjson`) grew past the limit before its LF.
+    NdjsonLineTooLong { limit: usize },
 }
 
 impl std::fmt::Display for SseError {
@@ -55,6 +57,10 @@ impl std::fmt::Display for SseError {
             SseError::EventTooLarge { limit } => write!(
                 f,
                 "SSE event larger than max_event_size ({limit} bytes); the event was dropped"
+            ),
+            SseError::NdjsonLineTooLong { limit } => write!(
+                f,
+                "NDJSON line longer than max_event_size ({limit} bytes); the line was dropped"
             ),
         }
     }
