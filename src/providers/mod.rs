@@ -4,5 +4,6 @@
 //! May use `wire` only; what every provider shares lives in `items`.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod oci;
 pub mod openai;

@@ -156,9 +156,10 @@ impl Client {
     ///
     /// ``terminator`` fixes how the stream must end instead of learning it
     /// from its first events: ``"done"`` (``data: [DONE]``),
-    /// ``"message_stop"``, ``"response.completed"``, or ``"eof"`` (the body
+    /// ``"message_stop"``, ``"response.completed"``, ``"eof"`` (the body
     /// may just end, as OCI's streams do; a body without a single event is
-    /// still incomplete). ``read_timeout`` (seconds) replaces the client's
+    /// still incomplete), or ``"finish_reason"`` (Gemini: the body may end
+    /// once a candidate carried a ``finishReason`` or the prompt was blocked). ``read_timeout`` (seconds) replaces the client's
     /// read-idle timeout for this request.
     #[pyo3(signature = (method, url, *, json = None, content = None, headers = None, params = None, max_event_size = DEFAULT_MAX_EVENT_SIZE as i64, terminator = None, read_timeout = None))]
     #[allow(clippy::too_many_arguments)]
@@ -183,9 +184,10 @@ impl Client {
             Some("message_stop") => Some(Ending::MessageStop),
             Some("response.completed") => Some(Ending::ResponseDone),
             Some("eof") => Some(Ending::Eof),
+            Some("finish_reason") => Some(Ending::FinishReason),
             Some(t) => {
                 return Err(PyValueError::new_err(format!(
-                    "terminator must be \"done\", \"message_stop\", \"response.completed\" or \"eof\", not {t:?}"
+                    "terminator must be \"done\", \"message_stop\", \"response.completed\", \"eof\" or \"finish_reason\", not {t:?}"
                 )))
             }
         };

@@ -2,7 +2,7 @@
 //! request when no scripted response is queued, in the providers' own wire
 //! shapes (compare `tests/fixtures/wire/*.sse`). Here the routing by path;
 //! one file per wire shape (`openai.rs`, `responses.rs`, `anthropic.rs`,
-//! `oci.rs`) renders it, with what `common.rs` and `template.rs` share.
+//! `oci.rs`, `gemini.rs`) renders it, with what `common.rs` and `template.rs` share.
 //!
 //! Request headers steer the load: `x-mock-chunks: N` content chunks
 //! (cycling the words of [`DEFAULT_TEXT`]), `x-mock-interval-ms: F` between
@@ -11,6 +11,7 @@
 
 mod anthropic;
 mod common;
+mod gemini;
 mod oci;
 mod openai;
 mod responses;
@@ -53,17 +54,25 @@ pub fn default_reply(req: &GenRequest<'_>) -> Reply {
         Route::Messages => g.messages(),
         Route::OciGenerateText => g.oci_generate_text(),
         Route::OciChat => g.oci_chat(),
+        Route::Gemini { stream } => g.gemini(stream),
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    Chat { azure: bool },
+    Chat {
+        azure: bool,
+    },
     Completions,
     Responses,
     Messages,
     OciGenerateText,
     OciChat,
+    /// `/v1beta/models/{model}:streamGenerateContent` (or `:generateContent`), and
+    /// Vertex AI's `/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:...`.
+    Gemini {
+        stream: bool,
+    },
 }
 
 /// Which default response a path gets (POST only).
@@ -86,6 +95,8 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         Route::OciGenerateText
     } else if path.ends_with("/actions/chat") {
         Route::OciChat
+    } else if let Some(stream) = gemini::route(path) {
+        Route::Gemini { stream }
     } else {
         return None;
     })

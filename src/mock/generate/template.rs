@@ -90,6 +90,8 @@ enum Part {
 /// last field, then the blank line.
 pub struct Template {
     parts: Vec<Part>,
+    /// What ends the event: a blank line (`\n\n`, or Gemini's `\r\n\r\n`).
+    end: &'static [u8],
 }
 
 impl Template {
@@ -108,7 +110,16 @@ impl Template {
         }
         lit.extend_from_slice(rest.as_bytes());
         parts.push(Part::Lit(lit));
-        Template { parts }
+        Template {
+            parts,
+            end: b"\n\n",
+        }
+    }
+
+    /// Lines end in CRLF (Gemini's streams).
+    pub(super) fn crlf(mut self) -> Self {
+        self.end = b"\r\n\r\n";
+        self
     }
 
     fn render(&self, out: &mut Vec<u8>, word: &[u8], seq: u64, timestamp: bool) {
@@ -127,7 +138,8 @@ impl Template {
                 .map_or(0, |d| d.as_nanos());
             let _ = write!(out, ",\"x_sent_ns\":{ns}");
         }
-        out.extend_from_slice(b"}\n\n");
+        out.extend_from_slice(b"}");
+        out.extend_from_slice(self.end);
     }
 }
 
