@@ -63,6 +63,49 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Fields that hold a `types.Schema`: the SDK sends a Schema's own keys in snake_case
+# (`max_length`, `any_of`), as its pydantic model dumps them; the API reads both spellings.
+_SCHEMAS = {"parameters", "response", "response_schema"}
+
+
+# Fields the SDK copies into the body as its pydantic model dumps them, keys in snake_case
+# (`inlineData: {"mime_type": ...}`, `thinkingConfig: {"thinking_budget": ...}`).
+_SNAKE_INSIDE = {
+    "inline_data", "file_data", "executable_code", "video_metadata", "tool_call", "tool_response",
+    "speech_metadata", "audio_metadata", "thinking_config", "audio_transcription_config",
+}
+
+
+def _snake_keys(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {snake(k): _snake_keys(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_snake_keys(v) for v in value]
+    return value
+
+
+def _schema(value: Any) -> Any:
+    """A ``types.Schema`` as the SDK sends it: keys in snake_case, property names as given."""
+    value = _plain(value)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if v is None:
+                continue
+            name = snake(k)
+            if name == "properties" and isinstance(v, dict):
+                out[name] = {pk: _schema(pv) for pk, pv in v.items()}
+            elif name in ("items", "any_of"):
+                out[name] = [_schema(x) for x in v] if isinstance(v, list) else _schema(v)
+            else:
+                out[name] = v
+        return out
+    return value
+
+
 def wire(value: Any, key: Optional[str] = None) -> Any:
     """Plain data with every key in camelCase, except inside opaque values (JSON schemas,
     function arguments) and the names under a schema's ``properties``."""
@@ -78,7 +121,13 @@ def wire(value: Any, key: Optional[str] = None) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"keys must be strings, not {type(k).__name__}: {k!r}")
-            if v is not None:
+            if v is None:
+                continue
+            if snake(k) in _SNAKE_INSIDE:
+                out[camel(k)] = _snake_keys(v)
+            elif snake(k) in _SCHEMAS and key in ("function_declarations", "functionDeclarations", "response_schema"):
+                out[camel(k)] = _schema(v)
+            else:
                 out[camel(k)] = wire(v, k)
         return out
     if isinstance(value, (list, tuple)):
@@ -185,7 +234,6 @@ def config(value: Any) -> tuple[Dict[str, Any], Dict[str, Any]]:
             options[name] = _plain(v)
         elif name == "system_instruction":
             body["systemInstruction"] = _content(v, "config['system_instruction']")
-            body["systemInstruction"].setdefault("role", "user")
         elif name == "cached_content":
             if not isinstance(v, str):
                 raise TypeError(f"config['cached_content'] must be a string, not {type(v).__name__}")
@@ -194,8 +242,12 @@ def config(value: Any) -> tuple[Dict[str, Any], Dict[str, Any]]:
             raise TypeError(f"config[{key!r}] must be a list, not {type(v).__name__}")
         elif name in _ROOT_FIELDS:
             body[_ROOT_FIELDS[name]] = wire(v, name)
+        elif name in _SNAKE_INSIDE:
+            generation[camel(key)] = _snake_keys(v)
+        elif name == "response_schema":
+            generation["responseSchema"] = _schema(v)
         else:
             generation[camel(key)] = wire(v, name)
-    if generation:
-        body["generationConfig"] = generation
+    # As the SDK: a config, even an empty one, gives a generationConfig.
+    body["generationConfig"] = generation
     return body, options
