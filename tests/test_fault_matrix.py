@@ -1,4 +1,5 @@
-"""The fault matrix: every provider client (OpenAI, Azure OpenAI, OCI Generative AI, Anthropic),
+"""The fault matrix: every provider client (OpenAI, Azure OpenAI, OCI Generative AI, Anthropic,
+Gemini and Vertex AI),
 sync, on asyncio and on uvloop, against every network and protocol fault the mock server can
 inject, each on the provider's own wire sample (``tests/fixtures/wire``).
 
@@ -25,6 +26,7 @@ import sserpent
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from live_helpers import WIRE, run_async
+from sserpent import genai
 from sserpent.oci import GenerativeAiInference
 from sserpent.testing import MockServer
 
@@ -38,6 +40,8 @@ MAX_EVENT_SIZE = 16 * 1024 * 1024
 OPENAI_KEY = "sk-proj-FAULTMATRIX-openai-0123456789"
 AZURE_KEY = "azkey-FAULTMATRIX-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-api03-FAULTMATRIX-0123456789"
+GEMINI_KEY = "AIzaSy-FAULTMATRIX-0123456789abcdef"
+GEMINI_MODEL = "gemini-2.5-flash"
 AZURE_VERSION = "2024-10-21"
 MESSAGES = [{"role": "user", "content": "Hello"}]
 OCI_BODY = {
@@ -183,6 +187,35 @@ def _anthropic(url: str, mode: str, opts: Dict[str, Any]) -> Any:
     return cls(base_url=url, api_key=ANTHROPIC_KEY, **_timeouts(opts))
 
 
+def _gemini(url: str, mode: str, opts: Dict[str, Any]) -> Any:
+    return genai.Client(api_key=GEMINI_KEY, http_options={"base_url": url, "timeout": opts["read_timeout"] * 1000},
+                        max_retries=opts["max_retries"])
+
+
+def _vertex(url: str, mode: str, opts: Dict[str, Any]) -> Any:
+    return genai.Client(vertexai=True, project="faultmatrix", location="us-central1",
+                        credentials=lambda: "ya29.FAULTMATRIX-token",
+                        http_options={"base_url": url, "timeout": opts["read_timeout"] * 1000},
+                        max_retries=opts["max_retries"])
+
+
+def _gemini_call(c: Any) -> Any:
+    return c.models.generate_content_stream(model=GEMINI_MODEL, contents="Hello")
+
+
+def _gemini_acall(c: Any) -> Any:
+    return c.aio.models.generate_content_stream(model=GEMINI_MODEL, contents="Hello")
+
+
+def _gemini_provider(name: str, sample: str, multibyte: Tuple[int, bytes, bytes], vertex: bool = False) -> Provider:
+    if vertex:
+        target = (f"/v1beta1/projects/faultmatrix/locations/us-central1/publishers/google/models/{GEMINI_MODEL}"
+                  ":streamGenerateContent?alt=sse")
+        return Provider(name, sample, target, ("authorization",), multibyte, _vertex, _gemini_call, _gemini_acall)
+    return Provider(name, sample, f"/v1/models/{GEMINI_MODEL}:streamGenerateContent?alt=sse", ("x-goog-api-key",),
+                    multibyte, _gemini, _gemini_call, _gemini_acall)
+
+
 def _oci(url: str, mode: str, opts: Dict[str, Any]) -> Any:
     return GenerativeAiInference(config=OCI_CONFIG, service_endpoint=url, read_timeout=opts["read_timeout"],
                                  connect_timeout=5.0, max_retries=opts["max_retries"])
@@ -216,6 +249,18 @@ PROVIDERS = {
         lambda c: c.messages.create(model="claude-sonnet-4-20250514", max_tokens=1024, messages=MESSAGES,
                                     stream=True),
     ),
+    # Every Gemini sample long enough for the matrix (more than K frames); the one-frame prompt
+    # block and the error sample are in tests/test_providers_gemini.py.
+    "gemini": _gemini_provider("gemini", "gemini_text", (2, b'"text": " scattering: air"',
+                                                         '"text": " scattering — 散乱 ✓"'.encode())),
+    "gemini_tools": _gemini_provider("gemini_tools", "gemini_function_call",
+                                     (1, b'"text": " up the weather."', '"text": " up — 天気 ☀"'.encode())),
+    "gemini_thinking": _gemini_provider("gemini_thinking", "gemini_thinking",
+                                        (2, b'"text": "It is"', '"text": "It is — 四 ✓"'.encode())),
+    "gemini_safety": _gemini_provider("gemini_safety", "gemini_safety",
+                                      (1, b'"text": " how you"', '"text": " how — 안전 ✓"'.encode())),
+    "vertex": _gemini_provider("vertex", "gemini_text", (1, b'"text": " because of Rayleigh"',
+                                                         '"text": " because — レイリー ✓"'.encode()), vertex=True),
 }
 
 
