@@ -140,7 +140,8 @@ def test_vertex_default_url_and_token_callable(server: MockServer) -> None:
                      http_options={"base_url": server.url, "api_version": "v1"})
     list(stream(c, model="gemini-2.0-flash"))
     r = server.requests[-1]
-    assert r.path == "/v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.0-flash:streamGenerateContent"
+    assert r.path == ("/v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.0-flash"
+                      ":streamGenerateContent")
     assert r.headers["authorization"] == "Bearer tok-1"
 
 
@@ -158,7 +159,8 @@ def test_secrets_never_shown(server: MockServer, caplog: pytest.LogCaptureFixtur
     c = client(server)
     v = genai.Client(vertexai=True, project="p", location="l", credentials=lambda: TOKEN,
                      http_options={"base_url": server.url})
-    server.enqueue(status=401, json={"error": {"code": 401, "message": "API key not valid", "status": "UNAUTHENTICATED"}})
+    server.enqueue(status=401, json={"error": {"code": 401, "message": "API key not valid",
+                                               "status": "UNAUTHENTICATED"}})
     server.enqueue(status=403, json={"error": {"code": 403, "message": "denied", "status": "PERMISSION_DENIED"}})
     caplog.set_level(logging.DEBUG, logger="sserpent")
     with pytest.raises(sserpent.AuthenticationError) as e1:

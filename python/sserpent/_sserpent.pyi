@@ -112,6 +112,9 @@ class Chunk:
         fallback: Any | None = None,
         serialize_as_any: bool = False,
     ) -> str: ...
+    def to_json_dict(self) -> dict[str, Any]:
+        """google-genai's ``to_json_dict``: ``model_dump(exclude_none=True)`` (for a Gemini
+        response, under the SDK's snake_case attribute names)."""
 
 @final
 class ChunkIter:
@@ -178,14 +181,15 @@ class Client:
         headers: _Pairs = None,
         params: _Pairs = None,
         max_event_size: int = ...,
-        terminator: Optional[Literal["done", "message_stop", "response.completed", "eof"]] = None,
+        terminator: Optional[Literal["done", "message_stop", "response.completed", "eof", "finish_reason"]] = None,
         read_timeout: Optional[float] = None,
     ) -> Stream:
         """``terminator`` fixes how the stream must end instead of learning it from its first
         events: ``"done"`` (``data: [DONE]``), ``"message_stop"``, ``"response.completed"``,
-        or ``"eof"`` (the body may just end, as OCI's streams do; a body without a
-        single event is still incomplete). ``read_timeout`` (seconds) replaces the
-        client's read-idle timeout for this request."""
+        ``"eof"`` (the body may just end, as OCI's streams do; a body without a
+        single event is still incomplete), or ``"finish_reason"`` (Gemini: the body may
+        end once a candidate carried a ``finishReason`` or the prompt was blocked).
+        ``read_timeout`` (seconds) replaces the client's read-idle timeout for this request."""
     def request(
         self,
         method: str,

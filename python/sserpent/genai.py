@@ -17,7 +17,7 @@ from typing import Any
 
 from ._providers.gemini import Client
 
-__all__ = ["Client", "types"]
+__all__ = ["Client"]  # and `types`, loaded on first use
 
 
 def __getattr__(name: str) -> Any:

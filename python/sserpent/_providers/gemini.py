@@ -65,7 +65,8 @@ class _Token:
 
     def __init__(self, source: Any) -> None:
         if not (callable(source) or hasattr(source, "refresh")):
-            raise TypeError("credentials must have .token and .refresh() (google-auth) or be a callable returning a token")
+            raise TypeError(
+                "credentials must have .token and .refresh() (google-auth) or be a callable returning a token")
         self._source = source
 
     def __repr__(self) -> str:
@@ -90,11 +91,12 @@ class _Token:
 
 
 class _Models:
-    def __init__(self, client: "Client", is_async: bool) -> None:
+    def __init__(self, client: Client, is_async: bool) -> None:
         self._client = client
         self._async = is_async
 
-    def _request(self, method: str, model: Any, contents: Any, config: Any) -> tuple[str, Dict[str, Any], Dict[str, Any]]:
+    def _request(self, method: str, model: Any, contents: Any,
+                 config: Any) -> tuple[str, Dict[str, Any], Dict[str, Any]]:
         path = self._client._path(_model_path(model, self._client.vertexai), method)
         body: Dict[str, Any] = {"contents": req.contents(contents)}
         fields, options = req.config(config)
@@ -115,7 +117,7 @@ class _Models:
 
 
 class _Aio:
-    def __init__(self, client: "Client") -> None:
+    def __init__(self, client: Client) -> None:
         self.models = _Models(client, True)
         from ._gemini_chats import _Chats
 
