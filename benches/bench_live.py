@@ -249,6 +249,29 @@ def measure_paced(base: str, n: int, repeat: int) -> list[tuple[str, float, floa
     return [(name, *best[name]) for name, _ in readers]
 
 
+def gemini_rows(url: str, n: int, repeat: int) -> list[tuple[str, float, float, int]]:
+    """sserpent.genai and google-genai reading the mock's Gemini stream (n responses plus the
+    one with finishReason), sync and async: (name, wall s, CPU s, chunks), best of the runs."""
+    import _gemini
+
+    rows = []
+    for name, fn in [("sserpent.genai sync", _gemini.live_sserpent_sync),
+                     ("sserpent.genai aio", _gemini.live_sserpent_async),
+                     ("google-genai SDK sync", _gemini.live_sdk_sync),
+                     ("google-genai SDK aio", _gemini.live_sdk_async)]:
+        best = (float("inf"), 0.0, 0)
+        for _ in range(repeat if "SDK" not in name else 1):
+            w0, c0 = time.perf_counter(), time.process_time()
+            count = fn(url, n)
+            w1, c1 = time.perf_counter(), time.process_time()
+            if count != n + 1:
+                raise SystemExit(f"{name} read {count} chunks, expected {n + 1}")
+            if w1 - w0 < best[0]:
+                best = (w1 - w0, c1 - c0, count)
+        rows.append((name, *best))
+    return rows
+
+
 def start_nginx(body: bytes, workdir: Path) -> tuple[str, object] | None:
     """nginx serving the stream as a static file (POST answered via error_page 405 trick)."""
     nginx = shutil.which("nginx") or (Path("/usr/sbin/nginx") if Path("/usr/sbin/nginx").exists() else None)
@@ -291,6 +314,8 @@ def main() -> None:
     ap.add_argument("--sdk-chunks", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default="", help="run the readers whose name contains this")
+    ap.add_argument("--gemini-chunks", type=int, default=20_000,
+                    help="responses of the Gemini stream (sserpent.genai against google-genai); 0 skips it")
     ap.add_argument("--paced-chunks", type=int, default=3_000,
                     help="chunks of the paced stream (1 ms apart: a wake-up per chunk); 0 skips it")
     args = ap.parse_args()
@@ -311,6 +336,7 @@ def main() -> None:
     ]
     readers = [r for r in readers if args.only in r[0]]
     with MockServer() as server:
+        gemini = gemini_rows(server.url, args.gemini_chunks, args.repeat) if args.gemini_chunks else []
         paced = measure_paced(server.base_url, args.paced_chunks, args.repeat) if args.paced_chunks else []
         sources = [("mock server", server.base_url)]
         # Expected chunk count: role chunk + content chunks + finish chunk.
@@ -358,6 +384,9 @@ def main() -> None:
                 rows.append((name, *best))
         print_table("bench_live: Ollama /api/chat NDJSON stream over loopback from the mock server", rows,
                     "sserpent.ollama")
+    if gemini:
+        print_table("bench_live: Gemini streamGenerateContent over loopback from the mock server, read chunk.text",
+                    gemini, "sserpent.genai sync")
     if paced:
         print(f"\nbench_live: {args.paced_chunks:,} chunks 1 ms apart from the mock server (a wake-up per chunk); "
               "CPU per chunk, best of the runs\n")

@@ -1,5 +1,6 @@
 """Decoding cost per chunk of an in-memory OpenAI chat stream, sserpent against its peers;
-then of an Ollama ``/api/chat`` NDJSON stream, sserpent against the ``ollama`` package's reading.
+then of an Ollama ``/api/chat`` NDJSON stream, sserpent against the ``ollama`` package's reading,
+and of a Gemini stream, sserpent against google-genai's.
 
 Every reader gets the same bytes in 64 KiB pieces (as a socket would hand them over)
 and reads ``choices[0].delta.content`` (Ollama: ``message.content``) of every chunk. Prints
@@ -121,6 +122,8 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=200_000)
     ap.add_argument("--piece", type=int, default=65536)
     ap.add_argument("--skip-openai", action="store_true", help="skip the (slow) openai SDK reader")
+    ap.add_argument("--gemini-chunks", type=int, default=20_000,
+                    help="responses of the Gemini stream (google-genai takes ~100 µs each); 0 skips it")
     args = ap.parse_args()
 
     data = openai_chat_stream(args.chunks)
@@ -145,7 +148,6 @@ def main() -> None:
         if n != args.chunks - 0:
             raise SystemExit(f"{name} read {n} chunks, expected {args.chunks}")
     print_table("bench_parse: in-memory OpenAI chat stream, read choices[0].delta.content", rows, "sserpent")
-
     data = ollama_chat_stream(args.chunks)
     pieces = split(data, args.piece)
     warmup = split(ollama_chat_stream(max(10, args.chunks // 10)), args.piece)
@@ -159,6 +161,26 @@ def main() -> None:
             raise SystemExit(f"{name} read {n} chunks, expected {args.chunks}")
     print_table("bench_parse: in-memory Ollama /api/chat NDJSON stream, read message.content", rows,
                 "sserpent NDJSON")
+
+    if args.gemini_chunks:
+        gemini_table(args.gemini_chunks, args.piece)
+
+
+def gemini_table(n: int, piece: int) -> None:
+    """A Gemini stream read with ``chunk.text``: sserpent against google-genai's own reading."""
+    import _gemini
+
+    pieces = split(_gemini.gemini_stream(n), piece)
+    warmup = split(_gemini.gemini_stream(max(10, n // 10)), piece)
+    rows = []
+    for name, fn in [("sserpent", _gemini.read_sserpent),
+                     ("google-genai SDK segments + GenerateContentResponse", _gemini.read_genai_sdk)]:
+        fn(warmup)
+        wall, cpu, count = measure(lambda fn=fn: fn(pieces), repeat=1 if "SDK" in name else 5)
+        if count != n:
+            raise SystemExit(f"{name} read {count} chunks, expected {n}")
+        rows.append((name, wall, cpu, count))
+    print_table("bench_parse: in-memory Gemini streamGenerateContent stream, read chunk.text", rows, "sserpent")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ For Ollama (NDJSON, one JSON document a line): a frame is a line; keep-alives an
 blank lines (which NDJSON skips; other bytes that are no JSON raise, as ``invalid_json`` shows);
 a non-JSON page raises ChunkDecodeError; the client's ``ResponseError`` / ``ConnectError`` are
 checked against the core exception they chain from, which the cases then check as for the others.
+Gemini and Vertex AI),
+sync, on asyncio and on uvloop, against every network and protocol fault the mock server can
+inject, each on the provider's own wire sample (``tests/fixtures/wire``).
 
 For each case: the chunks before the fault arrive intact and in order (compared with the chunks
 parsed here, with ``json``, from the sample's frames), then exactly the documented exception with
@@ -31,6 +34,7 @@ import sserpent
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from live_helpers import WIRE, run_async
+from sserpent import genai
 from sserpent import ollama as sollama
 from sserpent.oci import GenerativeAiInference
 from sserpent.testing import MockServer
@@ -45,6 +49,8 @@ MAX_EVENT_SIZE = 16 * 1024 * 1024
 OPENAI_KEY = "sk-proj-FAULTMATRIX-openai-0123456789"
 AZURE_KEY = "azkey-FAULTMATRIX-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-api03-FAULTMATRIX-0123456789"
+GEMINI_KEY = "AIzaSy-FAULTMATRIX-0123456789abcdef"
+GEMINI_MODEL = "gemini-2.5-flash"
 AZURE_VERSION = "2024-10-21"
 MESSAGES = [{"role": "user", "content": "Hello"}]
 OCI_BODY = {
@@ -224,6 +230,33 @@ def _anthropic(url: str, mode: str, opts: Dict[str, Any]) -> Any:
 def _ollama(url: str, mode: str, opts: Dict[str, Any]) -> Any:
     cls = sollama.Client if mode == "sync" else sollama.AsyncClient
     return cls(host=url, **_timeouts(opts))
+def _gemini(url: str, mode: str, opts: Dict[str, Any]) -> Any:
+    return genai.Client(api_key=GEMINI_KEY, http_options={"base_url": url, "timeout": opts["read_timeout"] * 1000},
+                        max_retries=opts["max_retries"])
+
+
+def _vertex(url: str, mode: str, opts: Dict[str, Any]) -> Any:
+    return genai.Client(vertexai=True, project="faultmatrix", location="us-central1",
+                        credentials=lambda: "ya29.FAULTMATRIX-token",
+                        http_options={"base_url": url, "timeout": opts["read_timeout"] * 1000},
+                        max_retries=opts["max_retries"])
+
+
+def _gemini_call(c: Any) -> Any:
+    return c.models.generate_content_stream(model=GEMINI_MODEL, contents="Hello")
+
+
+def _gemini_acall(c: Any) -> Any:
+    return c.aio.models.generate_content_stream(model=GEMINI_MODEL, contents="Hello")
+
+
+def _gemini_provider(name: str, sample: str, multibyte: Tuple[int, bytes, bytes], vertex: bool = False) -> Provider:
+    if vertex:
+        target = (f"/v1beta1/projects/faultmatrix/locations/us-central1/publishers/google/models/{GEMINI_MODEL}"
+                  ":streamGenerateContent?alt=sse")
+        return Provider(name, sample, target, ("authorization",), multibyte, _vertex, _gemini_call, _gemini_acall)
+    return Provider(name, sample, f"/v1/models/{GEMINI_MODEL}:streamGenerateContent?alt=sse", ("x-goog-api-key",),
+                    multibyte, _gemini, _gemini_call, _gemini_acall)
 
 
 def _oci(url: str, mode: str, opts: Dict[str, Any]) -> Any:
@@ -285,6 +318,18 @@ PROVIDERS = {
         lambda c: c.generate(model="llama3.2", prompt="Why is the sky blue?", stream=True),
         ndjson=True,
     ),
+    # Every Gemini sample long enough for the matrix (more than K frames); the one-frame prompt
+    # block and the error sample are in tests/test_providers_gemini.py.
+    "gemini": _gemini_provider("gemini", "gemini_text", (2, b'"text": " scattering: air"',
+                                                         '"text": " scattering — 散乱 ✓"'.encode())),
+    "gemini_tools": _gemini_provider("gemini_tools", "gemini_function_call",
+                                     (1, b'"text": " up the weather."', '"text": " up — 天気 ☀"'.encode())),
+    "gemini_thinking": _gemini_provider("gemini_thinking", "gemini_thinking",
+                                        (2, b'"text": "It is"', '"text": "It is — 四 ✓"'.encode())),
+    "gemini_safety": _gemini_provider("gemini_safety", "gemini_safety",
+                                      (1, b'"text": " how you"', '"text": " how — 안전 ✓"'.encode())),
+    "vertex": _gemini_provider("vertex", "gemini_text", (1, b'"text": " because of Rayleigh"',
+                                                         '"text": " because — レイリー ✓"'.encode()), vertex=True),
 }
 
 

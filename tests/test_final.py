@@ -23,7 +23,7 @@ from sserpent.testing import MockServer
 FIXTURES = Path(__file__).parent / "fixtures"
 WIRE_NAMES = sorted(p.name[: -len(".sse")] for p in (FIXTURES / "wire").glob("*.sse"))
 RECORDED_NAMES = sorted(p.name[: -len(".sse")] for p in (FIXTURES / "recorded").glob("*.sse"))
-assert len(WIRE_NAMES) == 14 and len(RECORDED_NAMES) == 6
+assert len(WIRE_NAMES) == 20 and len(RECORDED_NAMES) == 6
 ERROR_STREAMS = [f"wire/{n}" for n in WIRE_NAMES if "error" in n]
 OK_STREAMS = [f"wire/{n}" for n in WIRE_NAMES if "error" not in n] + [f"recorded/{n}" for n in RECORDED_NAMES]
 
@@ -55,6 +55,12 @@ def open_stream(server: MockServer, stream: str, is_async: bool = False) -> Any:
         cls = sserpent.AsyncAnthropic if is_async else sserpent.Anthropic
         c = cls(api_key="k", base_url=server.url)
         return c.messages.create(model="claude", max_tokens=100, messages=MESSAGES, stream=True)
+    if name.startswith("gemini"):
+        from sserpent import genai
+
+        g = genai.Client(api_key="k", http_options={"base_url": server.url})
+        models = g.aio.models if is_async else g.models
+        return models.generate_content_stream(model="gemini-2.5-flash", contents="Hello")
     if name.startswith("oci"):
         path = "/20231130/actions/generateText" if "generate" in name else "/20231130/actions/chat"
         s = sserpent.Client(base_url=server.url).stream("POST", path, json={"compartmentId": "c"})
@@ -96,7 +102,10 @@ def assert_matches(final: Any, exp: Dict[str, Any]) -> None:
     assert [t.to_dict() for t in c0.tool_calls] == [t.to_dict() for t in final.tool_calls]
     # attribute reads and to_dict() agree
     d = final.to_dict()
-    assert set(d) == RESULT_KEYS
+    # Gemini's blocked prompts add the block reason.
+    assert set(d) == RESULT_KEYS | ({"block_reason"} if "block_reason" in exp else set())
+    assert d.get("block_reason") == exp.get("block_reason")
+    assert d["reasoning"] == exp.get("reasoning")
     assert d["text"] == final.text and d["finish_reason"] == final.finish_reason
     for t, td in zip(final.tool_calls, d["tool_calls"]):
         assert t.type == "function"

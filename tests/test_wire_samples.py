@@ -23,6 +23,8 @@ PIECINGS = ["whole", "bytewise", "random3", "random11", "random2024"]
 def provider_of(name: str) -> str:
     if name.startswith("anthropic"):
         return "anthropic"
+    if name.startswith("gemini"):
+        return "gemini"
     if name == "openai_responses":
         return "responses"
     if name == "openai_completions":
@@ -138,6 +140,33 @@ def assemble(name: str, chunks: List[Any]) -> Dict[str, Any]:
         if "completion_tokens" in usage:
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             out["usage"] = usage
+    elif provider == "gemini":
+        # google-genai's reading: snake_case attributes, `text` without the thoughts.
+        for c in chunks:
+            if c.text is not None:
+                text.append(c.text)
+            for call in c.function_calls or []:
+                tools[len(tools)] = {"id": call.id, "type": "function",
+                                     "function": {"name": call.name, "arguments": call.args.to_json()}}
+            if c.candidates:
+                cand = c.candidates[0]
+                if cand.content is not None and cand.content.role is not None:
+                    out["role"] = cand.content.role
+                if cand.finish_reason is not None:
+                    out["finish_reason"] = cand.finish_reason
+            if c.prompt_feedback is not None and c.prompt_feedback.block_reason is not None:
+                out["finish_reason"] = c.prompt_feedback.block_reason
+            u = c.usage_metadata
+            if u is not None:
+                thoughts = u.thoughts_token_count
+                out["usage"] = {
+                    "prompt_tokens": u.prompt_token_count,
+                    "completion_tokens": (u.candidates_token_count or 0) + (thoughts or 0)
+                    if u.candidates_token_count is not None or thoughts is not None else None,
+                    "total_tokens": u.total_token_count,
+                }
+                if thoughts is not None:
+                    out["usage"]["reasoning_tokens"] = thoughts
     out["text"] = "".join(text)
     if tools:
         out["tool_calls"] = [tools[i] for i in sorted(tools)]
@@ -220,6 +249,12 @@ def test_sample_list():
         "anthropic_error",
         "anthropic_messages",
         "azure_chat",
+        "gemini_error_midstream",
+        "gemini_function_call",
+        "gemini_prompt_blocked",
+        "gemini_safety",
+        "gemini_text",
+        "gemini_thinking",
         "oci_chat_cohere",
         "oci_chat_generic",
         "oci_generate_text",
@@ -232,7 +267,7 @@ def test_sample_list():
         "openai_completions",
         "openai_responses",
     }
-    assert set(ERROR_SAMPLES) == {"anthropic_error", "openai_chat_error_midstream"}
+    assert set(ERROR_SAMPLES) == {"anthropic_error", "gemini_error_midstream", "openai_chat_error_midstream"}
 
 
 # --- Decoder ---------------------------------------------------------------------------------

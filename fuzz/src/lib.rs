@@ -1,7 +1,7 @@
 //! sserpent's pure parsing core, compiled into the fuzz crate straight from
 //! `../src`: the decoder, the JSON tape, the pipeline and what reads chunks.
 //!
-//! These eight modules use nothing from the crate but each other (at the same
+//! These modules use nothing from the crate but each other (at the same
 //! module paths as in the crate, hence the nesting below), `memchr` and
 //! `serde_json`. Building them here instead of depending on the `sserpent`
 //! crate keeps tokio, reqwest, rustls, ring and (which every build of the
@@ -13,6 +13,9 @@
 #[path = "../../src/items/accumulate.rs"]
 #[doc(hidden)]
 pub mod accumulate;
+#[path = "../../src/providers/gemini/mod.rs"]
+#[doc(hidden)]
+pub mod gemini;
 #[path = "../../src/wire/json/mod.rs"]
 #[doc(hidden)]
 pub mod json;
@@ -40,7 +43,7 @@ pub mod wire {
     pub use super::{json, ndjson, sse};
 }
 pub mod providers {
-    pub use super::ollama;
+    pub use super::{gemini, ollama};
     pub mod openai {
         pub use crate::schema;
     }

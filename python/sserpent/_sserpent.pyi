@@ -112,6 +112,9 @@ class Chunk:
         fallback: Any | None = None,
         serialize_as_any: bool = False,
     ) -> str: ...
+    def to_json_dict(self) -> dict[str, Any]:
+        """google-genai's ``to_json_dict``: ``model_dump(exclude_none=True)`` (for a Gemini
+        response, under the SDK's snake_case attribute names)."""
 
 @final
 class ChunkIter:
@@ -181,7 +184,9 @@ class Client:
         headers: _Pairs = None,
         params: _Pairs = None,
         max_event_size: int = ...,
-        terminator: Optional[Literal["done", "message_stop", "response.completed", "eof", "done_true"]] = None,
+        terminator: Optional[
+            Literal["done", "message_stop", "response.completed", "eof", "done_true", "finish_reason"]
+        ] = None,
         read_timeout: Optional[float] = None,
         framing: Optional[Literal["sse", "ndjson"]] = None,
         require_done: bool = True,
@@ -189,11 +194,13 @@ class Client:
         """``terminator`` fixes how the stream must end instead of learning it from its first
         events: ``"done"`` (``data: [DONE]``), ``"message_stop"``, ``"response.completed"``,
         ``"eof"`` (the body may just end, as OCI's streams do; a body without a
-        single event is still incomplete), or ``"done_true"`` (a line with ``"done": true``,
-        Ollama's). ``read_timeout`` (seconds) replaces the client's read-idle timeout for
-        this request. ``framing``: ``"sse"`` or ``"ndjson"`` (one JSON document a line);
-        by default as the response's ``Content-Type`` says (``application/x-ndjson``,
-        ``application/ndjson``, ``application/jsonl``: NDJSON). ``require_done=False``:
+        single event is still incomplete), ``"done_true"`` (a line with ``"done": true``,
+        Ollama's), or ``"finish_reason"`` (Gemini: the body may end once a candidate
+        carried a ``finishReason`` or the prompt was blocked). ``read_timeout`` (seconds)
+        replaces the client's read-idle timeout for this request. ``framing``: ``"sse"`` or
+        ``"ndjson"`` (one JSON document a line); by default as the response's
+        ``Content-Type`` says (``application/x-ndjson``, ``application/ndjson``,
+        ``application/jsonl``: NDJSON). ``require_done=False``:
         a stream owing ``data: [DONE]`` may end without it."""
     def request(
         self,

@@ -14,6 +14,10 @@ use crate::items::pipeline::Parsed;
 use crate::items::text::text_delta;
 use crate::wire::json::{Doc, Kind};
 
+// By path, so that the fuzz crate (which loads this file by path) finds it too.
+#[path = "accumulate/gemini.rs"]
+mod gemini;
+
 #[derive(Default, Debug, Clone)]
 struct ToolCall {
     id: Option<String>,
@@ -47,6 +51,10 @@ pub struct Accumulator {
     usage: Option<Usage>,
     id: Option<String>,
     model: Option<String>,
+    /// Gemini: `usageMetadata.thoughtsTokenCount` (within `completion_tokens`).
+    reasoning_tokens: Option<i64>,
+    /// Gemini: `promptFeedback.blockReason`, when the prompt was blocked.
+    block_reason: Option<String>,
 }
 
 fn s(doc: &Doc, obj: u32, key: &str) -> Option<String> {
@@ -119,6 +127,12 @@ impl Accumulator {
             Some(t) if t.starts_with("response.") => return self.responses(doc, t),
             Some(t) if t.starts_with("message") || t.starts_with("content_block") => return,
             _ => {}
+        }
+        if std::ptr::eq(
+            p.schema,
+            &crate::providers::gemini::GENERATE_CONTENT_RESPONSE,
+        ) {
+            return self.gemini(doc);
         }
         // Azure's first chunk (prompt_filter_results) has empty id and model.
         if self.id.is_none() {
@@ -485,7 +499,14 @@ impl Accumulator {
             });
             json!({"prompt_tokens": u.prompt, "completion_tokens": u.completion, "total_tokens": total})
         });
-        map.insert("usage".into(), usage.unwrap_or(Value::Null));
+        let mut usage = usage.unwrap_or(Value::Null);
+        if let (Some(n), Some(u)) = (self.reasoning_tokens, usage.as_object_mut()) {
+            u.insert("reasoning_tokens".into(), json!(n));
+        }
+        map.insert("usage".into(), usage);
+        if let Some(b) = &self.block_reason {
+            map.insert("block_reason".into(), json!(b));
+        }
         map.insert(
             "id".into(),
             self.id.clone().map(Value::String).unwrap_or(Value::Null),
@@ -566,9 +587,22 @@ mod tests {
             "oci_chat_generic",
             "oci_chat_cohere",
             "anthropic_messages",
+            "gemini_text",
+            "gemini_function_call",
+            "gemini_thinking",
+            "gemini_safety",
+            "gemini_prompt_blocked",
         ] {
             let (got, want) = fold(name);
-            for key in ["text", "finish_reason", "role", "usage", "tool_calls"] {
+            for key in [
+                "text",
+                "finish_reason",
+                "role",
+                "usage",
+                "tool_calls",
+                "reasoning",
+                "block_reason",
+            ] {
                 if let Some(w) = want.get(key) {
                     assert_eq!(got.get(key), Some(w), "{name}: {key}");
                 }

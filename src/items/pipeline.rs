@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::providers::gemini;
 use crate::providers::openai::schema::{self, Schema};
 use crate::wire::json::{Doc, JsonError, Kind};
 use crate::wire::ndjson::LineDecoder;
@@ -102,6 +103,9 @@ pub enum Ending {
     Eof,
     /// A line whose `done` is `true` (Ollama's NDJSON streams).
     DoneTrue,
+    /// A candidate's `finishReason` or a blocked prompt (Gemini, which sends no
+    /// terminator): the body may end after that response, not before.
+    FinishReason,
 }
 
 /// How the body is cut into events.
@@ -141,6 +145,7 @@ impl Ending {
             Ending::MessageStop => "event: message_stop",
             Ending::ResponseDone => "event: response.completed",
             Ending::DoneTrue => "a line with \"done\": true",
+            Ending::FinishReason => "a candidate's finishReason",
             Ending::Unknown | Ending::Eof => "its end",
         }
     }
@@ -442,6 +447,15 @@ impl Pipeline {
         {
             self.ending = Ending::Done;
         }
+        if std::ptr::eq(schema, &gemini::GENERATE_CONTENT_RESPONSE) {
+            if self.ending == Ending::Unknown {
+                self.ending = Ending::FinishReason;
+            }
+            // Complete from here on: what follows (a usage-only response) may still come.
+            if self.ending == Ending::FinishReason && gemini::is_final(&parsed.doc) {
+                self.ending = Ending::Eof;
+            }
+        }
         self.emit(parsed, stop, out);
     }
 
@@ -484,7 +498,10 @@ fn provider_error(doc: &Arc<Doc>, ev: &Event) -> Option<ProviderError> {
         _ => text(doc.get(holder, "message")),
     }
     .unwrap_or_else(|| format!("the provider reported an error: {}", doc.text));
-    let kind = text(doc.get(holder, "type")).filter(|t| !(holder == root && t == "error"));
+    let kind = text(doc.get(holder, "type"))
+        .filter(|t| !(holder == root && t == "error"))
+        // Google's errors: {"code": 429, "message": ..., "status": "RESOURCE_EXHAUSTED"}.
+        .or_else(|| text(doc.get(holder, "status")));
     Some(ProviderError {
         message,
         kind,
@@ -618,6 +635,53 @@ mod tests {
             got[1],
             Err("the stream ended without event: message_stop, after 1 complete chunks".into())
         );
+    }
+
+    #[test]
+    fn gemini_ends_at_a_finish_reason() {
+        let text =
+            r#"{"candidates":[{"content":{"parts":[{"text":"a"}],"role":"model"},"index":0}]}"#;
+        let last = r#"{"candidates":[{"content":{"parts":[{"text":"b"}],"role":"model"},"finishReason":"STOP","index":0}]}"#;
+        let usage = r#"{"usageMetadata":{"promptTokenCount":1}}"#;
+        let body = format!("data: {text}\r\n\r\ndata: {last}\r\n\r\ndata: {usage}\r\n\r\n");
+        assert_eq!(
+            run(Mode::Chunks, &[body.as_bytes()]),
+            vec![Ok(text.into()), Ok(last.into()), Ok(usage.into())]
+        );
+        let cut = format!("data: {text}\r\n\r\n");
+        assert_eq!(
+            run(Mode::Chunks, &[cut.as_bytes()]),
+            vec![
+                Ok(text.into()),
+                Err(
+                    "the stream ended without a candidate's finishReason, after 1 complete chunks"
+                        .into()
+                )
+            ]
+        );
+        let blocked =
+            r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":4}}"#;
+        assert_eq!(
+            run(Mode::Chunks, &[format!("data: {blocked}\n\n").as_bytes()]),
+            vec![Ok(blocked.into())]
+        );
+    }
+
+    #[test]
+    fn gemini_error_carries_its_status() {
+        let mut p = Pipeline::new(Mode::Chunks, 1 << 20);
+        let mut out = Out::new();
+        p.feed(
+            b"data: {\"error\":{\"code\":429,\"message\":\"Resource exhausted\",\"status\":\"RESOURCE_EXHAUSTED\"}}\n\n",
+            &mut out,
+        );
+        match out.pop_front() {
+            Some(Err(Fault::Provider(p))) => {
+                assert_eq!(p.message, "Resource exhausted");
+                assert_eq!(p.kind.as_deref(), Some("RESOURCE_EXHAUSTED"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use crate::items::pipeline::Parsed;
+use crate::providers::gemini;
 use crate::wire::json::{Doc, Kind};
 
 /// The text this chunk adds, if any (empty text counts as none).
@@ -34,6 +35,10 @@ pub fn text_delta(p: &Parsed) -> Option<Cow<'_, str>> {
                 || t.starts_with("content_block") =>
         {
             None
+        }
+        _ if std::ptr::eq(p.schema, &gemini::GENERATE_CONTENT_RESPONSE) => {
+            // The SDK's `response.text`: the first candidate's text parts, thoughts left out.
+            gemini::response_text(doc, 0).map(Cow::Owned)
         }
         _ => generic_text(doc),
     }?;
@@ -175,5 +180,10 @@ mod tests {
         );
         assert_eq!(text_of("openai_chat_error_midstream.sse"), "Hel");
         assert_eq!(text_of("anthropic_error.sse"), "Par");
+        assert_eq!(
+            text_of("gemini_text.sse"),
+            "The sky is blue because of Rayleigh scattering: air molecules scatter short wavelengths most."
+        );
+        assert_eq!(text_of("gemini_thinking.sse"), "It is 4.");
     }
 }

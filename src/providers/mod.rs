@@ -4,6 +4,7 @@
 //! May use `wire` only; what every provider shares lives in `items`.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod oci;
 pub mod ollama;
 pub mod openai;

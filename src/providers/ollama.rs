@@ -9,18 +9,21 @@ static FUNCTION: Schema = Schema {
     name: "Function",
     optional: &[],
     children: &[],
+    wire: &[],
 };
 
 static TOOL_CALL: Schema = Schema {
     name: "ToolCall",
     optional: &[],
     children: &[("function", &FUNCTION)],
+    wire: &[],
 };
 
 static MESSAGE: Schema = Schema {
     name: "Message",
     optional: &["content", "thinking", "images", "tool_name", "tool_calls"],
     children: &[("tool_calls", &TOOL_CALL)],
+    wire: &[],
 };
 
 /// `ollama.ChatResponse` (each line of an `/api/chat` stream).
@@ -41,6 +44,7 @@ pub static CHAT_RESPONSE: Schema = Schema {
         "logprobs",
     ],
     children: &[("message", &MESSAGE)],
+    wire: &[],
 };
 
 /// `ollama.GenerateResponse` (each line of an `/api/generate` stream).
@@ -66,6 +70,7 @@ pub static GENERATE_RESPONSE: Schema = Schema {
         "total",
     ],
     children: &[],
+    wire: &[],
 };
 
 /// The Ollama shape of a document's root: an object with `done` and

@@ -91,7 +91,10 @@ impl Chunk {
         let Ok(k) = key.cast::<PyString>() else {
             return Ok(None);
         };
-        if let Ok(found) = with_text(k, |k| self.lookup(k).map(|v| (v, self.schema.child(k)))) {
+        if let Ok(found) = with_text(k, |k| {
+            self.lookup(k)
+                .map(|v| (v, self.schema.child(self.schema.attr_name(k))))
+        }) {
             return Ok(found);
         }
         // A key with lone surrogates: no Rust string can hold it; compare as Python strings.
@@ -118,6 +121,7 @@ fn is_method(name: &str) -> bool {
             | "to_json"
             | "model_dump"
             | "model_dump_json"
+            | "to_json_dict"
     )
 }
 
@@ -133,10 +137,12 @@ impl Chunk {
             if this.doc.node(this.node).kind != Kind::Object {
                 return generic_getattr(slf, name);
             }
-            match this.lookup(n) {
+            // Gemini's snake_case attributes read their camelCase keys.
+            match this.lookup(this.schema.wire_key(n)) {
                 Some(v) => to_py(py, &this.doc, v, this.schema.child(n)),
                 None if this.schema.is_optional(n) => Ok(py.None()),
-                None => Err(PyAttributeError::new_err(n.to_string())),
+                None => super::gemini::property(py, this, n)
+                    .unwrap_or_else(|| Err(PyAttributeError::new_err(n.to_string()))),
             }
         })?
     }
@@ -359,6 +365,11 @@ impl Chunk {
         dump::to_json_text(&value, indent, ensure_ascii)
     }
 
+    /// The google-genai SDK's ``to_json_dict``: ``model_dump(exclude_none=True, mode="json")``.
+    fn to_json_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.dumped(py, false, false, true, None, None)
+    }
+
     fn __richcmp__(
         &self,
         py: Python<'_>,
@@ -414,10 +425,25 @@ impl Chunk {
     fn __dir__(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
         let mut names: Vec<Py<PyAny>> = Vec::new();
         for k in self.keys_vec() {
-            names.push(scalar(py, &self.doc, k)?);
+            let key = self.doc.str_value(k);
+            match key.as_deref().map(|k| self.schema.attr_name(k)) {
+                // Gemini's fields under their attribute names.
+                Some(attr) if key.as_deref() != Some(attr) => {
+                    names.push(PyString::new(py, attr).into_any().unbind())
+                }
+                _ => names.push(scalar(py, &self.doc, k)?),
+            }
+        }
+        if std::ptr::eq(
+            self.schema,
+            &crate::providers::gemini::GENERATE_CONTENT_RESPONSE,
+        ) {
+            for p in super::gemini::PROPERTIES {
+                names.push(PyString::new(py, p).into_any().unbind());
+            }
         }
         for o in self.schema.optional {
-            if self.lookup(o).is_none() {
+            if self.lookup(self.schema.wire_key(o)).is_none() {
                 names.push(PyString::new(py, o).into_any().unbind());
             }
         }
@@ -430,6 +456,7 @@ impl Chunk {
             "to_json",
             "model_dump",
             "model_dump_json",
+            "to_json_dict",
         ] {
             names.push(PyString::new(py, m).into_any().unbind());
         }

@@ -156,9 +156,11 @@ impl Client {
     ///
     /// ``terminator`` fixes how the stream must end instead of learning it
     /// from its first events: ``"done"`` (``data: [DONE]``),
-    /// ``"message_stop"``, ``"response.completed"``, or ``"eof"`` (the body
+    /// ``"message_stop"``, ``"response.completed"``, ``"eof"`` (the body
     /// may just end, as OCI's streams do; a body without a single event is
-    /// still incomplete), or ``"done_true"`` (a line with ``"done": true``, Ollama's).
+    /// still incomplete), ``"done_true"`` (a line with ``"done": true``, Ollama's), or
+    /// ``"finish_reason"`` (Gemini: the body may end once a candidate carried a
+    /// ``finishReason`` or the prompt was blocked).
     /// ``read_timeout`` (seconds) replaces the client's read-idle timeout for
     /// this request. ``framing`` reads the body as ``"sse"`` or ``"ndjson"``
     /// (one JSON document per line); by default as its ``Content-Type`` says
@@ -192,9 +194,10 @@ impl Client {
             Some("response.completed") => Some(Ending::ResponseDone),
             Some("eof") => Some(Ending::Eof),
             Some("done_true") => Some(Ending::DoneTrue),
+            Some("finish_reason") => Some(Ending::FinishReason),
             Some(t) => {
                 return Err(PyValueError::new_err(format!(
-                    "terminator must be \"done\", \"message_stop\", \"response.completed\", \"eof\" or \"done_true\", not {t:?}"
+                    "terminator must be \"done\", \"message_stop\", \"response.completed\", \"eof\", \"done_true\" or \"finish_reason\", not {t:?}"
                 )))
             }
         };

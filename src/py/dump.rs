@@ -55,7 +55,7 @@ impl Shape {
 
     fn child(self, key: &str) -> Shape {
         match self {
-            Shape::Model(s) => match s.children.iter().find(|(k, _)| *k == key) {
+            Shape::Model(s) => match s.children.iter().find(|(k, _)| *k == s.attr_name(key)) {
                 Some((_, c)) => Shape::of(c),
                 // A declared field without a schema here: a model in the SDK.
                 None if s.is_optional(key) => Shape::Unknown,
@@ -68,7 +68,7 @@ impl Shape {
     /// Whether `key` is a field whose default is `None`.
     fn defaults_to_none(self, key: &str) -> bool {
         match self {
-            Shape::Model(s) => s.is_optional(key),
+            Shape::Model(s) => s.is_optional(s.attr_name(key)),
             Shape::Unknown => true,
             Shape::Plain => false,
         }
@@ -102,10 +102,14 @@ fn dump_node<'py>(
             // Duplicate keys: the last one wins, as in `json.loads`, before any exclusion.
             for (k, v) in doc.members(idx) {
                 let key = doc.str_value(k).unwrap_or_default();
-                dict.set_item(
-                    scalar(py, doc, k)?,
-                    dump_node(py, doc, v, shape.child(&key), flags)?,
-                )?;
+                let value = dump_node(py, doc, v, shape.child(&key), flags)?;
+                match shape {
+                    // Gemini's models dump under their attribute names, as the SDK's do.
+                    Shape::Model(s) if !s.wire.is_empty() && s.attr_name(&key) != key => {
+                        dict.set_item(s.attr_name(&key), value)?
+                    }
+                    _ => dict.set_item(scalar(py, doc, k)?, value)?,
+                }
             }
             if flags.exclude_none || flags.exclude_defaults {
                 let mut drop = Vec::new();

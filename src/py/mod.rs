@@ -15,6 +15,7 @@ pub mod dump;
 pub mod end_hook;
 pub mod errors;
 pub mod event;
+pub mod gemini;
 pub mod headers;
 pub mod metrics;
 pub mod mock_records;

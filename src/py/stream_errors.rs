@@ -47,7 +47,13 @@ fn provider_to_pyerr(py: Python<'_>, p: ProviderError) -> PyErr {
         if let (Some(doc), Some(node)) = (&p.doc, p.error_node) {
             let error = to_plain(py, doc, node)?;
             if let Ok(d) = error.cast::<PyDict>() {
-                kwargs.set_item("code", d.get_item("code")?)?;
+                // Google's errors name their kind in `status` ("RESOURCE_EXHAUSTED");
+                // `code` is the HTTP status there.
+                let code = match d.get_item("status")? {
+                    Some(s) if s.is_instance_of::<pyo3::types::PyString>() => Some(s),
+                    _ => d.get_item("code")?,
+                };
+                kwargs.set_item("code", code)?;
                 kwargs.set_item("param", d.get_item("param")?)?;
             }
             kwargs.set_item("body", to_plain(py, doc, 0)?)?;

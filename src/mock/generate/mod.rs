@@ -3,6 +3,9 @@
 //! shapes (compare `tests/fixtures/wire/*.sse` and `*.ndjson`). Here the routing
 //! by path; one file per wire shape (`openai.rs`, `responses.rs`, `anthropic.rs`,
 //! `oci.rs`, `ollama.rs`: NDJSON) renders it, with what `common.rs` and `template.rs` share.
+//! shapes (compare `tests/fixtures/wire/*.sse`). Here the routing by path;
+//! one file per wire shape (`openai.rs`, `responses.rs`, `anthropic.rs`,
+//! `oci.rs`, `gemini.rs`) renders it, with what `common.rs` and `template.rs` share.
 //!
 //! Request headers steer the load: `x-mock-chunks: N` content chunks
 //! (cycling the words of [`DEFAULT_TEXT`]), `x-mock-interval-ms: F` between
@@ -11,6 +14,7 @@
 
 mod anthropic;
 mod common;
+mod gemini;
 mod oci;
 mod ollama;
 mod openai;
@@ -56,6 +60,7 @@ pub fn default_reply(req: &GenRequest<'_>) -> Reply {
         Route::OciChat => g.oci_chat(),
         Route::OllamaChat => g.ollama(false),
         Route::OllamaGenerate => g.ollama(true),
+        Route::Gemini { stream } => g.gemini(stream),
     }
 }
 
@@ -72,6 +77,11 @@ pub enum Route {
     /// Ollama's native `/api/chat` and `/api/generate` (NDJSON).
     OllamaChat,
     OllamaGenerate,
+    /// `/v1beta/models/{model}:streamGenerateContent` (or `:generateContent`), and
+    /// Vertex AI's `/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:...`.
+    Gemini {
+        stream: bool,
+    },
 }
 
 /// Which default response a path gets (POST only).
@@ -98,6 +108,8 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         Route::OllamaChat
     } else if path.ends_with("/api/generate") {
         Route::OllamaGenerate
+    } else if let Some(stream) = gemini::route(path) {
+        Route::Gemini { stream }
     } else {
         return None;
     })

@@ -91,7 +91,7 @@ enum Part {
 pub struct Template {
     parts: Vec<Part>,
     /// What closes each rendered chunk: the object's brace and the blank line
-    /// (SSE), or the brace and a newline (NDJSON).
+    /// (SSE; Gemini's with CRLF), or the brace and a newline (NDJSON).
     end: &'static [u8],
 }
 
@@ -123,6 +123,12 @@ impl Template {
             end: b"}\n",
             ..Template::new("", json)
         }
+    }
+
+    /// Lines end in CRLF (Gemini's streams).
+    pub(super) fn crlf(mut self) -> Self {
+        self.end = b"}\r\n\r\n";
+        self
     }
 
     fn render(&self, out: &mut Vec<u8>, word: &[u8], seq: u64, timestamp: bool) {

@@ -16,6 +16,9 @@ pub struct Schema {
     pub optional: &'static [&'static str],
     /// Schemas of nested objects (for arrays: of their elements).
     pub children: &'static [(&'static str, &'static Schema)],
+    /// (attribute name, JSON key) where the two differ: Gemini's snake_case attributes over
+    /// its camelCase wire (`usage_metadata` reads `usageMetadata`). Empty for OpenAI's shapes.
+    pub wire: &'static [(&'static str, &'static str)],
 }
 
 impl Schema {
@@ -33,6 +36,28 @@ impl Schema {
     pub fn is_optional(&self, key: &str) -> bool {
         self.optional.contains(&key)
     }
+
+    /// The JSON key an attribute reads (itself unless `wire` renames it).
+    #[inline]
+    pub fn wire_key<'a>(&self, attr: &'a str) -> &'a str {
+        for (a, w) in self.wire {
+            if *a == attr {
+                return w;
+            }
+        }
+        attr
+    }
+
+    /// The attribute name of a JSON key (the inverse of [`Schema::wire_key`]).
+    #[inline]
+    pub fn attr_name<'a>(&self, key: &'a str) -> &'a str {
+        for (a, w) in self.wire {
+            if *w == key {
+                return a;
+            }
+        }
+        key
+    }
 }
 
 /// Any JSON object without a known shape.
@@ -40,6 +65,7 @@ pub static ANY: Schema = Schema {
     name: "Chunk",
     optional: &[],
     children: &[],
+    wire: &[],
 };
 
 /// A field the SDK types as a plain dict (not a model): dumped as it is, `None`s included.
@@ -47,6 +73,7 @@ pub static PLAIN: Schema = Schema {
     name: "Chunk",
     optional: &[],
     children: &[],
+    wire: &[],
 };
 
 static PROMPT_TOKENS_DETAILS: Schema = Schema {
@@ -59,6 +86,7 @@ static PROMPT_TOKENS_DETAILS: Schema = Schema {
         "text_tokens",
     ],
     children: &[],
+    wire: &[],
 };
 
 static COMPLETION_TOKENS_DETAILS: Schema = Schema {
@@ -71,6 +99,7 @@ static COMPLETION_TOKENS_DETAILS: Schema = Schema {
         "text_tokens",
     ],
     children: &[],
+    wire: &[],
 };
 
 static USAGE: Schema = Schema {
@@ -80,30 +109,35 @@ static USAGE: Schema = Schema {
         ("completion_tokens_details", &COMPLETION_TOKENS_DETAILS),
         ("prompt_tokens_details", &PROMPT_TOKENS_DETAILS),
     ],
+    wire: &[],
 };
 
 static FUNCTION_DELTA: Schema = Schema {
     name: "ChoiceDeltaToolCallFunction",
     optional: &["arguments", "name"],
     children: &[],
+    wire: &[],
 };
 
 static TOOL_CALL_DELTA: Schema = Schema {
     name: "ChoiceDeltaToolCall",
     optional: &["id", "function", "type"],
     children: &[("function", &FUNCTION_DELTA)],
+    wire: &[],
 };
 
 static FUNCTION_CALL_DELTA: Schema = Schema {
     name: "ChoiceDeltaFunctionCall",
     optional: &["arguments", "name"],
     children: &[],
+    wire: &[],
 };
 
 static DELTA_AUDIO: Schema = Schema {
     name: "ChoiceDeltaAudio",
     optional: &["id", "data", "expires_at", "transcript"],
     children: &[],
+    wire: &[],
 };
 
 static DELTA: Schema = Schema {
@@ -121,30 +155,35 @@ static DELTA: Schema = Schema {
         ("function_call", &FUNCTION_CALL_DELTA),
         ("audio", &DELTA_AUDIO),
     ],
+    wire: &[],
 };
 
 static TOP_LOGPROB: Schema = Schema {
     name: "TopLogprob",
     optional: &["bytes"],
     children: &[],
+    wire: &[],
 };
 
 static TOKEN_LOGPROB: Schema = Schema {
     name: "ChatCompletionTokenLogprob",
     optional: &["bytes"],
     children: &[("top_logprobs", &TOP_LOGPROB)],
+    wire: &[],
 };
 
 static CHOICE_LOGPROBS: Schema = Schema {
     name: "ChoiceLogprobs",
     optional: &["content", "refusal"],
     children: &[("content", &TOKEN_LOGPROB), ("refusal", &TOKEN_LOGPROB)],
+    wire: &[],
 };
 
 static CHUNK_CHOICE: Schema = Schema {
     name: "Choice",
     optional: &["finish_reason", "logprobs"],
     children: &[("delta", &DELTA), ("logprobs", &CHOICE_LOGPROBS)],
+    wire: &[],
 };
 
 /// `openai.types.chat.ChatCompletionChunk`
@@ -158,6 +197,7 @@ pub static CHAT_COMPLETION_CHUNK: Schema = Schema {
         "usage",
     ],
     children: &[("choices", &CHUNK_CHOICE), ("usage", &USAGE)],
+    wire: &[],
 };
 
 static COMPLETION_LOGPROBS: Schema = Schema {
@@ -165,12 +205,14 @@ static COMPLETION_LOGPROBS: Schema = Schema {
     optional: &["text_offset", "token_logprobs", "tokens", "top_logprobs"],
     // `List[Dict[str, float]]` in the SDK.
     children: &[("top_logprobs", &PLAIN)],
+    wire: &[],
 };
 
 static COMPLETION_CHOICE: Schema = Schema {
     name: "CompletionChoice",
     optional: &["logprobs"],
     children: &[("logprobs", &COMPLETION_LOGPROBS)],
+    wire: &[],
 };
 
 /// `openai.types.Completion` (also each chunk of a completions stream)
@@ -178,18 +220,21 @@ pub static COMPLETION: Schema = Schema {
     name: "Completion",
     optional: &["system_fingerprint", "usage"],
     children: &[("choices", &COMPLETION_CHOICE), ("usage", &USAGE)],
+    wire: &[],
 };
 
 static TOOL_CALL_FUNCTION: Schema = Schema {
     name: "Function",
     optional: &[],
     children: &[],
+    wire: &[],
 };
 
 static TOOL_CALL: Schema = Schema {
     name: "ChatCompletionMessageToolCall",
     optional: &[],
     children: &[("function", &TOOL_CALL_FUNCTION)],
+    wire: &[],
 };
 
 static MESSAGE: Schema = Schema {
@@ -203,12 +248,14 @@ static MESSAGE: Schema = Schema {
         "tool_calls",
     ],
     children: &[("tool_calls", &TOOL_CALL)],
+    wire: &[],
 };
 
 static CHAT_CHOICE: Schema = Schema {
     name: "Choice",
     optional: &["logprobs"],
     children: &[("message", &MESSAGE), ("logprobs", &CHOICE_LOGPROBS)],
+    wire: &[],
 };
 
 /// `openai.types.chat.ChatCompletion`
@@ -222,6 +269,7 @@ pub static CHAT_COMPLETION: Schema = Schema {
         "usage",
     ],
     children: &[("choices", &CHAT_CHOICE), ("usage", &USAGE)],
+    wire: &[],
 };
 
 /// `stream.final()`: the accumulated result.
@@ -229,6 +277,7 @@ pub static STREAM_RESULT: Schema = Schema {
     name: "StreamResult",
     optional: &[],
     children: &[],
+    wire: &[],
 };
 
 /// The schema for a document's root, chosen by its `object` field, and
@@ -237,7 +286,7 @@ pub fn detect(doc: &Doc) -> (&'static Schema, bool) {
     if doc.node(0).kind != Kind::Object {
         return (&ANY, false);
     }
-    let (mut object, mut choices, mut error) = (None, false, false);
+    let (mut object, mut choices, mut error, mut gemini) = (None, false, false, false);
     for (k, v) in doc.members(0) {
         // Keys are compared as `json.loads` reads them: `"\u0065rror"` is `error`.
         let unescaped;
@@ -251,6 +300,7 @@ pub fn detect(doc: &Doc) -> (&'static Schema, bool) {
             b"object" => object = Some(v),
             b"choices" => choices = true,
             b"error" => error = true,
+            b"candidates" | b"promptFeedback" | b"usageMetadata" => gemini = true,
             _ => {}
         }
     }
@@ -261,6 +311,8 @@ pub fn detect(doc: &Doc) -> (&'static Schema, bool) {
         Some("") if choices => &CHAT_COMPLETION_CHUNK,
         Some("text_completion") => &COMPLETION,
         Some("chat.completion") => &CHAT_COMPLETION,
+        // Gemini's GenerateContentResponse has no `object`.
+        None if gemini => &crate::providers::gemini::GENERATE_CONTENT_RESPONSE,
         _ => &ANY,
     };
     (schema, error)
@@ -290,6 +342,14 @@ mod tests {
             "ChatCompletion"
         );
         assert_eq!(detect_str(r#"{"text":"x"}"#), "Chunk");
+        assert_eq!(
+            detect_str(r#"{"candidates":[],"modelVersion":"m"}"#),
+            "GenerateContentResponse"
+        );
+        assert_eq!(
+            detect_str(r#"{"promptFeedback":{"blockReason":"SAFETY"}}"#),
+            "GenerateContentResponse"
+        );
         assert_eq!(detect_str(r#"[1]"#), "Chunk");
     }
 
