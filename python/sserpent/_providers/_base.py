@@ -196,12 +196,15 @@ class _Resource:
         # The API parameters the SDK's signature requires (keyword-only, no default).
         self._required = required
 
-    def _call(self, params: dict[str, Any], raw: bool = False) -> Any:
+    def _check_required(self, params: dict[str, Any]) -> None:
         missing = [name for name in self._required if not _given(params.get(name, _NOT_GIVEN))]
         if missing:
             # As the SDKs' `required_args`: before anything is sent.
             names = " and ".join(repr(name) for name in missing)
             raise TypeError(f"Missing required argument{'s' if len(missing) > 1 else ''}: {names}")
+
+    def _call(self, params: dict[str, Any], raw: bool = False) -> Any:
+        self._check_required(params)
         if self._async:
             return self._owner._apost(self._path_for(params), params, raw)
         return self._owner._post(self._path_for(params), params, raw)

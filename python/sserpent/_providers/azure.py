@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from .._errors import SserpentError
 from ._base import _Base, _Chat, _given, _Resource
+from ._chat_stream import ChatStreamMixin
 
 __all__ = ["AzureOpenAI", "AsyncAzureOpenAI"]
 
@@ -27,6 +28,10 @@ class _AzureDeploymentResource(_Resource):
         if not deployment or not _given(deployment):
             raise SserpentError("AzureOpenAI without azure_deployment needs model= (the deployment name)")
         return f"/deployments/{deployment}{self._suffix}"
+
+
+class _AzureChatCompletions(ChatStreamMixin, _AzureDeploymentResource):
+    """``chat.completions`` on a deployment: ``create`` and ``stream()``."""
 
 
 class AzureOpenAI(_Base):
@@ -108,7 +113,7 @@ class AzureOpenAI(_Base):
             base_url=base_url, headers=headers, timeout=timeout, max_retries=max_retries, default_query=query,
             verify=verify, http1=http1, http2=http2,
         )
-        self.chat = _Chat(_AzureDeploymentResource(self, "/chat/completions", self._is_async, ("messages", "model")))
+        self.chat = _Chat(_AzureChatCompletions(self, "/chat/completions", self._is_async, ("messages", "model")))
         self.completions = _AzureDeploymentResource(self, "/completions", self._is_async, ("model", "prompt"))
         self.responses = _Resource(self, "/responses", self._is_async)
 

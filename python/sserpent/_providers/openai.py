@@ -7,6 +7,11 @@ from typing import Any, Mapping, Optional
 
 from .._errors import SserpentError
 from ._base import _Base, _Chat, _Resource
+from ._chat_stream import ChatStreamMixin
+
+
+class _ChatCompletions(ChatStreamMixin, _Resource):
+    """``chat.completions``: ``create`` and the SDK's ``stream()`` helper."""
 
 __all__ = ["OpenAI", "AsyncOpenAI"]
 
@@ -51,7 +56,7 @@ class OpenAI(_Base):
             headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
             verify=verify, http1=http1, http2=http2,
         )
-        self.chat = _Chat(_Resource(self, "/chat/completions", self._is_async, ("messages", "model")))
+        self.chat = _Chat(_ChatCompletions(self, "/chat/completions", self._is_async, ("messages", "model")))
         self.completions = _Resource(self, "/completions", self._is_async, ("model", "prompt"))
         self.responses = _Resource(self, "/responses", self._is_async)
 

@@ -11,6 +11,7 @@
 
 mod anthropic;
 mod common;
+mod models;
 mod oci;
 mod openai;
 mod responses;
@@ -53,21 +54,42 @@ pub fn default_reply(req: &GenRequest<'_>) -> Reply {
         Route::Messages => g.messages(),
         Route::OciGenerateText => g.oci_generate_text(),
         Route::OciChat => g.oci_chat(),
+        Route::Models => models::list(req),
+        Route::Model => models::retrieve(
+            req,
+            req.path
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or(""),
+        ),
+        Route::Embeddings => models::embeddings(req),
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    Chat { azure: bool },
+    Chat {
+        azure: bool,
+    },
     Completions,
     Responses,
     Messages,
     OciGenerateText,
     OciChat,
+    /// `GET .../models` (models.rs).
+    Models,
+    /// `GET .../models/{id}`.
+    Model,
+    /// `POST .../embeddings`.
+    Embeddings,
 }
 
-/// Which default response a path gets (POST only).
+/// Which default response a path gets (POST, and GET for the models).
 pub fn route(method: &str, path: &str) -> Option<Route> {
+    if method == "GET" {
+        return models::get_route(path);
+    }
     if method != "POST" {
         return None;
     }
@@ -86,6 +108,8 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         Route::OciGenerateText
     } else if path.ends_with("/actions/chat") {
         Route::OciChat
+    } else if path.ends_with("/embeddings") {
+        Route::Embeddings
     } else {
         return None;
     })
