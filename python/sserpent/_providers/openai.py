@@ -8,6 +8,11 @@ from typing import Any, Mapping, Optional
 from .._errors import SserpentError
 from ._base import _Base, _Chat, _Resource
 from ._chat_stream import ChatStreamMixin
+from ._responses_stream import ResponsesStreamMixin
+
+
+class _Responses(ResponsesStreamMixin, _Resource):
+    """``responses``: ``create`` and the SDK's ``stream()`` helper."""
 
 
 class _ChatCompletions(ChatStreamMixin, _Resource):
@@ -43,6 +48,9 @@ class OpenAI(_Base):
                 "setting the OPENAI_API_KEY environment variable"
             )
         self._api_key = api_key
+        self._sdk_kwargs = dict(api_key=api_key, organization=organization, project=project, base_url=base_url,
+                                timeout=timeout, max_retries=max_retries, default_headers=default_headers,
+                                default_query=default_query, verify=verify)
         self.organization = organization if organization is not None else os.environ.get("OPENAI_ORG_ID")
         self.project = project if project is not None else os.environ.get("OPENAI_PROJECT_ID")
         headers = {"authorization": f"Bearer {api_key}"}
@@ -57,8 +65,8 @@ class OpenAI(_Base):
             verify=verify, http1=http1, http2=http2,
         )
         self.chat = _Chat(_ChatCompletions(self, "/chat/completions", self._is_async, ("messages", "model")))
-        self.completions = _Resource(self, "/completions", self._is_async, ("model", "prompt"))
-        self.responses = _Resource(self, "/responses", self._is_async)
+        self.completions = _Resource(self, "/completions", self._is_async, ("model", "prompt"), "completions")
+        self.responses = _Responses(self, "/responses", self._is_async, (), "responses")
 
 
 class AsyncOpenAI(OpenAI):
@@ -66,3 +74,4 @@ class AsyncOpenAI(OpenAI):
     returns a stream for ``async for``."""
 
     _is_async = True
+    _sdk = ("openai", "AsyncOpenAI")

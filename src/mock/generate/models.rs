@@ -53,7 +53,7 @@ pub(super) fn retrieve(req: &GenRequest<'_>, id: &str) -> Reply {
     )
 }
 
-/// A unit vector that depends only on `text` and `dims`: FNV-1a of the text
+/// A vector that depends only on `text` and `dims`: FNV-1a of the text
 /// seeds an xorshift generator.
 pub fn vector(text: &str, dims: usize) -> Vec<f32> {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
