@@ -548,7 +548,7 @@ impl ChatEvent {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let mut parts = vec![format!("type={:?}", self.kind.name())];
+        let mut parts = vec![format!("type='{}'", self.kind.name())];
         for f in self.kind.fields() {
             if *f == "snapshot" && self.kind == Kind::Chunk {
                 parts.push("snapshot=...".into());
