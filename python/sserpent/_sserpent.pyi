@@ -539,6 +539,14 @@ class _ChatState:
     def snapshot_json(self) -> Optional[str]: ...
 
 @final
+class _ChatEvents:
+    """The events of a sync ``chat.completions.stream()``, read in Rust."""
+
+    def __new__(cls, stream: Stream, state: _ChatState) -> _ChatEvents: ...
+    def __iter__(self) -> _ChatEvents: ...
+    def __next__(self) -> ChatCompletionStreamEvent: ...
+
+@final
 class ChatCompletionStreamEvent:
     """One event of ``chat.completions.stream()``: ``type`` and the fields of the openai SDK's
     event of that type (the others raise ``AttributeError``)."""

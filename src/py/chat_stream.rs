@@ -6,6 +6,7 @@
 //! when asked for. The `*.done` events, a few per stream, call back into
 //! Python for the SDK's parsing (a pydantic model, `json.loads`).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError, PyValueError};
@@ -16,6 +17,7 @@ use serde_json::Value;
 use crate::items::chat_events::{ChatState as State, Fire, HandleError, Options, Parsed};
 use crate::providers::openai::schema;
 use crate::py::chunk::{doc_to_py, to_py, Chunk};
+use crate::py::stream::{Stream, Want};
 use crate::py::values::{new_str, to_plain};
 use crate::wire::json::Doc;
 use crate::wire::partial_json;
@@ -167,6 +169,99 @@ fn json_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
 }
 
 impl ChatState {
+    /// The events of one chunk (see `push`).
+    pub(super) fn events_for(
+        slf: &Bound<'_, Self>,
+        chunk: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let py = slf.py();
+        let this = slf.get();
+        let c = chunk
+            .cast::<Chunk>()
+            .map_err(|_| PyTypeError::new_err("expected a chunk of a chat completion stream"))?;
+        let doc = c.get().doc().clone();
+        let mut out = Vec::new();
+        if !State::is_chunk(&doc) {
+            return Ok(out);
+        }
+        let fired = lock(&this.inner).state.handle(&doc);
+        let fired = match fired {
+            Ok(f) => f,
+            Err(HandleError::Finish(reason)) => {
+                let snapshot = this.snapshot_value().map(|v| v.to_string());
+                let err = this.finish_error.bind(py).call1((reason, snapshot))?;
+                return Err(PyErr::from_value(err));
+            }
+            Err(HandleError::Shape(m)) => return Err(PyRuntimeError::new_err(m)),
+            Err(HandleError::Partial(m)) => return Err(PyValueError::new_err(m)),
+        };
+        for f in fired {
+            let e = match f {
+                Fire::Chunk => {
+                    let mut e = this.event(slf, Kind::Chunk, 0);
+                    e.chunk = Some(chunk.clone().unbind());
+                    e
+                }
+                Fire::ContentDelta {
+                    choice,
+                    delta,
+                    len,
+                    parsed,
+                } => {
+                    let mut e = this.event(slf, Kind::ContentDelta, choice);
+                    e.text = Some(new_str(py, &delta));
+                    e.len = len;
+                    e.parsed = parsed;
+                    e
+                }
+                Fire::RefusalDelta { choice, delta, len } => {
+                    let mut e = this.event(slf, Kind::RefusalDelta, choice);
+                    e.text = Some(new_str(py, &delta));
+                    e.len = len;
+                    e
+                }
+                Fire::ToolDelta {
+                    choice,
+                    pos,
+                    index,
+                    name,
+                    len,
+                    delta,
+                    parsed,
+                } => {
+                    let mut e = this.event(slf, Kind::ToolDelta, choice);
+                    e.pos = pos;
+                    e.index = index;
+                    e.name = Some(new_str(py, &name));
+                    e.len = len;
+                    e.text = Some(new_str(py, &delta));
+                    e.parsed = parsed;
+                    e
+                }
+                Fire::LogprobsDelta {
+                    choice,
+                    refusal,
+                    chunk_choice,
+                    len,
+                } => {
+                    let kind = if refusal {
+                        Kind::LogprobsRefusalDelta
+                    } else {
+                        Kind::LogprobsContentDelta
+                    };
+                    let mut e = this.event(slf, kind, choice);
+                    e.chunk = Some(chunk.clone().unbind());
+                    e.chunk_choice = chunk_choice;
+                    e.len = len;
+                    e
+                }
+                done => this.done_event(py, slf, done)?,
+            };
+            out.push(Py::new(py, e)?.into_any());
+        }
+        Ok(out)
+    }
+
     fn snapshot_value(&self) -> Option<Value> {
         let inner = lock(&self.inner);
         let state = &inner.state;
@@ -360,90 +455,9 @@ impl ChatState {
         slf: &Bound<'py, Self>,
         chunk: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let py = slf.py();
-        let this = slf.get();
-        let c = chunk
-            .cast::<Chunk>()
-            .map_err(|_| PyTypeError::new_err("expected a chunk of a chat completion stream"))?;
-        let doc = c.get().doc().clone();
-        let out = PyList::empty(py);
-        if !State::is_chunk(&doc) {
-            return Ok(out);
-        }
-        let fired = lock(&this.inner).state.handle(&doc);
-        let fired = match fired {
-            Ok(f) => f,
-            Err(HandleError::Finish(reason)) => {
-                let snapshot = this.snapshot_value().map(|v| v.to_string());
-                let err = this.finish_error.bind(py).call1((reason, snapshot))?;
-                return Err(PyErr::from_value(err));
-            }
-            Err(HandleError::Shape(m)) => return Err(PyRuntimeError::new_err(m)),
-            Err(HandleError::Partial(m)) => return Err(PyValueError::new_err(m)),
-        };
-        for f in fired {
-            let e = match f {
-                Fire::Chunk => {
-                    let mut e = this.event(slf, Kind::Chunk, 0);
-                    e.chunk = Some(chunk.clone().unbind());
-                    e
-                }
-                Fire::ContentDelta {
-                    choice,
-                    delta,
-                    len,
-                    parsed,
-                } => {
-                    let mut e = this.event(slf, Kind::ContentDelta, choice);
-                    e.text = Some(new_str(py, &delta));
-                    e.len = len;
-                    e.parsed = parsed;
-                    e
-                }
-                Fire::RefusalDelta { choice, delta, len } => {
-                    let mut e = this.event(slf, Kind::RefusalDelta, choice);
-                    e.text = Some(new_str(py, &delta));
-                    e.len = len;
-                    e
-                }
-                Fire::ToolDelta {
-                    choice,
-                    pos,
-                    index,
-                    name,
-                    len,
-                    delta,
-                    parsed,
-                } => {
-                    let mut e = this.event(slf, Kind::ToolDelta, choice);
-                    e.pos = pos;
-                    e.index = index;
-                    e.name = Some(new_str(py, &name));
-                    e.len = len;
-                    e.text = Some(new_str(py, &delta));
-                    e.parsed = parsed;
-                    e
-                }
-                Fire::LogprobsDelta {
-                    choice,
-                    refusal,
-                    chunk_choice,
-                    len,
-                } => {
-                    let kind = if refusal {
-                        Kind::LogprobsRefusalDelta
-                    } else {
-                        Kind::LogprobsContentDelta
-                    };
-                    let mut e = this.event(slf, kind, choice);
-                    e.chunk = Some(chunk.clone().unbind());
-                    e.chunk_choice = chunk_choice;
-                    e.len = len;
-                    e
-                }
-                done => this.done_event(py, slf, done)?,
-            };
-            out.append(Py::new(py, e)?)?;
+        let out = PyList::empty(slf.py());
+        for e in Self::events_for(slf, chunk)? {
+            out.append(e)?;
         }
         Ok(out)
     }
@@ -475,11 +489,63 @@ impl ChatState {
     }
 }
 
+/// The events of a sync stream, read in Rust: no Python frame per chunk or event.
+#[pyclass(frozen, module = "sserpent._sserpent", name = "_ChatEvents")]
+pub struct ChatEvents {
+    stream: Py<Stream>,
+    state: Py<ChatState>,
+    pending: Mutex<VecDeque<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl ChatEvents {
+    #[new]
+    fn new(stream: Bound<'_, Stream>, state: Bound<'_, ChatState>) -> Self {
+        ChatEvents {
+            stream: stream.unbind(),
+            state: state.unbind(),
+            pending: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(e) = pending.pop_front() {
+                return Ok(Some(e));
+            }
+            match self.stream.get().next_blocking(py, None, Want::Item)? {
+                None => return Ok(None),
+                Some(chunk) => {
+                    pending.extend(ChatState::events_for(self.state.bind(py), chunk.bind(py))?)
+                }
+            }
+        }
+    }
+}
+
 #[pymethods]
 impl ChatEvent {
     #[getter]
     fn r#type(&self, py: Python<'_>) -> Py<PyAny> {
-        new_str(py, self.kind.name())
+        let s = match self.kind {
+            Kind::Chunk => pyo3::intern!(py, "chunk"),
+            Kind::ContentDelta => pyo3::intern!(py, "content.delta"),
+            Kind::ContentDone => pyo3::intern!(py, "content.done"),
+            Kind::RefusalDelta => pyo3::intern!(py, "refusal.delta"),
+            Kind::RefusalDone => pyo3::intern!(py, "refusal.done"),
+            Kind::ToolDelta => pyo3::intern!(py, "tool_calls.function.arguments.delta"),
+            Kind::ToolDone => pyo3::intern!(py, "tool_calls.function.arguments.done"),
+            Kind::LogprobsContentDelta => pyo3::intern!(py, "logprobs.content.delta"),
+            Kind::LogprobsContentDone => pyo3::intern!(py, "logprobs.content.done"),
+            Kind::LogprobsRefusalDelta => pyo3::intern!(py, "logprobs.refusal.delta"),
+            Kind::LogprobsRefusalDone => pyo3::intern!(py, "logprobs.refusal.done"),
+        };
+        s.clone().into_any().unbind()
     }
 
     #[getter]

@@ -44,6 +44,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<anthropic::MessageState>()?;
     m.add_class::<chat_stream::ChatState>()?;
     m.add_class::<chat_stream::ChatEvent>()?;
+    m.add_class::<chat_stream::ChatEvents>()?;
     m.add_class::<event::PyEvent>()?;
     m.add_class::<event::PyDecoder>()?;
     m.add_class::<chunk::Chunk>()?;

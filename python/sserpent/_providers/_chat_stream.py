@@ -18,7 +18,7 @@ from types import SimpleNamespace, TracebackType
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Optional, Type
 
 from .._errors import SserpentError
-from .._sserpent import Stream, _ChatState
+from .._sserpent import Stream, _ChatEvents, _ChatState
 from ._base import _given
 from ._raw_response import RawResponse
 
@@ -264,12 +264,8 @@ class ChatCompletionStream(_Base):
 
     def __init__(self, stream: Stream, parsing: _Parsing) -> None:
         super().__init__(stream, parsing)
-        self._iterator = self.__events()
-
-    def __events(self) -> Iterator[Any]:
-        push = self._state.push
-        for chunk in self._stream:
-            yield from push(chunk)
+        # Read in Rust: the stream's chunks, folded into the state, their events served.
+        self._iterator: Iterator[Any] = _ChatEvents(stream, self._state)
 
     def __iter__(self) -> Iterator[Any]:
         return self._iterator
