@@ -92,6 +92,37 @@ def provider_async(base: str, n: int) -> int:
     return asyncio.run(run())
 
 
+HELPER_BODY = {k: v for k, v in BODY.items() if k != "stream"}
+
+
+def provider_chat_stream(base: str, n: int) -> int:
+    """``sserpent.OpenAI().chat.completions.stream()``: every event, ``delta`` of ``content.delta``."""
+    client = sserpent.OpenAI(api_key="sk-bench", base_url=base)
+    count = 0
+    with client.chat.completions.stream(**HELPER_BODY, extra_headers=headers(n)) as stream:
+        for event in stream:
+            if event.type == "content.delta":
+                event.delta
+            elif event.type == "chunk":
+                count += 1
+    return count
+
+
+def openai_chat_stream(base: str, n: int) -> int:
+    """The openai SDK's ``chat.completions.stream()``, read the same way."""
+    import openai
+
+    client = openai.OpenAI(base_url=base, api_key="x", max_retries=0)
+    count = 0
+    with client.chat.completions.stream(**HELPER_BODY, extra_headers=headers(n)) as stream:
+        for event in stream:
+            if event.type == "content.delta":
+                event.delta
+            elif event.type == "chunk":
+                count += 1
+    return count
+
+
 def instrumented(fn):  # type: ignore[no-untyped-def]
     """``fn`` with ``sserpent.instrument()`` on: the opentelemetry SDK's TracerProvider (a
     SimpleSpanProcessor into an InMemorySpanExporter) and MeterProvider (an InMemoryMetricReader)."""
@@ -327,12 +358,14 @@ def main() -> None:
         ("sserpent async, threadsafe wake-up", sserpent_async_wake("threadsafe"), args.chunks),
         ("sserpent.OpenAI sync, instrumentation off", provider_sync, args.chunks),
         ("sserpent.OpenAI sync, instrument() on (SDK)", instrumented(provider_sync), args.chunks),
+        ("sserpent.OpenAI chat.completions.stream(), content.delta", provider_chat_stream, args.chunks),
         ("sserpent.AsyncOpenAI, instrumentation off", provider_async, args.chunks),
         ("sserpent.AsyncOpenAI, instrument() on (SDK)", instrumented(provider_async), args.chunks),
         ("httpx-sse + json.loads", httpx_sse_sync, args.chunks),
         ("aiohttp + json.loads line loop", aiohttp_lines, args.chunks),
         ("openai SDK sync", openai_sync, args.sdk_chunks),
         ("openai SDK async", openai_async, args.sdk_chunks),
+        ("openai SDK chat.completions.stream(), content.delta", openai_chat_stream, args.sdk_chunks),
     ]
     readers = [r for r in readers if args.only in r[0]]
     with MockServer() as server:

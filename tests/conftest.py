@@ -33,7 +33,7 @@ SAMPLE_NAMES: List[str] = sorted(p.name[: -len(".sse")] for p in WIRE.glob("*.ss
 ERROR_SAMPLES: List[str] = [n for n in SAMPLE_NAMES if "error" in n]
 OK_SAMPLES: List[str] = [n for n in SAMPLE_NAMES if n not in ERROR_SAMPLES]
 
-assert len(SAMPLE_NAMES) == 20, SAMPLE_NAMES  # the fixtures are all there
+assert len(SAMPLE_NAMES) == 21, SAMPLE_NAMES  # the fixtures are all there
 
 
 def load_sample(name: str) -> Tuple[bytes, Dict[str, Any]]:

@@ -29,7 +29,7 @@ WIRE = Path(__file__).parent / "fixtures" / "wire"
 SAMPLES: List[str] = sorted(p.name[: -len(".sse")] for p in WIRE.glob("*.sse"))
 ERROR_SAMPLES: List[str] = [n for n in SAMPLES if "error" in n]
 OK_SAMPLES: List[str] = [n for n in SAMPLES if n not in ERROR_SAMPLES]
-assert len(SAMPLES) == 20, SAMPLES
+assert len(SAMPLES) == 21, SAMPLES
 
 MODES = ("sync", "asyncio", "uvloop")
 ASYNC_MODES = ("asyncio", "uvloop")

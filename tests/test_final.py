@@ -23,7 +23,7 @@ from sserpent.testing import MockServer
 FIXTURES = Path(__file__).parent / "fixtures"
 WIRE_NAMES = sorted(p.name[: -len(".sse")] for p in (FIXTURES / "wire").glob("*.sse"))
 RECORDED_NAMES = sorted(p.name[: -len(".sse")] for p in (FIXTURES / "recorded").glob("*.sse"))
-assert len(WIRE_NAMES) == 20 and len(RECORDED_NAMES) == 6
+assert len(WIRE_NAMES) == 21 and len(RECORDED_NAMES) == 6
 ERROR_STREAMS = [f"wire/{n}" for n in WIRE_NAMES if "error" in n]
 OK_STREAMS = [f"wire/{n}" for n in WIRE_NAMES if "error" not in n] + [f"recorded/{n}" for n in RECORDED_NAMES]
 

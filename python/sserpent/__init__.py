@@ -40,6 +40,7 @@ from ._providers import (
     RawResponse,
 )
 from ._sserpent import (
+    ChatCompletionStreamEvent,
     Chunk,
     ChunkIter,
     ChunkParser,
@@ -96,6 +97,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ChatCompletionStreamEvent",
     "Chunk",
     "ChunkDecodeError",
     "ChunkIter",

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Optional
 
 from .. import _observe
 from .._sserpent import Client, Stream
+from ._delegate import delegated_attribute
 from ._raw_response import RawResponse
 
 # Request options the SDKs accept on every call, next to the API parameters.
@@ -75,6 +76,11 @@ class _Base:
     """Shared by every provider client: one core :class:`Client` and request plumbing."""
 
     _auth_names: tuple[str, ...] = ()
+    # The official SDK's (package, client class) that what sserpent does not implement goes to,
+    # and the constructor arguments for it (set by each client's __init__).
+    _sdk: tuple[str, str] = ("openai", "OpenAI")
+    _sdk_kwargs: dict[str, Any]
+    _is_async: bool = False
     # gen_ai.provider.name (OpenTelemetry GenAI conventions).
     _gen_ai_provider = "openai"
     # Passed to the core's `Client.stream` for streamed calls (framing, require_done, ...).
@@ -102,6 +108,12 @@ class _Base:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for what the instance and its class lack: `models`, `embeddings`, `files`, `beta`, ...
+        if name.startswith("_"):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return delegated_attribute(self, name)
 
     def _auth_headers(self) -> dict[str, str]:
         return {}
@@ -194,19 +206,31 @@ class _Base:
 
 
 class _Resource:
-    def __init__(self, owner: _Base, path: str, is_async: bool, required: tuple[str, ...] = ()) -> None:
+    def __init__(self, owner: _Base, path: str, is_async: bool, required: tuple[str, ...] = (),
+                 sdk_path: Optional[str] = None) -> None:
         self._owner = owner
         self._path = path
         self._async = is_async
         # The API parameters the SDK's signature requires (keyword-only, no default).
         self._required = required
+        # Where this resource is on the SDK's client ("chat.completions"): what sserpent does
+        # not implement here (`parse`, `retrieve`, `list`, ...) is read there.
+        self._sdk_path = sdk_path
 
-    def _call(self, params: dict[str, Any], raw: bool = False) -> Any:
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or self._sdk_path is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return delegated_attribute(self._owner, name, self._sdk_path)
+
+    def _check_required(self, params: dict[str, Any]) -> None:
         missing = [name for name in self._required if not _given(params.get(name, _NOT_GIVEN))]
         if missing:
             # As the SDKs' `required_args`: before anything is sent.
             names = " and ".join(repr(name) for name in missing)
             raise TypeError(f"Missing required argument{'s' if len(missing) > 1 else ''}: {names}")
+
+    def _call(self, params: dict[str, Any], raw: bool = False) -> Any:
+        self._check_required(params)
         if self._async:
             return self._owner._apost(self._path_for(params), params, raw)
         return self._owner._post(self._path_for(params), params, raw)
@@ -227,6 +251,62 @@ class _Resource:
         return _RawResource(self)
 
 
+    @property
+    def with_streaming_response(self) -> _StreamingResource:
+        """``with ....with_streaming_response.create(...) as response:`` (``async with`` on the
+        async clients): the response as ``with_raw_response`` gives it (``status_code``,
+        ``headers``, ``parse()`` for the stream), closed on leaving the block, as in the SDKs."""
+        return _StreamingResource(self)
+
+
+class _StreamingResource:
+    def __init__(self, resource: _Resource) -> None:
+        self._resource = resource
+
+    def create(self, **params: Any) -> _StreamingResponse:
+        return _StreamingResponse(self._resource, params)
+
+
+class _AsyncParse:
+    """A raw response whose ``parse()`` is awaited (the async SDKs' ``AsyncAPIResponse``)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    async def parse(self) -> Any:
+        return self._raw.parse()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class _StreamingResponse:
+    def __init__(self, resource: _Resource, params: dict[str, Any]) -> None:
+        self._resource = resource
+        self._params = params
+        self._raw: Any = None
+
+    def __enter__(self) -> Any:
+        if self._resource._async:
+            raise TypeError("use `async with` for with_streaming_response on an async client")
+        self._raw = self._resource._call(self._params, raw=True)
+        return self._raw
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._raw is not None:
+            self._raw.close()
+
+    async def __aenter__(self) -> Any:
+        if not self._resource._async:
+            raise TypeError("use `with` for with_streaming_response on a sync client")
+        self._raw = await self._resource._call(self._params, raw=True)
+        return _AsyncParse(self._raw)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._raw is not None:
+            self._raw.close()
+
+
 class _RawResource:
     def __init__(self, resource: _Resource) -> None:
         self._resource = resource
@@ -238,3 +318,9 @@ class _RawResource:
 class _Chat:
     def __init__(self, completions: _Resource) -> None:
         self.completions = completions
+        completions._sdk_path = completions._sdk_path or "chat.completions"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(f"'_Chat' object has no attribute '{name}'")
+        return delegated_attribute(self.completions._owner, name, "chat")

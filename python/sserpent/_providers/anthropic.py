@@ -43,6 +43,7 @@ class Anthropic(_Base):
 
     _gen_ai_provider = "anthropic"
     _is_async = False
+    _sdk = ("anthropic", "Anthropic")
 
     def _raw_response(self, stream: Stream, parsed: Any) -> Any:
         if self._is_async:
@@ -72,6 +73,10 @@ class Anthropic(_Base):
                 "or the ANTHROPIC_API_KEY environment variable"
             )
         self._api_key = api_key
+        self._sdk_kwargs = dict(api_key=api_key, auth_token=auth_token, base_url=base_url, timeout=timeout,
+                                max_retries=max_retries, default_query=default_query, verify=verify,
+                                default_headers=default_headers if anthropic_version == "2023-06-01" else
+                                {"anthropic-version": anthropic_version, **(default_headers or {})})
         headers: dict[str, str] = {"anthropic-version": anthropic_version}
         if api_key:
             headers["x-api-key"] = api_key
@@ -83,10 +88,12 @@ class Anthropic(_Base):
             headers=headers, timeout=timeout, max_retries=max_retries, default_query=default_query,
             verify=verify, http1=http1, http2=http2,
         )
-        self.messages = _Messages(self, "/v1/messages", self._is_async, ("max_tokens", "messages", "model"))
+        self.messages = _Messages(self, "/v1/messages", self._is_async, ("max_tokens", "messages", "model"),
+                                  "messages")
 
 
 class AsyncAnthropic(Anthropic):
     """Async :class:`Anthropic`."""
 
     _is_async = True
+    _sdk = ("anthropic", "AsyncAnthropic")

@@ -7,6 +7,8 @@ from typing import Any, Callable, Mapping, Optional
 
 from .._errors import SserpentError
 from ._base import _Base, _Chat, _given, _Resource
+from ._chat_stream import ChatStreamMixin
+from .openai import _Responses
 
 __all__ = ["AzureOpenAI", "AsyncAzureOpenAI"]
 
@@ -29,6 +31,10 @@ class _AzureDeploymentResource(_Resource):
         return f"/deployments/{deployment}{self._suffix}"
 
 
+class _AzureChatCompletions(ChatStreamMixin, _AzureDeploymentResource):
+    """``chat.completions`` on a deployment: ``create`` and ``stream()``."""
+
+
 class AzureOpenAI(_Base):
     """Same constructor arguments and environment variables as ``openai.AzureOpenAI``.
 
@@ -41,6 +47,7 @@ class AzureOpenAI(_Base):
 
     _gen_ai_provider = "azure.ai.openai"
     _is_async = False
+    _sdk = ("openai", "AzureOpenAI")
 
     def __init__(
         self,
@@ -61,6 +68,11 @@ class AzureOpenAI(_Base):
         http1: bool = True,
         http2: bool = False,
     ) -> None:
+        self._sdk_kwargs = dict(api_version=api_version, azure_endpoint=azure_endpoint,
+                                azure_deployment=azure_deployment, api_key=api_key, azure_ad_token=azure_ad_token,
+                                azure_ad_token_provider=azure_ad_token_provider, organization=organization,
+                                base_url=base_url, timeout=timeout, max_retries=max_retries,
+                                default_headers=default_headers, default_query=default_query, verify=verify)
         api_key = api_key if api_key is not None else os.environ.get("AZURE_OPENAI_API_KEY")
         azure_ad_token = azure_ad_token if azure_ad_token is not None else os.environ.get("AZURE_OPENAI_AD_TOKEN")
         if not (api_key or azure_ad_token or azure_ad_token_provider):
@@ -108,9 +120,10 @@ class AzureOpenAI(_Base):
             base_url=base_url, headers=headers, timeout=timeout, max_retries=max_retries, default_query=query,
             verify=verify, http1=http1, http2=http2,
         )
-        self.chat = _Chat(_AzureDeploymentResource(self, "/chat/completions", self._is_async, ("messages", "model")))
+        self.chat = _Chat(_AzureChatCompletions(self, "/chat/completions", self._is_async, ("messages", "model")))
         self.completions = _AzureDeploymentResource(self, "/completions", self._is_async, ("model", "prompt"))
-        self.responses = _Resource(self, "/responses", self._is_async)
+        self.completions._sdk_path = "completions"
+        self.responses = _Responses(self, "/responses", self._is_async, (), "responses")
 
     def _auth_headers(self) -> dict[str, str]:
         if self._token_provider is not None:
@@ -124,3 +137,4 @@ class AsyncAzureOpenAI(AzureOpenAI):
     """Async :class:`AzureOpenAI` (``await client.chat.completions.create(...)``)."""
 
     _is_async = True
+    _sdk = ("openai", "AsyncAzureOpenAI")

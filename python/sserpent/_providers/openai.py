@@ -7,6 +7,16 @@ from typing import Any, Mapping, Optional
 
 from .._errors import SserpentError
 from ._base import _Base, _Chat, _Resource
+from ._chat_stream import ChatStreamMixin
+from ._responses_stream import ResponsesStreamMixin
+
+
+class _Responses(ResponsesStreamMixin, _Resource):
+    """``responses``: ``create`` and the SDK's ``stream()`` helper."""
+
+
+class _ChatCompletions(ChatStreamMixin, _Resource):
+    """``chat.completions``: ``create`` and the SDK's ``stream()`` helper."""
 
 __all__ = ["OpenAI", "AsyncOpenAI"]
 
@@ -45,6 +55,9 @@ class OpenAI(_Base):
                 "setting the OPENAI_API_KEY environment variable"
             )
         self._api_key = api_key
+        self._sdk_kwargs = dict(api_key=api_key, organization=organization, project=project, base_url=base_url,
+                                timeout=timeout, max_retries=max_retries, default_headers=default_headers,
+                                default_query=default_query, verify=verify)
         self.organization = organization if organization is not None else os.environ.get("OPENAI_ORG_ID")
         self.project = project if project is not None else os.environ.get("OPENAI_PROJECT_ID")
         headers = {"authorization": f"Bearer {api_key}"}
@@ -61,9 +74,9 @@ class OpenAI(_Base):
         # False: streams may end without `data: [DONE]` (OpenAI-compatible servers that omit it).
         if not require_done:
             self._stream_options = {"require_done": False}
-        self.chat = _Chat(_Resource(self, "/chat/completions", self._is_async, ("messages", "model")))
-        self.completions = _Resource(self, "/completions", self._is_async, ("model", "prompt"))
-        self.responses = _Resource(self, "/responses", self._is_async)
+        self.chat = _Chat(_ChatCompletions(self, "/chat/completions", self._is_async, ("messages", "model")))
+        self.completions = _Resource(self, "/completions", self._is_async, ("model", "prompt"), "completions")
+        self.responses = _Responses(self, "/responses", self._is_async, (), "responses")
 
 
 class AsyncOpenAI(OpenAI):
@@ -71,3 +84,4 @@ class AsyncOpenAI(OpenAI):
     returns a stream for ``async for``."""
 
     _is_async = True
+    _sdk = ("openai", "AsyncOpenAI")

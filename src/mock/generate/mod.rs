@@ -15,6 +15,7 @@
 mod anthropic;
 mod common;
 mod gemini;
+mod models;
 mod oci;
 mod ollama;
 mod openai;
@@ -61,6 +62,16 @@ pub fn default_reply(req: &GenRequest<'_>) -> Reply {
         Route::OllamaChat => g.ollama(false),
         Route::OllamaGenerate => g.ollama(true),
         Route::Gemini { stream } => g.gemini(stream),
+        Route::Models => models::list(req),
+        Route::Model => models::retrieve(
+            req,
+            req.path
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or(""),
+        ),
+        Route::Embeddings => models::embeddings(req),
     }
 }
 
@@ -82,10 +93,19 @@ pub enum Route {
     Gemini {
         stream: bool,
     },
+    /// `GET .../models` (models.rs).
+    Models,
+    /// `GET .../models/{id}`.
+    Model,
+    /// `POST .../embeddings`.
+    Embeddings,
 }
 
-/// Which default response a path gets (POST only).
+/// Which default response a path gets (POST, and GET for the models).
 pub fn route(method: &str, path: &str) -> Option<Route> {
+    if method == "GET" {
+        return models::get_route(path);
+    }
     if method != "POST" {
         return None;
     }
@@ -110,6 +130,8 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         Route::OllamaGenerate
     } else if let Some(stream) = gemini::route(path) {
         Route::Gemini { stream }
+    } else if path.ends_with("/embeddings") {
+        Route::Embeddings
     } else {
         return None;
     })
