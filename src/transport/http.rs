@@ -59,7 +59,7 @@ impl Default for ClientOptions {
     }
 }
 
-fn install_crypto_provider() {
+pub(super) fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -101,15 +101,12 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
     if let Some(p) = &opts.proxy {
         b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy URL: {e}"))?);
     }
-    if let Some(pem) = &opts.ca_bundle {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| format!("invalid CA bundle: {e}"))?;
-        if certs.is_empty() {
-            // Else a wrong file would quietly leave only the system's roots.
-            return Err("invalid CA bundle: no PEM certificate in it".into());
-        }
-        // As with requests and httpx, a bundle replaces the system's roots.
-        b = b.tls_certs_only(certs);
+    if opts.verify {
+        // The trust settings' shared configuration (`super::tls`): the system's
+        // roots are read once per process, not for every client. A CA bundle
+        // replaces the system's roots, as with requests and httpx.
+        let tls = super::tls::client_config(opts.ca_bundle.as_deref(), opts.http1, opts.http2)?;
+        b = b.tls_backend_preconfigured(tls);
     }
     b.build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))

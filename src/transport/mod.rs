@@ -12,3 +12,4 @@ pub mod pools;
 pub mod retry;
 pub mod runtime;
 pub mod stream;
+pub mod tls;
