@@ -307,6 +307,11 @@ def test_framing_from_the_content_type(server: MockServer) -> None:
     chunks = list(c.stream("POST", "/api/generate", json={}, framing="ndjson"))
     assert [x.to_dict() for x in chunks] == [json.loads(x) for x in lines("ollama_generate")]
     assert repr(chunks[0]).startswith("GenerateResponse(")
+    # Read as events: one a line, up to the "done": true line (what follows is not read).
+    server.enqueue(events=[*lines("ollama_generate"), lines("ollama_generate")[0]], headers=NDJSON)
+    events = list(c.stream("POST", "/api/generate", json={}).events())
+    want = [("message", x.decode().rstrip("\n")) for x in lines("ollama_generate")]
+    assert [(e.event, e.data) for e in events] == want
 
 
 def test_bad_arguments_are_refused_before_sending(server: MockServer) -> None:
