@@ -402,3 +402,15 @@ def test_mock_default_replies(server: MockServer, path: str) -> None:
     server.enqueue(cut_after=2)
     with pytest.raises(sserpent.IncompleteStreamError, match="the connection broke after 2 complete chunks"):
         list(call(so.Client(host=server.url)))
+
+
+def test_sse_re_streams_ndjson_lines_as_events(server: MockServer) -> None:
+    """``stream.sse()`` of an Ollama stream: each line becomes a ``data:`` event (SSE out, as
+    the method says), up to the ``"done": true`` line; with a transform, the terminator follows."""
+    server.enqueue(events=lines("ollama_generate"), headers=NDJSON)
+    out = b"".join(call(so.Client(host=server.url), "ollama_generate").sse())
+    assert out == b"".join(b"data: " + x.rstrip(b"\n") + b"\n\n" for x in lines("ollama_generate"))
+    server.enqueue(events=lines("ollama_generate"), headers=NDJSON)
+    out = b"".join(call(so.Client(host=server.url), "ollama_generate").sse(lambda c: c.response or None))
+    want = [json.loads(x)["response"] for x in lines("ollama_generate")][:-1]
+    assert out == b"".join(f"data: {t}\n\n".encode() for t in want) + b"data: [DONE]\n\n"

@@ -209,12 +209,10 @@ impl Pipeline {
         self
     }
 
-    /// Events keep the bytes they came in as (see `Decoder::keep_raw`).
+    /// Events keep the bytes they came in as (see `Decoder::keep_raw`). Not
+    /// NDJSON lines: re-streamed (`stream.sse()`), they become SSE events.
     pub fn keep_raw(&mut self) {
         self.decoder.keep_raw();
-        if let Some(n) = &mut self.ndjson {
-            n.keep_raw();
-        }
     }
 
     /// An empty body is reported as incomplete.
