@@ -307,6 +307,11 @@ def test_framing_from_the_content_type(server: MockServer) -> None:
     chunks = list(c.stream("POST", "/api/generate", json={}, framing="ndjson"))
     assert [x.to_dict() for x in chunks] == [json.loads(x) for x in lines("ollama_generate")]
     assert repr(chunks[0]).startswith("GenerateResponse(")
+    # Read as events: one a line, up to the "done": true line (what follows is not read).
+    server.enqueue(events=[*lines("ollama_generate"), lines("ollama_generate")[0]], headers=NDJSON)
+    events = list(c.stream("POST", "/api/generate", json={}).events())
+    want = [("message", x.decode().rstrip("\n")) for x in lines("ollama_generate")]
+    assert [(e.event, e.data) for e in events] == want
 
 
 def test_bad_arguments_are_refused_before_sending(server: MockServer) -> None:
@@ -366,3 +371,46 @@ def test_iter_chunks_ndjson_however_fed(name: str) -> None:
         parser.finish()
     with pytest.raises(ValueError, match='framing must be "sse" or "ndjson"'):
         sserpent.iter_chunks([raw], framing="lines")
+
+
+# --- the mock server's own Ollama replies ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/api/generate"])
+def test_mock_default_replies(server: MockServer, path: str) -> None:
+    """Nothing queued: the mock answers /api/chat and /api/generate in NDJSON, which both
+    clients read alike; scripted faults apply to those replies too."""
+    def call(client: Any) -> Any:
+        if path == "/api/chat":
+            return client.chat(model="llama3.2", messages=MESSAGES, stream=True)
+        return client.generate(model="llama3.2", prompt="hi", stream=True)
+
+    ours = list(call(so.Client(host=server.url, headers={"x-mock-chunks": "5"})))
+    theirs = list(call(ollama.Client(host=server.url, headers={"x-mock-chunks": "5"})))
+    assert len(ours) == len(theirs) == 6
+    for o, t in zip(ours, theirs):  # two replies: their created_at may be a second apart
+        assert o.to_dict() == t.model_dump(exclude_none=True) | {"created_at": o.created_at}
+    text = "".join(c.message.content if path == "/api/chat" else c.response for c in ours)
+    assert text == "Hello! This is the sserpent"
+    assert (ours[-1].done, ours[-1].done_reason, ours[-1].eval_count) == (True, "stop", 5)
+    assert server.requests[0].path == path
+    assert server.requests[0].headers["content-type"] == "application/json"
+    # Keep-alives through a stall are blank lines on an NDJSON reply: skipped.
+    server.enqueue(stall_after=2, keepalive=0.05, stall_for=0.3)
+    assert [c.to_dict() for c in call(so.Client(host=server.url, headers={"x-mock-chunks": "5"}, timeout=0.2))][
+        -1]["done"] is True
+    server.enqueue(cut_after=2)
+    with pytest.raises(sserpent.IncompleteStreamError, match="the connection broke after 2 complete chunks"):
+        list(call(so.Client(host=server.url)))
+
+
+def test_sse_re_streams_ndjson_lines_as_events(server: MockServer) -> None:
+    """``stream.sse()`` of an Ollama stream: each line becomes a ``data:`` event (SSE out, as
+    the method says), up to the ``"done": true`` line; with a transform, the terminator follows."""
+    server.enqueue(events=lines("ollama_generate"), headers=NDJSON)
+    out = b"".join(call(so.Client(host=server.url), "ollama_generate").sse())
+    assert out == b"".join(b"data: " + x.rstrip(b"\n") + b"\n\n" for x in lines("ollama_generate"))
+    server.enqueue(events=lines("ollama_generate"), headers=NDJSON)
+    out = b"".join(call(so.Client(host=server.url), "ollama_generate").sse(lambda c: c.response or None))
+    want = [json.loads(x)["response"] for x in lines("ollama_generate")][:-1]
+    assert out == b"".join(f"data: {t}\n\n".encode() for t in want) + b"data: [DONE]\n\n"

@@ -124,17 +124,18 @@ class _Iter:
     """One of a stream's views (chunks, ``text()``, ``reasoning_text()``) with the package's
     exceptions."""
 
-    __slots__ = ("_it",)
+    __slots__ = ("_next", "_it")
 
     def __init__(self, it: Any) -> None:
         self._it = it
+        self._next = it.__next__  # bound once: one call per chunk
 
     def __iter__(self) -> _Iter:
         return self
 
     def __next__(self) -> Any:
         try:
-            return self._it.__next__()
+            return self._next()
         except StreamError as e:
             raise ResponseError(e.message) from e
 

@@ -214,12 +214,10 @@ impl Pipeline {
         self
     }
 
-    /// Events keep the bytes they came in as (see `Decoder::keep_raw`).
+    /// Events keep the bytes they came in as (see `Decoder::keep_raw`). Not
+    /// NDJSON lines: re-streamed (`stream.sse()`), they become SSE events.
     pub fn keep_raw(&mut self) {
         self.decoder.keep_raw();
-        if let Some(n) = &mut self.ndjson {
-            n.keep_raw();
-        }
     }
 
     /// An empty body is reported as incomplete.
@@ -347,8 +345,11 @@ impl Pipeline {
         match self.mode {
             Mode::Events => {
                 // An `event: error` ends the stream too (Anthropic, Responses API).
-                let stop =
+                let mut stop =
                     is_done || self.ends_stream(ev.event_type()) || ev.event_type() == "error";
+                if self.ndjson.is_some() || self.ending == Ending::DoneTrue {
+                    stop |= self.learn_done(&ev.data);
+                }
                 self.produced += 1;
                 out.push_back(Ok(Item::Event(ev)));
                 if stop {
@@ -357,6 +358,25 @@ impl Pipeline {
             }
             Mode::Chunks => self.on_chunk_event(ev, is_done, out),
         }
+    }
+
+    /// Events of an NDJSON (or `DoneTrue`) stream: learns the `"done"` terminator
+    /// from a line's root `done` member; true when it is `true` and owed.
+    fn learn_done(&mut self, data: &str) -> bool {
+        let Ok(nodes) = Doc::tape(data) else {
+            return false;
+        };
+        let doc = Doc {
+            text: data.to_owned(),
+            nodes,
+        };
+        let done = (doc.node(0).kind == Kind::Object)
+            .then(|| doc.get(0, "done"))
+            .flatten();
+        if self.ending == Ending::Unknown && done.is_some() {
+            self.ending = Ending::DoneTrue;
+        }
+        self.ending == Ending::DoneTrue && done.is_some_and(|d| doc.node(d).kind == Kind::True)
     }
 
     fn on_chunk_event(&mut self, ev: Event, is_done: bool, out: &mut Out) {
@@ -515,6 +535,10 @@ fn provider_error(doc: &Arc<Doc>, ev: &Event) -> Option<ProviderError> {
         error_node: error_node.or(Some(root)),
     })
 }
+
+#[cfg(test)]
+#[path = "pipeline_ndjson_tests.rs"]
+mod ndjson_tests;
 
 #[cfg(test)]
 mod tests {
