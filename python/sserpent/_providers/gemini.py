@@ -199,6 +199,8 @@ class Client(_Base):
             self.api_version = options.get("api_version") or (
                 "v1beta" if env_version == "beta" else (env_version or "v1"))
         self.project, self.location = project, location
+        if self.vertexai:
+            self._gen_ai_provider = "gcp.vertex_ai"  # gen_ai.provider.name (OpenTelemetry)
         if api_key and self._token is None:
             headers["x-goog-api-key"] = api_key
         extra = options.get("headers") or {}
