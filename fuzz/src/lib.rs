@@ -1,7 +1,7 @@
 //! sserpent's pure parsing core, compiled into the fuzz crate straight from
 //! `../src`: the decoder, the JSON tape, the pipeline and what reads chunks.
 //!
-//! These six modules use nothing from the crate but each other (at the same
+//! These seven modules use nothing from the crate but each other (at the same
 //! module paths as in the crate, hence the nesting below), `memchr` and
 //! `serde_json`. Building them here instead of depending on the `sserpent`
 //! crate keeps tokio, reqwest, rustls, ring and (which every build of the
@@ -22,6 +22,9 @@ pub mod pipeline;
 #[path = "../../src/providers/openai/schema.rs"]
 #[doc(hidden)]
 pub mod schema;
+#[path = "../../src/providers/gemini/mod.rs"]
+#[doc(hidden)]
+pub mod gemini;
 #[path = "../../src/wire/sse/mod.rs"]
 #[doc(hidden)]
 pub mod sse;
@@ -34,6 +37,7 @@ pub mod wire {
     pub use super::{json, sse};
 }
 pub mod providers {
+    pub use crate::gemini;
     pub mod openai {
         pub use crate::schema;
     }
