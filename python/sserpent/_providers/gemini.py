@@ -108,12 +108,12 @@ class _Models:
         (``chunk.text``, ``chunk.candidates[0].content.parts``, ``chunk.usage_metadata``).
         On ``client.aio.models``: ``async for chunk in await ...``."""
         path, body, options = self._request("streamGenerateContent", model, contents, config)
-        return self._client._send(path, body, options, stream=True, is_async=self._async)
+        return self._client._send(path, body, options, stream=True, is_async=self._async, model=model)
 
     def generate_content(self, *, model: Any, contents: Any, config: Any = None) -> Any:
         """The whole ``GenerateContentResponse`` as a chunk object (``response.text``)."""
         path, body, options = self._request("generateContent", model, contents, config)
-        return self._client._send(path, body, options, stream=False, is_async=self._async)
+        return self._client._send(path, body, options, stream=False, is_async=self._async, model=model)
 
 
 class _Aio:
@@ -234,7 +234,8 @@ class Client(_Base):
             return {}
         return {"authorization": f"Bearer {self._token.get()}"}
 
-    def _send(self, path: str, body: Dict[str, Any], options: Dict[str, Any], stream: bool, is_async: bool) -> Any:
+    def _send(self, path: str, body: Dict[str, Any], options: Dict[str, Any], stream: bool, is_async: bool,
+              model: str = "") -> Any:
         per_call = _http_options(options.get("http_options"))
         headers = self._auth_headers()
         extra = per_call.get("headers") or {}
@@ -251,17 +252,20 @@ class Client(_Base):
             # Gemini sends no terminator: complete once a candidate has a finishReason.
             kw["params"] = {"alt": "sse"}
             kw["terminator"] = "finish_reason"
+        # What telemetry reads: the model (in the path here) and the generation parameters.
+        observed = {**(body.get("generationConfig") or {}), "model": model.rsplit("/", 1)[-1]}
         if is_async:
-            return self._asend(path, body, kw, stream)
-        call = self._observe(path, body, kw, stream)
+            return self._asend(path, body, kw, stream, observed)
+        call = self._observe(path, observed, kw, stream)
         if call is not None:
             return self._post_observed(call, path, body, kw, stream, False)
         if stream:
             return self._client.stream("POST", path, json=body, **kw).open()
         return self._client.request("POST", path, json=body, **kw)
 
-    async def _asend(self, path: str, body: Dict[str, Any], kw: Dict[str, Any], stream: bool) -> Any:
-        call = self._observe(path, body, kw, stream)
+    async def _asend(self, path: str, body: Dict[str, Any], kw: Dict[str, Any], stream: bool,
+                     observed: Dict[str, Any]) -> Any:
+        call = self._observe(path, observed, kw, stream)
         if call is not None:
             return await self._apost_observed(call, path, body, kw, stream, False)
         if stream:
