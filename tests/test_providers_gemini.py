@@ -448,3 +448,15 @@ def test_telemetry_names_the_model_and_the_generation_config(server: MockServer)
     b = dict(second.attributes)
     assert (b["gen_ai.provider.name"], b["gen_ai.request.model"]) == ("gcp.vertex_ai", "gemini-2.0-flash")
     assert TOKEN not in str(b)
+
+
+def test_context_managers_as_the_sdks(server: MockServer) -> None:
+    with client(server) as c:
+        assert [ch.text for ch in stream(c)][-2:] == [" server.", ""]
+
+    async def main() -> Any:
+        async with client(server).aio as aio:
+            s = await aio.models.generate_content_stream(model=MODEL, contents="hi")
+            return [ch.text async for ch in s][0]
+
+    assert asyncio.run(main()) == "Hello!"

@@ -117,11 +117,23 @@ class _Models:
 
 
 class _Aio:
+    """``client.aio``: the async ``models`` and ``chats``; ``async with client.aio:`` and
+    ``await client.aio.aclose()`` as in the SDK (the connections are the client's)."""
+
     def __init__(self, client: Client) -> None:
         self.models = _Models(client, True)
         from ._gemini_chats import _Chats
 
         self.chats = _Chats(self.models, True)
+
+    async def aclose(self) -> None:
+        pass
+
+    async def __aenter__(self) -> _Aio:
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.aclose()
 
 
 class Client(_Base):
@@ -222,6 +234,15 @@ class Client(_Base):
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, vertexai={self.vertexai!r})"
+
+    def close(self) -> None:
+        """As the SDK's: a no-op here (idle pooled connections close with the client)."""
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
 
     def _path(self, model: str, method: str) -> str:
         path = f"{model}:{method}"
