@@ -244,6 +244,7 @@ def test_error_status_before_the_stream(server: MockServer, status: int, name: s
     _, b = read_all(ss)
     assert type(a) is sdk_cls and a.code == status and a.status == name
     assert type(b) is cls and b.status_code == status and b.body == body
+    assert b.code == a.status == name
     assert f"{name.lower()} happened" in str(b)
 
 

@@ -791,6 +791,9 @@ def test_the_samples_frame_as_expected() -> None:
                 text += [ch["delta"].get("content") or "" for ch in c["choices"]]
             elif p.name == "oci":
                 text += [part["text"] for part in c.get("message", {}).get("content", [])]
+            elif p.name.startswith(("gemini", "vertex")):
+                parts = c["candidates"][0]["content"]["parts"]
+                text += [part.get("text", "") for part in parts if not part.get("thought")]
             elif c["type"] == "content_block_delta" and c["delta"]["type"] == "text_delta":
                 text.append(c["delta"]["text"])
         assert "".join(text) == expected["text"], p.name

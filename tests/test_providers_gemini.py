@@ -417,3 +417,46 @@ def test_types_is_the_sdks() -> None:
     from google.genai import types
 
     assert genai.types is types
+
+
+def test_telemetry_names_the_model_and_the_generation_config(server: MockServer) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    sserpent.instrument(tracer_provider=provider)
+    try:
+        config = {"temperature": 0.5, "max_output_tokens": 64, "stop_sequences": ["END"]}
+        list(stream(client(server), config=config))
+        v = genai.Client(vertexai=True, project="p", location="l", credentials=lambda: TOKEN,
+                         http_options={"base_url": server.url})
+        list(stream(v, model="publishers/google/models/gemini-2.0-flash"))
+    finally:
+        sserpent.uninstrument()
+    first, second = spans.get_finished_spans()
+    a = dict(first.attributes)
+    assert first.name == f"chat {MODEL}"
+    assert (a["gen_ai.provider.name"], a["gen_ai.request.model"], a["gen_ai.response.model"]) == (
+        "gcp.gemini", MODEL, MODEL)
+    assert (a["gen_ai.request.temperature"], a["gen_ai.request.max_tokens"]) == (0.5, 64)
+    assert tuple(a["gen_ai.request.stop_sequences"]) == ("END",)
+    assert (a["gen_ai.usage.output_tokens"], a["gen_ai.response.finish_reasons"]) == (7, ("STOP",))
+    b = dict(second.attributes)
+    assert (b["gen_ai.provider.name"], b["gen_ai.request.model"]) == ("gcp.vertex_ai", "gemini-2.0-flash")
+    assert TOKEN not in str(b)
+
+
+def test_context_managers_as_the_sdks(server: MockServer) -> None:
+    with client(server) as c:
+        assert [ch.text for ch in stream(c)][-2:] == [" server.", ""]
+
+    async def main() -> Any:
+        async with client(server).aio as aio:
+            s = await aio.models.generate_content_stream(model=MODEL, contents="hi")
+            return [ch.text async for ch in s][0]
+
+    assert asyncio.run(main()) == "Hello!"

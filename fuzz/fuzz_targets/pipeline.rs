@@ -88,6 +88,13 @@ fn check_detect(text: &str, schema: &'static Schema, has_error: bool) {
         Some("") if root.contains_key("choices") => &schema::CHAT_COMPLETION_CHUNK,
         Some("text_completion") => &schema::COMPLETION,
         Some("chat.completion") => &schema::CHAT_COMPLETION,
+        // Gemini's GenerateContentResponse: no `object`, one of its own members.
+        None if ["candidates", "promptFeedback", "usageMetadata"]
+            .iter()
+            .any(|k| root.contains_key(*k)) =>
+        {
+            &sserpent::providers::gemini::GENERATE_CONTENT_RESPONSE
+        }
         _ => &schema::ANY,
     };
     assert_eq!(

@@ -117,7 +117,9 @@ class APIStatusError(APIError):
     """The server answered with a non-2xx status.
 
     ``status_code``; ``body``, the parsed JSON body (or its text); ``request_id`` from
-    ``x-request-id``, ``apim-request-id`` or ``opc-request-id``; ``headers``.
+    ``x-request-id``, ``apim-request-id`` or ``opc-request-id``; ``headers``; ``code``, the
+    error object's kind: Google's ``status`` (``RESOURCE_EXHAUSTED``) or its ``code``
+    (OpenAI's ``rate_limit_exceeded``), ``None`` without one.
     """
 
     def __init__(
@@ -132,6 +134,12 @@ class APIStatusError(APIError):
         super().__init__(message)
         self.status_code = status_code
         self.body = body
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            status = error.get("status")
+            self.code: Any = status if isinstance(status, str) else error.get("code")
+        else:
+            self.code = None
         self.request_id = request_id
         self.headers = headers if headers is not None else {}
 

@@ -30,6 +30,7 @@ _PARAMS = {
     "maxTokens": "gen_ai.request.max_tokens",
     "max_completion_tokens": "gen_ai.request.max_tokens",
     "max_output_tokens": "gen_ai.request.max_tokens",
+    "maxOutputTokens": "gen_ai.request.max_tokens",  # Gemini's generationConfig
     "frequency_penalty": "gen_ai.request.frequency_penalty",
     "frequencyPenalty": "gen_ai.request.frequency_penalty",
     "presence_penalty": "gen_ai.request.presence_penalty",
@@ -37,6 +38,7 @@ _PARAMS = {
     "seed": "gen_ai.request.seed",
     "stop": "gen_ai.request.stop_sequences",
     "stop_sequences": "gen_ai.request.stop_sequences",
+    "stopSequences": "gen_ai.request.stop_sequences",
     "n": "gen_ai.request.choice.count",
 }
 

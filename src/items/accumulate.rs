@@ -12,11 +12,8 @@ use serde_json::{json, Map, Value};
 
 use crate::items::pipeline::Parsed;
 use crate::items::text::text_delta;
+use crate::providers::gemini;
 use crate::wire::json::{Doc, Kind};
-
-// By path, so that the fuzz crate (which loads this file by path) finds it too.
-#[path = "accumulate/gemini.rs"]
-mod gemini;
 
 #[derive(Default, Debug, Clone)]
 struct ToolCall {
@@ -128,10 +125,7 @@ impl Accumulator {
             Some(t) if t.starts_with("message") || t.starts_with("content_block") => return,
             _ => {}
         }
-        if std::ptr::eq(
-            p.schema,
-            &crate::providers::gemini::GENERATE_CONTENT_RESPONSE,
-        ) {
+        if std::ptr::eq(p.schema, &gemini::GENERATE_CONTENT_RESPONSE) {
             return self.gemini(doc);
         }
         // Azure's first chunk (prompt_filter_results) has empty id and model.
@@ -216,6 +210,51 @@ impl Accumulator {
                 completion,
                 total: None,
             });
+        }
+    }
+
+    /// Gemini: each response carries the parts it adds (thoughts apart), `finishReason` on a
+    /// candidate's last one, and the usage so far (thoughts count as output, as OpenAI counts
+    /// reasoning tokens in completion_tokens).
+    fn gemini(&mut self, doc: &Doc) {
+        let r = gemini::fold::read(doc);
+        self.id = self.id.take().or(r.id);
+        self.model = self.model.take().or(r.model);
+        for c in r.candidates {
+            let ch = self.choice(c.index);
+            ch.text.push_str(&c.text);
+            if let Some(t) = c.reasoning {
+                append(&mut ch.reasoning, &t);
+            }
+            ch.finish_reason = c.finish_reason.or(ch.finish_reason.take());
+            ch.role = c.role.or(ch.role.take());
+            for call in c.calls {
+                let key = ch.tool_calls.len() as i64;
+                ch.tool_calls.insert(
+                    key,
+                    ToolCall {
+                        id: call.id,
+                        name: call.name,
+                        arguments: call.arguments,
+                    },
+                );
+            }
+        }
+        if let Some(reason) = r.block_reason {
+            self.choice(0).finish_reason = Some(reason.clone());
+            self.block_reason = Some(reason);
+        }
+        if let Some(u) = r.usage {
+            let completion = match (u.candidates, u.thoughts) {
+                (Some(c), Some(t)) => c.checked_add(t),
+                (c, t) => c.or(t),
+            };
+            self.usage = Some(Usage {
+                prompt: u.prompt,
+                completion,
+                total: u.total,
+            });
+            self.reasoning_tokens = u.thoughts;
         }
     }
 

@@ -108,20 +108,32 @@ class _Models:
         (``chunk.text``, ``chunk.candidates[0].content.parts``, ``chunk.usage_metadata``).
         On ``client.aio.models``: ``async for chunk in await ...``."""
         path, body, options = self._request("streamGenerateContent", model, contents, config)
-        return self._client._send(path, body, options, stream=True, is_async=self._async)
+        return self._client._send(path, body, options, stream=True, is_async=self._async, model=model)
 
     def generate_content(self, *, model: Any, contents: Any, config: Any = None) -> Any:
         """The whole ``GenerateContentResponse`` as a chunk object (``response.text``)."""
         path, body, options = self._request("generateContent", model, contents, config)
-        return self._client._send(path, body, options, stream=False, is_async=self._async)
+        return self._client._send(path, body, options, stream=False, is_async=self._async, model=model)
 
 
 class _Aio:
+    """``client.aio``: the async ``models`` and ``chats``; ``async with client.aio:`` and
+    ``await client.aio.aclose()`` as in the SDK (the connections are the client's)."""
+
     def __init__(self, client: Client) -> None:
         self.models = _Models(client, True)
         from ._gemini_chats import _Chats
 
         self.chats = _Chats(self.models, True)
+
+    async def aclose(self) -> None:
+        pass
+
+    async def __aenter__(self) -> _Aio:
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.aclose()
 
 
 class Client(_Base):
@@ -199,6 +211,8 @@ class Client(_Base):
             self.api_version = options.get("api_version") or (
                 "v1beta" if env_version == "beta" else (env_version or "v1"))
         self.project, self.location = project, location
+        if self.vertexai:
+            self._gen_ai_provider = "gcp.vertex_ai"  # gen_ai.provider.name (OpenTelemetry)
         if api_key and self._token is None:
             headers["x-goog-api-key"] = api_key
         extra = options.get("headers") or {}
@@ -221,6 +235,15 @@ class Client(_Base):
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, vertexai={self.vertexai!r})"
 
+    def close(self) -> None:
+        """As the SDK's: a no-op here (idle pooled connections close with the client)."""
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
     def _path(self, model: str, method: str) -> str:
         path = f"{model}:{method}"
         if self.vertexai and self.project and not path.startswith("projects/"):
@@ -232,7 +255,8 @@ class Client(_Base):
             return {}
         return {"authorization": f"Bearer {self._token.get()}"}
 
-    def _send(self, path: str, body: Dict[str, Any], options: Dict[str, Any], stream: bool, is_async: bool) -> Any:
+    def _send(self, path: str, body: Dict[str, Any], options: Dict[str, Any], stream: bool, is_async: bool,
+              model: str = "") -> Any:
         per_call = _http_options(options.get("http_options"))
         headers = self._auth_headers()
         extra = per_call.get("headers") or {}
@@ -249,17 +273,20 @@ class Client(_Base):
             # Gemini sends no terminator: complete once a candidate has a finishReason.
             kw["params"] = {"alt": "sse"}
             kw["terminator"] = "finish_reason"
+        # What telemetry reads: the model (in the path here) and the generation parameters.
+        observed = {**(body.get("generationConfig") or {}), "model": model.rsplit("/", 1)[-1]}
         if is_async:
-            return self._asend(path, body, kw, stream)
-        call = self._observe(path, body, kw, stream)
+            return self._asend(path, body, kw, stream, observed)
+        call = self._observe(path, observed, kw, stream)
         if call is not None:
             return self._post_observed(call, path, body, kw, stream, False)
         if stream:
             return self._client.stream("POST", path, json=body, **kw).open()
         return self._client.request("POST", path, json=body, **kw)
 
-    async def _asend(self, path: str, body: Dict[str, Any], kw: Dict[str, Any], stream: bool) -> Any:
-        call = self._observe(path, body, kw, stream)
+    async def _asend(self, path: str, body: Dict[str, Any], kw: Dict[str, Any], stream: bool,
+                     observed: Dict[str, Any]) -> Any:
+        call = self._observe(path, observed, kw, stream)
         if call is not None:
             return await self._apost_observed(call, path, body, kw, stream, False)
         if stream:

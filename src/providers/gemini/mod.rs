@@ -3,6 +3,7 @@
 //! from google-genai's models), when a stream is complete, and the text a
 //! response carries as the SDK's `response.text` computes it.
 
+pub mod fold;
 #[rustfmt::skip]
 mod schema;
 
