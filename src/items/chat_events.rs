@@ -224,7 +224,38 @@ pub fn accumulate_delta(
 
 /// A node as a JSON value.
 pub fn value_of(doc: &Doc, node: u32) -> Value {
-    serde_json::from_str(doc.json_text(node)).unwrap_or(Value::Null)
+    match doc.node(node).kind {
+        Kind::Null => Value::Null,
+        Kind::True => Value::Bool(true),
+        Kind::False => Value::Bool(false),
+        Kind::Str => match doc.str_value(node) {
+            Some(s) => Value::String(s.into_owned()),
+            None => serde_json::from_str(doc.json_text(node)).unwrap_or(Value::Null),
+        },
+        _ => serde_json::from_str(doc.json_text(node)).unwrap_or(Value::Null),
+    }
+}
+
+/// `accumulate_delta(acc, delta)` for the delta object at `delta` in `doc`: a string onto
+/// a string (every content chunk) appends in place; anything else goes through the JSON value.
+fn accumulate_node(acc: &mut Map<String, Value>, doc: &Doc, delta: u32) -> Result<(), String> {
+    for (k, v) in doc.members(delta) {
+        let Some(key) = doc.str_value(k) else {
+            continue;
+        };
+        if doc.node(v).kind == Kind::Str && key != "index" && key != "type" {
+            if let (Some(Value::String(a)), Some(more)) =
+                (acc.get_mut(key.as_ref()), doc.str_value(v))
+            {
+                a.push_str(&more);
+                continue;
+            }
+        }
+        let mut one = Map::new();
+        one.insert(key.into_owned(), value_of(doc, v));
+        accumulate_delta(acc, one)?;
+    }
+    Ok(())
 }
 
 fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
@@ -381,20 +412,23 @@ impl ChatState {
                 Some(Value::Array(l)) => l,
                 _ => return Err(HandleError::Shape("the snapshot has no choices".into())),
             };
-            let delta = match doc.get_object(c, "delta").map(|d| value_of(doc, d)) {
-                Some(Value::Object(d)) => d,
-                _ => Map::new(),
-            };
+            let delta_node = doc.get_object(c, "delta");
             let pos = match py_index(list.len(), index) {
                 Some(at) => {
                     let msg = match list[at].get_mut("message") {
                         Some(Value::Object(m)) => m,
                         _ => return Err(HandleError::Shape("a choice without a message".into())),
                     };
-                    accumulate_delta(msg, delta).map_err(HandleError::Shape)?;
+                    if let Some(d) = delta_node {
+                        accumulate_node(msg, doc, d).map_err(HandleError::Shape)?;
+                    }
                     at
                 }
                 None => {
+                    let delta = match delta_node.map(|d| value_of(doc, d)) {
+                        Some(Value::Object(d)) => d,
+                        _ => Map::new(),
+                    };
                     let mut choice = match value_of(doc, c) {
                         Value::Object(m) => m,
                         _ => Map::new(),
