@@ -258,6 +258,79 @@ fn accumulate_node(acc: &mut Map<String, Value>, doc: &Doc, delta: u32) -> Resul
     Ok(())
 }
 
+/// The members of a chunk and of its choices that the state reads, found in one pass
+/// each (a lookup by name scans every member).
+#[derive(Default, Clone, Copy)]
+struct RootNodes {
+    object: Option<u32>,
+    choices: Option<u32>,
+    usage: Option<u32>,
+    system_fingerprint: Option<u32>,
+    moderation: Option<u32>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct ChoiceNodes {
+    node: u32,
+    index: i64,
+    delta: Option<u32>,
+    finish_reason: Option<u32>,
+    logprobs: Option<u32>,
+    content: Option<u32>,
+    refusal: Option<u32>,
+    tool_calls: Option<u32>,
+}
+
+fn scan_root(doc: &Doc) -> RootNodes {
+    let mut r = RootNodes::default();
+    for (k, v) in doc.members(0) {
+        match doc.str_value(k).as_deref() {
+            Some("object") => r.object = Some(v),
+            Some("choices") => r.choices = (doc.node(v).kind == Kind::Array).then_some(v),
+            Some("usage") => r.usage = Some(v),
+            Some("system_fingerprint") => r.system_fingerprint = Some(v),
+            Some("moderation") => r.moderation = Some(v),
+            _ => {}
+        }
+    }
+    r
+}
+
+fn int_node(doc: &Doc, n: u32) -> Option<i64> {
+    (doc.node(n).kind == Kind::Int)
+        .then(|| doc.raw(n).parse().ok())
+        .flatten()
+}
+
+fn scan_choice(doc: &Doc, c: u32) -> ChoiceNodes {
+    let mut n = ChoiceNodes {
+        node: c,
+        ..Default::default()
+    };
+    let mut index = None;
+    for (k, v) in doc.members(c) {
+        match doc.str_value(k).as_deref() {
+            Some("index") => index = int_node(doc, v),
+            Some("delta") => n.delta = (doc.node(v).kind == Kind::Object).then_some(v),
+            Some("finish_reason") => n.finish_reason = Some(v),
+            Some("logprobs") => n.logprobs = (doc.node(v).kind == Kind::Object).then_some(v),
+            _ => {}
+        }
+    }
+    n.index = index.unwrap_or(0);
+    if let Some(d) = n.delta {
+        for (k, v) in doc.members(d) {
+            match doc.str_value(k).as_deref() {
+                Some("content") => n.content = Some(v),
+                Some("refusal") => n.refusal = Some(v),
+                Some("tool_calls") => n.tool_calls = (doc.node(v).kind == Kind::Array).then_some(v),
+                _ => {}
+            }
+        }
+    }
+    n
+}
+
 fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
     doc.get(obj, key)
         .filter(|&n| doc.node(n).kind == Kind::Int)
@@ -323,36 +396,48 @@ impl ChatState {
     /// Whether a chunk is one the SDK's stream handles (`object` is
     /// `chat.completion.chunk`; Azure's filter-only events are not).
     pub fn is_chunk(doc: &Doc) -> bool {
-        doc.node(0).kind == Kind::Object
-            && doc
-                .get_str(0, "object")
-                .is_some_and(|o| o == "chat.completion.chunk")
+        doc.node(0).kind == Kind::Object && Self::is_chunk_at(doc, &scan_root(doc))
     }
 
-    /// Folds in one chunk and returns the events it fires.
+    fn is_chunk_at(doc: &Doc, root: &RootNodes) -> bool {
+        root.object
+            .and_then(|o| doc.str_value(o))
+            .is_some_and(|o| o == "chat.completion.chunk")
+    }
+
+    /// Folds in one chunk and returns the events it fires: none for a chunk
+    /// the SDK skips (see [`ChatState::is_chunk`]).
     pub fn handle(&mut self, doc: &Doc) -> Result<Vec<Fire>, HandleError> {
+        if doc.node(0).kind != Kind::Object {
+            return Ok(Vec::new());
+        }
+        let root = scan_root(doc);
+        if !Self::is_chunk_at(doc, &root) {
+            return Ok(Vec::new());
+        }
         self.version += 1;
-        let choices: Vec<u32> = doc
-            .get_array(0, "choices")
+        let choices: Vec<ChoiceNodes> = root
+            .choices
             .map(|a| {
                 doc.elements(a)
                     .filter(|&c| doc.node(c).kind == Kind::Object)
+                    .map(|c| scan_choice(doc, c))
                     .collect()
             })
             .unwrap_or_default();
         if self.snapshot.is_none() {
             self.first(doc, &choices)?;
         } else {
-            self.accumulate(doc, &choices)?;
+            self.accumulate(doc, &choices, &root)?;
         }
         let mut fire = vec![Fire::Chunk];
-        for (k, &c) in choices.iter().enumerate() {
-            self.build_events(doc, c, k, &mut fire);
+        for (k, n) in choices.iter().enumerate() {
+            self.build_events(doc, n, k, &mut fire);
         }
         Ok(fire)
     }
 
-    fn first(&mut self, doc: &Doc, choices: &[u32]) -> Result<(), HandleError> {
+    fn first(&mut self, doc: &Doc, choices: &[ChoiceNodes]) -> Result<(), HandleError> {
         let mut data = match value_of(doc, 0) {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -362,8 +447,8 @@ impl ChatState {
             Some(Value::Array(l)) => l,
             _ => Vec::new(),
         };
-        for &c in choices {
-            let index = int(doc, c, "index").unwrap_or(0);
+        for n in choices {
+            let (c, index) = (n.node, n.index);
             let mut choice = match value_of(doc, c) {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -404,15 +489,20 @@ impl ChatState {
             .map_or(0, Vec::len)
     }
 
-    fn accumulate(&mut self, doc: &Doc, choices: &[u32]) -> Result<(), HandleError> {
-        for &c in choices {
-            let index = int(doc, c, "index").unwrap_or(0);
+    fn accumulate(
+        &mut self,
+        doc: &Doc,
+        choices: &[ChoiceNodes],
+        root: &RootNodes,
+    ) -> Result<(), HandleError> {
+        for n in choices {
+            let (c, index) = (n.node, n.index);
             let snap = self.snapshot.as_mut().expect("snapshot");
             let list = match snap.get_mut("choices") {
                 Some(Value::Array(l)) => l,
                 _ => return Err(HandleError::Shape("the snapshot has no choices".into())),
             };
-            let delta_node = doc.get_object(c, "delta");
+            let delta_node = n.delta;
             let pos = match py_index(list.len(), index) {
                 Some(at) => {
                     let msg = match list[at].get_mut("message") {
@@ -444,7 +534,11 @@ impl ChatState {
                 }
             };
             let choice = &mut list[pos];
-            if let Some(f) = doc.get_str(c, "finish_reason").filter(|f| !f.is_empty()) {
+            if let Some(f) = n
+                .finish_reason
+                .and_then(|f| doc.str_value(f))
+                .filter(|f| !f.is_empty())
+            {
                 choice["finish_reason"] = Value::String(f.to_string());
                 if self.opts.parseable && (f == "length" || f == "content_filter") {
                     return Err(HandleError::Finish(f.into_owned()));
@@ -468,10 +562,7 @@ impl ChatState {
             let n_tools = tools.map_or(0, Vec::len);
             let slots = &mut self.tool_parsed[pos];
             slots.resize(n_tools, Parsed::No);
-            if let Some(calls) = doc
-                .get_object(c, "delta")
-                .and_then(|d| doc.get_array(d, "tool_calls"))
-            {
+            if let Some(calls) = n.tool_calls {
                 for call in doc.elements(calls) {
                     let Some(i) = int(doc, call, "index") else {
                         continue;
@@ -499,10 +590,7 @@ impl ChatState {
                     }
                 }
             }
-            if let Some(lp) = doc
-                .get(c, "logprobs")
-                .filter(|&n| doc.node(n).kind == Kind::Object)
-            {
+            if let Some(lp) = n.logprobs {
                 let content = doc
                     .get(lp, "content")
                     .map(|n| value_of(doc, n))
@@ -541,25 +629,18 @@ impl ChatState {
             }
         }
         let snap = self.snapshot.as_mut().expect("snapshot");
-        snap["usage"] = doc
-            .get(0, "usage")
-            .map(|n| value_of(doc, n))
-            .unwrap_or(Value::Null);
-        snap["system_fingerprint"] = doc
-            .get(0, "system_fingerprint")
-            .map(|n| value_of(doc, n))
-            .unwrap_or(Value::Null);
-        if let Some(m) = doc
-            .get(0, "moderation")
-            .filter(|&n| doc.node(n).kind != Kind::Null)
-        {
+        snap["usage"] = root.usage.map_or(Value::Null, |n| value_of(doc, n));
+        snap["system_fingerprint"] = root
+            .system_fingerprint
+            .map_or(Value::Null, |n| value_of(doc, n));
+        if let Some(m) = root.moderation.filter(|&n| doc.node(n).kind != Kind::Null) {
             snap["moderation"] = value_of(doc, m);
         }
         Ok(())
     }
 
-    fn build_events(&mut self, doc: &Doc, c: u32, k: usize, fire: &mut Vec<Fire>) {
-        let index = int(doc, c, "index").unwrap_or(0);
+    fn build_events(&mut self, doc: &Doc, n: &ChoiceNodes, k: usize, fire: &mut Vec<Fire>) {
+        let index = n.index;
         let Some(pos) = self
             .snapshot
             .as_ref()
@@ -579,13 +660,8 @@ impl ChatState {
         };
         let choice = self.choice(pos).expect("choice");
         let msg = message(choice).expect("message");
-        let delta = doc.get_object(c, "delta");
-        let dstr = |key: &str| {
-            delta
-                .and_then(|d| doc.get_str(d, key))
-                .map(|s| s.into_owned())
-        };
-        if let (Some(d), Some(len)) = (dstr("content"), str_len(msg.get("content"))) {
+        let dstr = |node: Option<u32>| node.and_then(|v| doc.str_value(v)).map(|s| s.into_owned());
+        if let (Some(d), Some(len)) = (dstr(n.content), str_len(msg.get("content"))) {
             fire.push(Fire::ContentDelta {
                 choice: pos,
                 delta: d,
@@ -593,15 +669,15 @@ impl ChatState {
                 parsed: self.content_parsed(pos),
             });
         }
-        if let (Some(d), Some(len)) = (dstr("refusal"), str_len(msg.get("refusal"))) {
+        if let (Some(d), Some(len)) = (dstr(n.refusal), str_len(msg.get("refusal"))) {
             fire.push(Fire::RefusalDelta {
                 choice: pos,
                 delta: d,
                 len,
             });
         }
-        let calls: Vec<u32> = delta
-            .and_then(|d| doc.get_array(d, "tool_calls"))
+        let calls: Vec<u32> = n
+            .tool_calls
             .map(|a| {
                 doc.elements(a)
                     .filter(|&t| doc.node(t).kind == Kind::Object)
@@ -638,9 +714,7 @@ impl ChatState {
                 parsed: self.tool_parsed(pos, at),
             });
         }
-        let lp_chunk = doc
-            .get(c, "logprobs")
-            .filter(|&n| doc.node(n).kind == Kind::Object);
+        let lp_chunk = n.logprobs;
         if let (Some(lp), Some(slp)) = (lp_chunk, choice.get("logprobs").filter(|v| v.is_object()))
         {
             for (key, refusal) in [("content", false), ("refusal", true)] {

@@ -181,9 +181,6 @@ impl ChatState {
             .map_err(|_| PyTypeError::new_err("expected a chunk of a chat completion stream"))?;
         let doc = c.get().doc().clone();
         let mut out = Vec::new();
-        if !State::is_chunk(&doc) {
-            return Ok(out);
-        }
         let fired = lock(&this.inner).state.handle(&doc);
         let fired = match fired {
             Ok(f) => f,
