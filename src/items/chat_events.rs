@@ -630,9 +630,20 @@ impl ChatState {
         }
         let snap = self.snapshot.as_mut().expect("snapshot");
         snap["usage"] = root.usage.map_or(Value::Null, |n| value_of(doc, n));
-        snap["system_fingerprint"] = root
+        // Usually the same on every chunk: left alone then (no string made and dropped).
+        let fingerprint = root
             .system_fingerprint
-            .map_or(Value::Null, |n| value_of(doc, n));
+            .filter(|&n| doc.node(n).kind != Kind::Null);
+        let same = match (
+            fingerprint.and_then(|n| doc.str_value(n)),
+            snap.get("system_fingerprint"),
+        ) {
+            (Some(new), Some(Value::String(old))) => *old == new,
+            _ => false,
+        };
+        if !same {
+            snap["system_fingerprint"] = fingerprint.map_or(Value::Null, |n| value_of(doc, n));
+        }
         if let Some(m) = root.moderation.filter(|&n| doc.node(n).kind != Kind::Null) {
             snap["moderation"] = value_of(doc, m);
         }

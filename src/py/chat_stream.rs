@@ -547,7 +547,10 @@ impl ChatEvent {
 
     #[getter]
     fn chunk(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.get_field(py, "chunk")
+        match (self.kind, &self.chunk) {
+            (Kind::Chunk, Some(c)) => Ok(c.clone_ref(py)),
+            _ => self.get_field(py, "chunk"),
+        }
     }
 
     #[getter]
@@ -557,7 +560,11 @@ impl ChatEvent {
 
     #[getter]
     fn delta(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.get_field(py, "delta")
+        match (self.kind, &self.text) {
+            // The hot read (`content.delta`): straight to the stored str.
+            (Kind::ContentDelta | Kind::RefusalDelta, Some(t)) => Ok(t.clone_ref(py)),
+            _ => self.get_field(py, "delta"),
+        }
     }
 
     #[getter]
