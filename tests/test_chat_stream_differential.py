@@ -9,6 +9,7 @@ output) is served by the mock server to the SDK's client and to sserpent's, each
 pydantic model or a JSON-schema dict. The event sequences must agree, type by type and field
 by field (each event's values read as it arrives: the SDK's snapshot objects change later), and
 so must ``get_final_completion()`` (``model_dump()`` and every field), or the exception raised.
+The error sample gives the same events, then the same error.
 """
 
 from __future__ import annotations
@@ -244,3 +245,24 @@ def test_every_event_type_is_exercised() -> None:
             events, _ = read(clients(s, is_azure(stream))[1], s, stream, dict(MODES)[mode])
             seen.update(e["type"] for e in events)
     assert seen == set(FIELDS)
+
+
+def test_an_error_midstream_after_the_same_events(server: MockServer) -> None:
+    """The error sample: the same events, then the SDK's APIError and sserpent's StreamError
+    with the same message, type and body."""
+    stream = "wire/openai_chat_error_midstream"
+    sdk_client, ss_client = clients(server, False)
+    got: dict[str, List[dict]] = {"sdk": [], "ss": []}
+    errors: dict[str, Any] = {}
+    for side, client, exc in (("sdk", sdk_client, openai.APIError), ("ss", ss_client, sserpent.StreamError)):
+        server.enqueue(sse_file=str(FIXTURES / f"{stream}.sse"))
+        with pytest.raises(exc) as e:
+            with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as s:
+                for event in s:
+                    got[side].append(capture(event, side == "sdk"))
+        errors[side] = e.value
+    assert [e["type"] for e in got["ss"]] == ["chunk", "content.delta", "chunk", "content.delta"]
+    assert_events_equal(got["sdk"], got["ss"])
+    assert errors["ss"].message == errors["sdk"].message
+    assert errors["ss"].type == errors["sdk"].type == "server_error"
+    assert errors["ss"].body["error"] == errors["sdk"].body

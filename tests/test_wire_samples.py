@@ -260,6 +260,7 @@ def test_sample_list():
         "oci_generate_text",
         "openai_chat_error_midstream",
         "openai_chat_keepalive_cr",
+        "openai_chat_structured",
         "openai_chat_tool_call",
         "openai_chat_usage",
         "openai_compat_reasoning",

@@ -18,8 +18,12 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
+use crate::items::chat_deltas::{
+    accumulate_delta, accumulate_node, py_index, scan_choice, scan_root, value_of, ChoiceNodes,
+    RootNodes,
+};
 use crate::wire::json::{Doc, Kind};
 use crate::wire::partial_json;
 
@@ -126,107 +130,6 @@ pub struct ChatState {
     pub version: u64,
 }
 
-fn py_index(len: usize, i: i64) -> Option<usize> {
-    let i = if i < 0 { i + len as i64 } else { i };
-    (0..len as i64).contains(&i).then_some(i as usize)
-}
-
-fn py_insert(list: &mut Vec<Value>, i: i64, v: Value) {
-    let len = list.len() as i64;
-    let at = if i < 0 { (i + len).max(0) } else { i.min(len) };
-    list.insert(at as usize, v);
-}
-
-fn has_indexed_entries(v: &Value) -> bool {
-    v.as_array().is_some_and(|a| {
-        a.iter()
-            .any(|e| e.as_object().is_some_and(|o| o.contains_key("index")))
-    })
-}
-
-fn add_numbers(a: &Number, b: &Number) -> Number {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        if let Some(s) = x.checked_add(y) {
-            return s.into();
-        }
-    }
-    let s = a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0);
-    Number::from_f64(s).unwrap_or_else(|| a.clone())
-}
-
-/// The SDK's `accumulate_delta`, in place.
-pub fn accumulate_delta(
-    acc: &mut Map<String, Value>,
-    delta: Map<String, Value>,
-) -> Result<(), String> {
-    for (key, dv) in delta {
-        if acc.get(&key).is_none_or(Value::is_null) {
-            if has_indexed_entries(&dv) {
-                acc.insert(key.clone(), Value::Array(Vec::new()));
-            } else {
-                acc.insert(key, dv);
-                continue;
-            }
-        }
-        if key == "index" || key == "type" {
-            acc.insert(key, dv);
-            continue;
-        }
-        let Some(av) = acc.get_mut(&key) else {
-            continue;
-        };
-        match (av, dv) {
-            (Value::String(a), Value::String(d)) => a.push_str(&d),
-            (Value::Number(a), Value::Number(d)) => *a = add_numbers(a, &d),
-            (Value::Object(a), Value::Object(d)) => accumulate_delta(a, d)?,
-            (Value::Array(a), Value::Array(d)) => {
-                let scalars = a.iter().all(|x| x.is_string() || x.is_number());
-                if scalars
-                    && (!a.is_empty()
-                        || !d.iter().any(|e| e.get("index").is_some() && e.is_object()))
-                {
-                    a.extend(d);
-                    continue;
-                }
-                for entry in d {
-                    let Value::Object(e) = entry else {
-                        return Err(format!(
-                            "Unexpected list delta entry is not a dictionary: {entry}"
-                        ));
-                    };
-                    let index = match e.get("index") {
-                        None => {
-                            return Err(format!(
-                                "Expected list delta entry to have an `index` key; {}",
-                                Value::Object(e)
-                            ))
-                        }
-                        Some(i) => i.as_i64().ok_or_else(|| {
-                            format!(
-                                "Unexpected, list delta entry `index` value is not an integer; {i}"
-                            )
-                        })?,
-                    };
-                    match py_index(a.len(), index) {
-                        None => py_insert(a, index, Value::Object(e)),
-                        Some(at) => match &mut a[at] {
-                            Value::Object(acc_entry) => accumulate_delta(acc_entry, e)?,
-                            _ => return Err("not handled yet".into()),
-                        },
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// A node as a JSON value.
-pub fn value_of(doc: &Doc, node: u32) -> Value {
-    serde_json::from_str(doc.json_text(node)).unwrap_or(Value::Null)
-}
-
 fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
     doc.get(obj, key)
         .filter(|&n| doc.node(n).kind == Kind::Int)
@@ -292,36 +195,48 @@ impl ChatState {
     /// Whether a chunk is one the SDK's stream handles (`object` is
     /// `chat.completion.chunk`; Azure's filter-only events are not).
     pub fn is_chunk(doc: &Doc) -> bool {
-        doc.node(0).kind == Kind::Object
-            && doc
-                .get_str(0, "object")
-                .is_some_and(|o| o == "chat.completion.chunk")
+        doc.node(0).kind == Kind::Object && Self::is_chunk_at(doc, &scan_root(doc))
     }
 
-    /// Folds in one chunk and returns the events it fires.
+    fn is_chunk_at(doc: &Doc, root: &RootNodes) -> bool {
+        root.object
+            .and_then(|o| doc.str_value(o))
+            .is_some_and(|o| o == "chat.completion.chunk")
+    }
+
+    /// Folds in one chunk and returns the events it fires: none for a chunk
+    /// the SDK skips (see [`ChatState::is_chunk`]).
     pub fn handle(&mut self, doc: &Doc) -> Result<Vec<Fire>, HandleError> {
+        if doc.node(0).kind != Kind::Object {
+            return Ok(Vec::new());
+        }
+        let root = scan_root(doc);
+        if !Self::is_chunk_at(doc, &root) {
+            return Ok(Vec::new());
+        }
         self.version += 1;
-        let choices: Vec<u32> = doc
-            .get_array(0, "choices")
+        let choices: Vec<ChoiceNodes> = root
+            .choices
             .map(|a| {
                 doc.elements(a)
                     .filter(|&c| doc.node(c).kind == Kind::Object)
+                    .map(|c| scan_choice(doc, c))
                     .collect()
             })
             .unwrap_or_default();
         if self.snapshot.is_none() {
             self.first(doc, &choices)?;
         } else {
-            self.accumulate(doc, &choices)?;
+            self.accumulate(doc, &choices, &root)?;
         }
         let mut fire = vec![Fire::Chunk];
-        for (k, &c) in choices.iter().enumerate() {
-            self.build_events(doc, c, k, &mut fire);
+        for (k, n) in choices.iter().enumerate() {
+            self.build_events(doc, n, k, &mut fire);
         }
         Ok(fire)
     }
 
-    fn first(&mut self, doc: &Doc, choices: &[u32]) -> Result<(), HandleError> {
+    fn first(&mut self, doc: &Doc, choices: &[ChoiceNodes]) -> Result<(), HandleError> {
         let mut data = match value_of(doc, 0) {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -331,8 +246,8 @@ impl ChatState {
             Some(Value::Array(l)) => l,
             _ => Vec::new(),
         };
-        for &c in choices {
-            let index = int(doc, c, "index").unwrap_or(0);
+        for n in choices {
+            let (c, index) = (n.node, n.index);
             let mut choice = match value_of(doc, c) {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -373,28 +288,36 @@ impl ChatState {
             .map_or(0, Vec::len)
     }
 
-    fn accumulate(&mut self, doc: &Doc, choices: &[u32]) -> Result<(), HandleError> {
-        for &c in choices {
-            let index = int(doc, c, "index").unwrap_or(0);
+    fn accumulate(
+        &mut self,
+        doc: &Doc,
+        choices: &[ChoiceNodes],
+        root: &RootNodes,
+    ) -> Result<(), HandleError> {
+        for n in choices {
+            let (c, index) = (n.node, n.index);
             let snap = self.snapshot.as_mut().expect("snapshot");
             let list = match snap.get_mut("choices") {
                 Some(Value::Array(l)) => l,
                 _ => return Err(HandleError::Shape("the snapshot has no choices".into())),
             };
-            let delta = match doc.get_object(c, "delta").map(|d| value_of(doc, d)) {
-                Some(Value::Object(d)) => d,
-                _ => Map::new(),
-            };
+            let delta_node = n.delta;
             let pos = match py_index(list.len(), index) {
                 Some(at) => {
                     let msg = match list[at].get_mut("message") {
                         Some(Value::Object(m)) => m,
                         _ => return Err(HandleError::Shape("a choice without a message".into())),
                     };
-                    accumulate_delta(msg, delta).map_err(HandleError::Shape)?;
+                    if let Some(d) = delta_node {
+                        accumulate_node(msg, doc, d).map_err(HandleError::Shape)?;
+                    }
                     at
                 }
                 None => {
+                    let delta = match delta_node.map(|d| value_of(doc, d)) {
+                        Some(Value::Object(d)) => d,
+                        _ => Map::new(),
+                    };
                     let mut choice = match value_of(doc, c) {
                         Value::Object(m) => m,
                         _ => Map::new(),
@@ -410,7 +333,11 @@ impl ChatState {
                 }
             };
             let choice = &mut list[pos];
-            if let Some(f) = doc.get_str(c, "finish_reason").filter(|f| !f.is_empty()) {
+            if let Some(f) = n
+                .finish_reason
+                .and_then(|f| doc.str_value(f))
+                .filter(|f| !f.is_empty())
+            {
                 choice["finish_reason"] = Value::String(f.to_string());
                 if self.opts.parseable && (f == "length" || f == "content_filter") {
                     return Err(HandleError::Finish(f.into_owned()));
@@ -434,10 +361,7 @@ impl ChatState {
             let n_tools = tools.map_or(0, Vec::len);
             let slots = &mut self.tool_parsed[pos];
             slots.resize(n_tools, Parsed::No);
-            if let Some(calls) = doc
-                .get_object(c, "delta")
-                .and_then(|d| doc.get_array(d, "tool_calls"))
-            {
+            if let Some(calls) = n.tool_calls {
                 for call in doc.elements(calls) {
                     let Some(i) = int(doc, call, "index") else {
                         continue;
@@ -465,10 +389,7 @@ impl ChatState {
                     }
                 }
             }
-            if let Some(lp) = doc
-                .get(c, "logprobs")
-                .filter(|&n| doc.node(n).kind == Kind::Object)
-            {
+            if let Some(lp) = n.logprobs {
                 let content = doc
                     .get(lp, "content")
                     .map(|n| value_of(doc, n))
@@ -507,25 +428,29 @@ impl ChatState {
             }
         }
         let snap = self.snapshot.as_mut().expect("snapshot");
-        snap["usage"] = doc
-            .get(0, "usage")
-            .map(|n| value_of(doc, n))
-            .unwrap_or(Value::Null);
-        snap["system_fingerprint"] = doc
-            .get(0, "system_fingerprint")
-            .map(|n| value_of(doc, n))
-            .unwrap_or(Value::Null);
-        if let Some(m) = doc
-            .get(0, "moderation")
-            .filter(|&n| doc.node(n).kind != Kind::Null)
-        {
+        snap["usage"] = root.usage.map_or(Value::Null, |n| value_of(doc, n));
+        // Usually the same on every chunk: left alone then (no string made and dropped).
+        let fingerprint = root
+            .system_fingerprint
+            .filter(|&n| doc.node(n).kind != Kind::Null);
+        let same = match (
+            fingerprint.and_then(|n| doc.str_value(n)),
+            snap.get("system_fingerprint"),
+        ) {
+            (Some(new), Some(Value::String(old))) => *old == new,
+            _ => false,
+        };
+        if !same {
+            snap["system_fingerprint"] = fingerprint.map_or(Value::Null, |n| value_of(doc, n));
+        }
+        if let Some(m) = root.moderation.filter(|&n| doc.node(n).kind != Kind::Null) {
             snap["moderation"] = value_of(doc, m);
         }
         Ok(())
     }
 
-    fn build_events(&mut self, doc: &Doc, c: u32, k: usize, fire: &mut Vec<Fire>) {
-        let index = int(doc, c, "index").unwrap_or(0);
+    fn build_events(&mut self, doc: &Doc, n: &ChoiceNodes, k: usize, fire: &mut Vec<Fire>) {
+        let index = n.index;
         let Some(pos) = self
             .snapshot
             .as_ref()
@@ -545,13 +470,8 @@ impl ChatState {
         };
         let choice = self.choice(pos).expect("choice");
         let msg = message(choice).expect("message");
-        let delta = doc.get_object(c, "delta");
-        let dstr = |key: &str| {
-            delta
-                .and_then(|d| doc.get_str(d, key))
-                .map(|s| s.into_owned())
-        };
-        if let (Some(d), Some(len)) = (dstr("content"), str_len(msg.get("content"))) {
+        let dstr = |node: Option<u32>| node.and_then(|v| doc.str_value(v)).map(|s| s.into_owned());
+        if let (Some(d), Some(len)) = (dstr(n.content), str_len(msg.get("content"))) {
             fire.push(Fire::ContentDelta {
                 choice: pos,
                 delta: d,
@@ -559,15 +479,15 @@ impl ChatState {
                 parsed: self.content_parsed(pos),
             });
         }
-        if let (Some(d), Some(len)) = (dstr("refusal"), str_len(msg.get("refusal"))) {
+        if let (Some(d), Some(len)) = (dstr(n.refusal), str_len(msg.get("refusal"))) {
             fire.push(Fire::RefusalDelta {
                 choice: pos,
                 delta: d,
                 len,
             });
         }
-        let calls: Vec<u32> = delta
-            .and_then(|d| doc.get_array(d, "tool_calls"))
+        let calls: Vec<u32> = n
+            .tool_calls
             .map(|a| {
                 doc.elements(a)
                     .filter(|&t| doc.node(t).kind == Kind::Object)
@@ -604,9 +524,7 @@ impl ChatState {
                 parsed: self.tool_parsed(pos, at),
             });
         }
-        let lp_chunk = doc
-            .get(c, "logprobs")
-            .filter(|&n| doc.node(n).kind == Kind::Object);
+        let lp_chunk = n.logprobs;
         if let (Some(lp), Some(slp)) = (lp_chunk, choice.get("logprobs").filter(|v| v.is_object()))
         {
             for (key, refusal) in [("content", false), ("refusal", true)] {

@@ -5,6 +5,7 @@
 //! May use `wire` and `providers`; knows nothing of sockets or Python.
 
 pub mod accumulate;
+pub mod chat_deltas;
 pub mod chat_events;
 pub mod pipeline;
 pub mod text;

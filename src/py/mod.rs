@@ -7,6 +7,7 @@ pub mod anthropic;
 pub mod args;
 pub mod awaitable;
 pub mod bridge;
+pub mod chat_event;
 pub mod chat_stream;
 pub mod chunk;
 pub mod chunk_methods;
@@ -44,7 +45,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bridge::register(m)?;
     m.add_class::<anthropic::MessageState>()?;
     m.add_class::<chat_stream::ChatState>()?;
-    m.add_class::<chat_stream::ChatEvent>()?;
+    m.add_class::<chat_event::ChatEvent>()?;
     m.add_class::<chat_stream::ChatEvents>()?;
     m.add_class::<event::PyEvent>()?;
     m.add_class::<event::PyDecoder>()?;

@@ -250,7 +250,6 @@ class _Resource:
         ``request_id``; ``parse()`` for what ``create`` returns), as in the SDKs."""
         return _RawResource(self)
 
-
     @property
     def with_streaming_response(self) -> _StreamingResource:
         """``with ....with_streaming_response.create(...) as response:`` (``async with`` on the
