@@ -64,11 +64,18 @@ def test_the_awaitable_protocol_by_hand(server: MockServer) -> None:
     async def main() -> List[Any]:
         client = sserpent.Client(base_url=server.base_url)
         stream = client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "5"})
-        await stream.aopen()
-        await asyncio.sleep(0.2)  # every chunk in: each __anext__ is ready at once
-        out = []
-        for i in range(len(expected)):
-            it = stream.__anext__().__await__()
+        # The first read decides the view (chunks) and may wait; the others are taken when
+        # queued, so their awaitables are ready ones (`_Ready`).
+        out = [_plain(await stream.__anext__())]
+        for i in range(1, len(expected)):
+            for _ in range(400):
+                awaitable = stream.__anext__()
+                if type(awaitable).__name__ == "_Ready":
+                    break
+                # Not queued yet: a waiting awaitable never polled takes nothing; try again.
+                await asyncio.sleep(0.01)
+            assert type(awaitable).__name__ == "_Ready"
+            it = awaitable.__await__()
             with pytest.raises(StopIteration) as stop:
                 if i % 2:
                     it.send(None)
