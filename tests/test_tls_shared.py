@@ -150,3 +150,27 @@ def test_the_system_roots_verify_a_server_they_sign(tls_server: Any) -> None:
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+_NO_ROOTS = """
+import sys, sserpent
+from sserpent.testing import MockServer
+# Made without reading the (empty) store; plain http:// needs no roots at all.
+client = sserpent.Client(base_url=sys.argv[1], max_retries=0)
+with MockServer() as server:
+    plain = sserpent.Client(base_url=server.base_url, max_retries=0)
+    assert len(list(plain.stream("POST", "/chat/completions", json={"model": "m", "stream": True}))) > 0
+try:
+    list(client.stream("POST", "/v1/chat/completions", json={}))
+except sserpent.APIConnectionError as e:
+    print(str(e))
+"""
+
+
+def test_a_system_without_roots_fails_the_handshake_not_the_construction(tls_server: Any) -> None:
+    url, _, _ = tls_server
+    env = dict(os.environ, SSL_CERT_FILE=os.devnull + ".missing.pem", SSL_CERT_DIR=os.devnull + ".missing")
+    out = subprocess.run([sys.executable, "-c", _NO_ROOTS, url], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "No CA certificates were loaded from the system" in out.stdout

@@ -3,8 +3,10 @@
 //! to wait on the loop bridge. Above `stream.rs`, whose async wait they poll;
 //! `sse()`'s own awaitable shares `ready` and `thrown`.
 
-use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::exceptions::{PyBaseException, PyStopAsyncIteration, PyStopIteration};
+use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 use crate::transport::stream::View;
 
@@ -42,6 +44,34 @@ pub(super) fn anext(
     }
 }
 
+/// Ends an awaitable's `__next__` with `StopIteration(value)`, the way an
+/// `await` gets its result, set straight in the interpreter. pyo3's lazy
+/// `PyErr` would box the arguments, raise, then fetch and normalise: build the
+/// exception object (about 750 instructions a chunk of `async for`). CPython
+/// before 3.12 keeps `(StopIteration, value)` unnormalised unless another
+/// exception is being handled, and the awaiting coroutine takes `value` from
+/// it as it is; 3.12 on builds the object in C. Returns `Ok(None)`: the slot's
+/// "stopped", its exception already set. A tuple or an exception would be
+/// taken for `StopIteration`'s arguments, so those go the long way (as the
+/// interpreter's own `_PyGen_SetStopIterationValue` wraps them).
+fn stop_with(py: Python<'_>, value: Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
+    let v = value.bind(py);
+    if v.is_instance_of::<PyTuple>() || v.is_instance_of::<PyBaseException>() {
+        return Err(PyStopIteration::new_err((value,)));
+    }
+    // SAFETY: attached; both are valid objects; the call takes its own references.
+    unsafe { ffi::PyErr_SetObject(ffi::PyExc_StopIteration, value.as_ptr()) };
+    Ok(None)
+}
+
+/// `send(None)`: the same step as `__next__`, its stop raised as an exception.
+fn as_send(py: Python<'_>, next: PyResult<Option<Py<PyAny>>>) -> PyResult<Py<PyAny>> {
+    match next? {
+        Some(v) => Ok(v),
+        None => Err(PyErr::fetch(py)),
+    }
+}
+
 /// An already-resolved awaitable.
 pub(crate) fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
     Ok(Bound::new(py, Ready { value })?.into_any())
@@ -63,12 +93,12 @@ impl Ready {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Err(PyStopIteration::new_err(self.value.clone_ref(py)))
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        stop_with(py, self.value.clone_ref(py))
     }
 
     fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__next__(py)
+        as_send(py, self.__next__(py))
     }
 
     #[pyo3(signature = (typ, val = None, _tb = None))]
@@ -105,11 +135,11 @@ impl Pending {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let stream = self.stream.get();
         match stream.poll_async(py, self.view, self.want, None)? {
-            Step::Wait(fut) => Ok(fut),
-            Step::Value(v) => Err(PyStopIteration::new_err(v)),
+            Step::Wait(fut) => Ok(Some(fut)),
+            Step::Value(v) => stop_with(py, v),
             Step::End => match (&self.want, &self.result) {
                 (Want::Head, Some(r)) => Err(PyStopIteration::new_err(r.clone_ref(py))),
                 (Want::Drain, _) => Err(PyStopIteration::new_err(stream.final_value(py)?)),
@@ -120,7 +150,7 @@ impl Pending {
     }
 
     fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__next__(py)
+        as_send(py, self.__next__(py))
     }
 
     /// The awaiting task was cancelled (or another error thrown in): close

@@ -83,16 +83,18 @@ struct SystemRoots {
 }
 
 impl SystemRoots {
+    /// The lock is never held while the store is read: a `fork()` while
+    /// another thread reads it must not leave the child a lock no thread
+    /// will release. Two threads may both read it once; the first kept wins.
     fn get(&self) -> Result<Arc<rustls_platform_verifier::Verifier>, rustls::Error> {
-        let mut slot = self.verifier.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = slot.as_ref() {
+        let slot = || self.verifier.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = slot().as_ref() {
             return Ok(v.clone());
         }
-        let v = Arc::new(rustls_platform_verifier::Verifier::new(
+        let made = Arc::new(rustls_platform_verifier::Verifier::new(
             self.provider.clone(),
         )?);
-        *slot = Some(v.clone());
-        Ok(v)
+        Ok(slot().get_or_insert(made).clone())
     }
 }
 
@@ -139,8 +141,9 @@ impl ServerCertVerifier for SystemRoots {
 /// Only the bundle's roots (as requests and httpx: a bundle replaces the
 /// system's), kept by the bundle's bytes.
 fn bundle(pem: &[u8]) -> Result<Arc<ClientConfig>, String> {
-    let mut kept = BUNDLES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, config)) = kept.iter().find(|(bytes, _)| bytes == pem) {
+    // Not locked while parsing (see `SystemRoots::get`).
+    let kept = || BUNDLES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, config)) = kept().iter().find(|(bytes, _)| bytes == pem) {
         return Ok(config.clone());
     }
     let certs = CertificateDer::pem_slice_iter(pem)
@@ -161,6 +164,10 @@ fn bundle(pem: &[u8]) -> Result<Arc<ClientConfig>, String> {
             .with_root_certificates(roots)
             .with_no_client_auth(),
     );
+    let mut kept = kept();
+    if let Some((_, config)) = kept.iter().find(|(bytes, _)| bytes == pem) {
+        return Ok(config.clone());
+    }
     if kept.len() >= BUNDLES_KEPT {
         kept.remove(0);
     }

@@ -148,15 +148,30 @@ impl Doc {
 
     /// The value node of the member named `name` (JSON objects may repeat a
     /// key; `json.loads` keeps the last, so do we).
+    ///
+    /// The hot path of attribute access (and of `final()`'s fold): a member
+    /// is skipped on its key's length, from the node, before any text is
+    /// touched; only a key of the right length is compared byte by byte.
+    #[inline]
     pub fn get(&self, obj: u32, name: &str) -> Option<u32> {
+        let nodes = self.nodes.as_slice();
+        let text = self.text.as_bytes();
+        let want = name.as_bytes();
         let mut found = None;
-        let nodes = &self.nodes;
-        let mut at = obj + 1;
+        let mut at = obj as usize + 1;
         for _ in 0..nodes[obj as usize].len {
-            if self.key_is(at, name) {
-                found = Some(at + 1);
+            let key = &nodes[at];
+            let hit = if key.escaped {
+                self.key_is(at as u32, name)
+            } else {
+                key.end.wrapping_sub(key.start) as usize == want.len()
+                    && want.first().is_none_or(|&b| text[key.start as usize] == b)
+                    && text[key.start as usize..key.end as usize] == *want
+            };
+            if hit {
+                found = Some(at as u32 + 1);
             }
-            at = nodes[at as usize + 1].next;
+            at = nodes[at + 1].next as usize;
         }
         found
     }
