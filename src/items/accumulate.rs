@@ -58,12 +58,6 @@ fn s(doc: &Doc, obj: u32, key: &str) -> Option<String> {
     doc.get_str(obj, key).map(|c| c.into_owned())
 }
 
-fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
-    doc.get(obj, key)
-        .filter(|&n| doc.node(n).kind == Kind::Int)
-        .and_then(|n| doc.raw(n).parse().ok())
-}
-
 fn append(slot: &mut Option<String>, more: &str) {
     match slot {
         Some(s) => s.push_str(more),
@@ -143,9 +137,9 @@ impl Accumulator {
             }
             if let Some(u) = doc.get_object(0, "usage") {
                 self.usage = Some(Usage {
-                    prompt: int(doc, u, "prompt_tokens"),
-                    completion: int(doc, u, "completion_tokens"),
-                    total: int(doc, u, "total_tokens"),
+                    prompt: doc.get_int(u, "prompt_tokens"),
+                    completion: doc.get_int(u, "completion_tokens"),
+                    total: doc.get_int(u, "total_tokens"),
                 });
             }
             return;
@@ -203,7 +197,10 @@ impl Accumulator {
         if self.model.is_none() {
             self.model = s(doc, 0, "model").filter(|v| !v.is_empty());
         }
-        let (prompt, completion) = (int(doc, 0, "prompt_eval_count"), int(doc, 0, "eval_count"));
+        let (prompt, completion) = (
+            doc.get_int(0, "prompt_eval_count"),
+            doc.get_int(0, "eval_count"),
+        );
         if prompt.is_some() || completion.is_some() {
             self.usage = Some(Usage {
                 prompt,
@@ -259,7 +256,7 @@ impl Accumulator {
     }
 
     fn openai_choice(&mut self, doc: &Doc, c: u32) {
-        let index = int(doc, c, "index").unwrap_or(0);
+        let index = doc.get_int(c, "index").unwrap_or(0);
         let finish = s(doc, c, "finish_reason");
         let ch = self.choice(index);
         if finish.is_some() {
@@ -283,7 +280,9 @@ impl Accumulator {
                     if doc.node(call).kind != Kind::Object {
                         continue;
                     }
-                    let i = int(doc, call, "index").unwrap_or(ch.tool_calls.len() as i64);
+                    let i = doc
+                        .get_int(call, "index")
+                        .unwrap_or(ch.tool_calls.len() as i64);
                     let tc = ch.tool_calls.entry(i).or_default();
                     if let Some(id) = doc.get_str(call, "id") {
                         append(&mut tc.id, &id);
@@ -318,15 +317,15 @@ impl Accumulator {
         self.choice(0).role = s(doc, m, "role");
         if let Some(u) = doc.get_object(m, "usage") {
             self.usage = Some(Usage {
-                prompt: int(doc, u, "input_tokens"),
-                completion: int(doc, u, "output_tokens"),
+                prompt: doc.get_int(u, "input_tokens"),
+                completion: doc.get_int(u, "output_tokens"),
                 total: None,
             });
         }
     }
 
     fn anthropic_block_start(&mut self, doc: &Doc) {
-        let index = int(doc, 0, "index").unwrap_or(0);
+        let index = doc.get_int(0, "index").unwrap_or(0);
         let Some(block) = doc.get_object(0, "content_block") else {
             return;
         };
@@ -340,7 +339,7 @@ impl Accumulator {
     }
 
     fn anthropic_block_delta(&mut self, doc: &Doc) {
-        let index = int(doc, 0, "index").unwrap_or(0);
+        let index = doc.get_int(0, "index").unwrap_or(0);
         let Some(delta) = doc.get_object(0, "delta") else {
             return;
         };
@@ -377,10 +376,10 @@ impl Accumulator {
         }
         if let Some(u) = doc.get_object(0, "usage") {
             let usage = self.usage.get_or_insert_with(Usage::default);
-            if let Some(out) = int(doc, u, "output_tokens") {
+            if let Some(out) = doc.get_int(u, "output_tokens") {
                 usage.completion = Some(out); // cumulative in message_delta
             }
-            if let Some(inp) = int(doc, u, "input_tokens") {
+            if let Some(inp) = doc.get_int(u, "input_tokens") {
                 usage.prompt = Some(inp);
             }
         }
@@ -427,9 +426,9 @@ impl Accumulator {
                 }
                 if let Some(u) = doc.get_object(r, "usage") {
                     self.usage = Some(Usage {
-                        prompt: int(doc, u, "input_tokens"),
-                        completion: int(doc, u, "output_tokens"),
-                        total: int(doc, u, "total_tokens"),
+                        prompt: doc.get_int(u, "input_tokens"),
+                        completion: doc.get_int(u, "output_tokens"),
+                        total: doc.get_int(u, "total_tokens"),
                     });
                 }
             }
@@ -488,9 +487,9 @@ impl Accumulator {
         }
         if let Some(u) = doc.get_object(0, "usage") {
             self.usage = Some(Usage {
-                prompt: int(doc, u, "promptTokens"),
-                completion: int(doc, u, "completionTokens"),
-                total: int(doc, u, "totalTokens"),
+                prompt: doc.get_int(u, "promptTokens"),
+                completion: doc.get_int(u, "completionTokens"),
+                total: doc.get_int(u, "totalTokens"),
             });
         }
     }

@@ -130,12 +130,6 @@ pub struct ChatState {
     pub version: u64,
 }
 
-fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
-    doc.get(obj, key)
-        .filter(|&n| doc.node(n).kind == Kind::Int)
-        .and_then(|n| doc.raw(n).parse().ok())
-}
-
 fn truthy_str(v: Option<&Value>) -> bool {
     v.and_then(Value::as_str).is_some_and(|s| !s.is_empty())
 }
@@ -363,7 +357,7 @@ impl ChatState {
             slots.resize(n_tools, Parsed::No);
             if let Some(calls) = n.tool_calls {
                 for call in doc.elements(calls) {
-                    let Some(i) = int(doc, call, "index") else {
+                    let Some(i) = doc.get_int(call, "index") else {
                         continue;
                     };
                     let Some(at) = py_index(n_tools, i) else {
@@ -496,7 +490,7 @@ impl ChatState {
             .unwrap_or_default();
         let tools = msg.get("tool_calls").and_then(Value::as_array);
         for &call in &calls {
-            let i = int(doc, call, "index").unwrap_or(0);
+            let i = doc.get_int(call, "index").unwrap_or(0);
             let Some(at) = tools.and_then(|t| py_index(t.len(), i)) else {
                 continue;
             };
@@ -553,7 +547,7 @@ impl ChatState {
             }
         }
         for &call in &calls {
-            let i = int(doc, call, "index").unwrap_or(0);
+            let i = doc.get_int(call, "index").unwrap_or(0);
             let cur = self.events[st_at].current_tool;
             if cur != Some(i) {
                 self.content_done(pos, st_at, &mut done);

@@ -29,13 +29,7 @@ pub fn text_delta(p: &Parsed) -> Option<Cow<'_, str>> {
                 _ => None,
             }
         }
-        Some(t)
-            if t.starts_with("response.")
-                || t.starts_with("message")
-                || t.starts_with("content_block") =>
-        {
-            None
-        }
+        Some(t) if typed_event(t) => None,
         _ if std::ptr::eq(p.schema, &gemini::GENERATE_CONTENT_RESPONSE) => {
             // The SDK's `response.text`: the first candidate's text parts, thoughts left out.
             gemini::response_text(doc, 0).map(Cow::Owned)
@@ -43,6 +37,12 @@ pub fn text_delta(p: &Parsed) -> Option<Cow<'_, str>> {
         _ => generic_text(doc),
     }?;
     (!text.is_empty()).then_some(text)
+}
+
+/// An event of the Responses API or Anthropic Messages (named by its `event:` line) that
+/// carries no delta of the kind asked for.
+fn typed_event(t: &str) -> bool {
+    t.starts_with("response.") || t.starts_with("message") || t.starts_with("content_block")
 }
 
 /// Choice 0 (with n > 1 the choices interleave; `final()` keeps them apart).
@@ -69,13 +69,7 @@ pub fn reasoning_delta(p: &Parsed) -> Option<Cow<'_, str>> {
                 _ => None,
             }
         }
-        Some(t)
-            if t.starts_with("response.")
-                || t.starts_with("message")
-                || t.starts_with("content_block") =>
-        {
-            None
-        }
+        Some(t) if typed_event(t) => None,
         _ => {
             if let Some(choices) = doc.get_array(0, "choices") {
                 let delta = doc.get_object(choice0(doc, choices)?, "delta")?;

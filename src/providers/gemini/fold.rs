@@ -48,12 +48,6 @@ fn s(doc: &Doc, obj: u32, key: &str) -> Option<String> {
     doc.get_str(obj, key).map(|c| c.into_owned())
 }
 
-fn int(doc: &Doc, obj: u32, key: &str) -> Option<i64> {
-    doc.get(obj, key)
-        .filter(|&n| doc.node(n).kind == Kind::Int)
-        .and_then(|n| doc.raw(n).parse().ok())
-}
-
 /// Reads a response (the root of `doc`).
 pub fn read(doc: &Doc) -> Response {
     let mut out = Response::default();
@@ -73,17 +67,17 @@ pub fn read(doc: &Doc) -> Response {
         .get_object(0, "promptFeedback")
         .and_then(|f| s(doc, f, "blockReason"));
     out.usage = doc.get_object(0, "usageMetadata").map(|u| Usage {
-        prompt: int(doc, u, "promptTokenCount"),
-        candidates: int(doc, u, "candidatesTokenCount"),
-        thoughts: int(doc, u, "thoughtsTokenCount"),
-        total: int(doc, u, "totalTokenCount"),
+        prompt: doc.get_int(u, "promptTokenCount"),
+        candidates: doc.get_int(u, "candidatesTokenCount"),
+        thoughts: doc.get_int(u, "thoughtsTokenCount"),
+        total: doc.get_int(u, "totalTokenCount"),
     });
     out
 }
 
 fn candidate(doc: &Doc, c: u32, position: i64) -> Candidate {
     let mut out = Candidate {
-        index: int(doc, c, "index").unwrap_or(position),
+        index: doc.get_int(c, "index").unwrap_or(position),
         finish_reason: s(doc, c, "finishReason"),
         ..Candidate::default()
     };

@@ -188,6 +188,13 @@ impl Doc {
             .filter(|&n| self.node(n).kind == Kind::Array)
     }
 
+    /// The value of member `name` if it is an integer that fits an `i64`.
+    pub fn get_int(&self, obj: u32, name: &str) -> Option<i64> {
+        self.get(obj, name)
+            .filter(|&n| self.node(n).kind == Kind::Int)
+            .and_then(|n| self.raw(n).parse().ok())
+    }
+
     /// The string value of member `name`, borrowed from the text unless it holds escapes.
     pub fn get_str(&self, obj: u32, name: &str) -> Option<std::borrow::Cow<'_, str>> {
         self.get(obj, name).and_then(|n| self.str_value(n))
