@@ -454,3 +454,61 @@ def test_chunk_decode_error_message_quotes_the_start_of_the_data():
     assert len(message) < 300  # the start only, not the whole data
     assert info.value.data == text
     assert info.value.position == 11
+
+
+# --- nested chunks read twice -----------------------------------------------------------------
+
+NESTED = (
+    '{"choices":[{"index":0,"delta":{"content":"Hi","tool_calls":[{"index":0,"function":'
+    '{"name":"f","arguments":"{}"}}]},"logprobs":null}],"usage":{"total_tokens":3},"tags":[[1],[2]]}'
+)
+
+
+def test_a_path_read_twice_gives_the_same_nested_chunks():
+    # As a pydantic model does: the SDK's own example reads `chunk.choices[0].delta.content` twice.
+    c = parse(NESTED)
+    assert c.choices[0] is c.choices[0]
+    assert c.choices[0].delta is c.choices[0].delta
+    d = c.choices[0].delta
+    assert d.tool_calls[0] is d.tool_calls[0]
+    assert d.tool_calls[0].function is d.tool_calls[0].function
+    assert c.choices[0].delta.content == "Hi"
+
+
+def test_the_list_read_again_is_a_new_list_so_changing_one_changes_nothing():
+    c = parse(NESTED)
+    first = c.choices
+    first.append("mine")
+    first[0] = None
+    assert c.choices is not first
+    assert len(c.choices) == 1 and type(c.choices[0]) is Chunk
+    assert c.choices[0].index == 0
+    assert c.model_dump()["choices"] == json.loads(NESTED)["choices"]
+    assert c.to_dict() == json.loads(NESTED)
+
+
+def test_only_the_first_nested_member_read_is_kept_others_are_new_each_time():
+    c2 = parse(NESTED)
+    u = c2.usage  # kept: read first
+    assert c2.usage is u
+    assert c2.choices[0] is not c2.choices[0]  # a second nested member: a new chunk each time
+    assert c2.choices[0].delta.content == "Hi"
+    # Arrays of arrays hold lists, which are never kept.
+    c3 = parse(NESTED)
+    assert c3.tags == [[1], [2]] and c3.tags[0] is not c3.tags[0]
+
+
+def test_item_access_and_get_make_new_objects_as_before():
+    c = parse(NESTED)
+    assert c["choices"][0] is not c["choices"][0]
+    assert c.get("usage") == {"total_tokens": 3}
+
+
+def test_kept_chunks_are_freed_with_their_parent():
+    import sys
+
+    c = parse(NESTED)
+    delta = c.choices[0].delta
+    before = sys.getrefcount(delta)  # ours, getrefcount's argument, and the kept one
+    del c
+    assert sys.getrefcount(delta) == before - 1

@@ -58,6 +58,15 @@ fn s(doc: &Doc, obj: u32, key: &str) -> Option<String> {
     doc.get_str(obj, key).map(|c| c.into_owned())
 }
 
+/// The string value of an optional node (`None` unless it is a string).
+fn str_of(doc: &Doc, node: Option<u32>) -> Option<std::borrow::Cow<'_, str>> {
+    node.and_then(|n| doc.str_value(n))
+}
+
+fn owned(doc: &Doc, node: Option<u32>) -> Option<String> {
+    str_of(doc, node).map(|c| c.into_owned())
+}
+
 fn append(slot: &mut Option<String>, more: &str) {
     match slot {
         Some(s) => s.push_str(more),
@@ -122,29 +131,35 @@ impl Accumulator {
         if std::ptr::eq(p.schema, &gemini::GENERATE_CONTENT_RESPONSE) {
             return self.gemini(doc);
         }
+        // One pass over the root's members (this runs for every chunk).
+        let [id, model, choices, usage, done, created_at] =
+            doc.get_many(0, ["id", "model", "choices", "usage", "done", "created_at"]);
         // Azure's first chunk (prompt_filter_results) has empty id and model.
         if self.id.is_none() {
-            self.id = s(doc, 0, "id").filter(|v| !v.is_empty());
+            self.id = owned(doc, id).filter(|v| !v.is_empty());
         }
         if self.model.is_none() {
-            self.model = s(doc, 0, "model").filter(|v| !v.is_empty());
+            self.model = owned(doc, model).filter(|v| !v.is_empty());
         }
-        if let Some(choices) = doc.get_array(0, "choices") {
+        if let Some(choices) = choices.and_then(|n| doc.as_array(n)) {
             for c in doc.elements(choices) {
                 if doc.node(c).kind == Kind::Object {
                     self.openai_choice(doc, c);
                 }
             }
-            if let Some(u) = doc.get_object(0, "usage") {
+            if let Some(u) = usage.and_then(|n| doc.as_object(n)) {
+                let [prompt, completion, total] =
+                    doc.get_many(u, ["prompt_tokens", "completion_tokens", "total_tokens"]);
+                let int = |n: Option<u32>| n.and_then(|n| doc.int_value(n));
                 self.usage = Some(Usage {
-                    prompt: doc.get_int(u, "prompt_tokens"),
-                    completion: doc.get_int(u, "completion_tokens"),
-                    total: doc.get_int(u, "total_tokens"),
+                    prompt: int(prompt),
+                    completion: int(completion),
+                    total: int(total),
                 });
             }
             return;
         }
-        if doc.get(0, "done").is_some() && doc.get(0, "created_at").is_some() {
+        if done.is_some() && created_at.is_some() {
             return self.ollama(doc, p);
         }
         self.oci(doc, p);
@@ -256,55 +271,73 @@ impl Accumulator {
     }
 
     fn openai_choice(&mut self, doc: &Doc, c: u32) {
-        let index = doc.get_int(c, "index").unwrap_or(0);
-        let finish = s(doc, c, "finish_reason");
+        // Each object's members in one pass, read as `Doc::get` would (last key wins).
+        let [index, finish, delta, text, message] =
+            doc.get_many(c, ["index", "finish_reason", "delta", "text", "message"]);
+        let index = index.and_then(|n| doc.int_value(n)).unwrap_or(0);
+        let finish = owned(doc, finish);
         let ch = self.choice(index);
         if finish.is_some() {
             ch.finish_reason = finish;
         }
-        if let Some(delta) = doc.get_object(c, "delta") {
-            if let Some(role) = s(doc, delta, "role") {
+        if let Some(delta) = delta.and_then(|n| doc.as_object(n)) {
+            let [role, content, refusal, reasoning_content, reasoning, tool_calls] = doc.get_many(
+                delta,
+                [
+                    "role",
+                    "content",
+                    "refusal",
+                    "reasoning_content",
+                    "reasoning",
+                    "tool_calls",
+                ],
+            );
+            if let Some(role) = owned(doc, role) {
                 ch.role = Some(role);
             }
-            if let Some(t) = doc.get_str(delta, "content") {
+            if let Some(t) = str_of(doc, content) {
                 ch.text.push_str(&t);
             }
-            if let Some(r) = doc.get_str(delta, "refusal") {
+            if let Some(r) = str_of(doc, refusal) {
                 append(&mut ch.refusal, &r);
             }
-            if let Some(r) = crate::items::text::chat_reasoning(doc, delta) {
+            // `text::chat_reasoning`'s order: `reasoning_content` first, then `reasoning`.
+            if let Some(r) = str_of(doc, reasoning_content).or_else(|| str_of(doc, reasoning)) {
                 append(&mut ch.reasoning, &r);
             }
-            if let Some(calls) = doc.get_array(delta, "tool_calls") {
+            if let Some(calls) = tool_calls.and_then(|n| doc.as_array(n)) {
                 for call in doc.elements(calls) {
                     if doc.node(call).kind != Kind::Object {
                         continue;
                     }
-                    let i = doc
-                        .get_int(call, "index")
+                    let [i, id, function] = doc.get_many(call, ["index", "id", "function"]);
+                    let i = i
+                        .and_then(|n| doc.int_value(n))
                         .unwrap_or(ch.tool_calls.len() as i64);
                     let tc = ch.tool_calls.entry(i).or_default();
-                    if let Some(id) = doc.get_str(call, "id") {
+                    if let Some(id) = str_of(doc, id) {
                         append(&mut tc.id, &id);
                     }
-                    if let Some(f) = doc.get_object(call, "function") {
-                        if let Some(n) = doc.get_str(f, "name") {
+                    if let Some(f) = function.and_then(|n| doc.as_object(n)) {
+                        let [name, arguments] = doc.get_many(f, ["name", "arguments"]);
+                        if let Some(n) = str_of(doc, name) {
                             tc.name.push_str(&n);
                         }
-                        if let Some(a) = doc.get_str(f, "arguments") {
+                        if let Some(a) = str_of(doc, arguments) {
                             tc.arguments.push_str(&a);
                         }
                     }
                 }
             }
-        } else if let Some(t) = doc.get_str(c, "text") {
+        } else if let Some(t) = str_of(doc, text) {
             ch.text.push_str(&t); // legacy completions
-        } else if let Some(m) = doc.get_object(c, "message") {
+        } else if let Some(m) = message.and_then(|n| doc.as_object(n)) {
             // a non-streamed chat.completion
-            if let Some(t) = doc.get_str(m, "content") {
+            let [content, role] = doc.get_many(m, ["content", "role"]);
+            if let Some(t) = str_of(doc, content) {
                 ch.text.push_str(&t);
             }
-            ch.role = s(doc, m, "role").or(ch.role.take());
+            ch.role = owned(doc, role).or(ch.role.take());
         }
     }
 

@@ -78,7 +78,8 @@ pub(crate) fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAn
 }
 
 /// An awaitable whose value is already known (no event-loop round trip).
-#[pyclass(frozen, module = "sserpent._sserpent", name = "_Ready")]
+// One per `__anext__` that finds its chunk ready: the free list saves its allocation.
+#[pyclass(frozen, freelist = 16, module = "sserpent._sserpent", name = "_Ready")]
 pub struct Ready {
     pub(super) value: Py<PyAny>,
 }

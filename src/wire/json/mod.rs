@@ -609,5 +609,7 @@ impl Parser<'_> {
     }
 }
 
+mod many;
+
 #[cfg(test)]
 mod tests;
