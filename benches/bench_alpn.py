@@ -3,13 +3,13 @@
 in the same run, interleaved, against one local TLS server that speaks both (issue #18).
 
 The server is hypercorn (HTTP/1.1 by h11, HTTP/2 by the ``h2`` library, TLS by Python's ``ssl``)
-in a process of its own, on a self-signed ECDSA P-256 certificate made here with
-``cryptography`` (the CA goes to sserpent as ``verify=ca.pem``), answering every POST with an
-OpenAI chat completion stream, an event per ASGI body message (so one HTTP/1.1 chunk or one
-HTTP/2 DATA frame per token, as LLM servers send them), each stamped with its send time
-(``x_sent_ns``). It records each request's HTTP version and client address, so connections are
+in a process of its own, on a self-signed ECDSA P-256 certificate (the key type CDN fronts
+commonly serve) made here with ``cryptography`` (the CA goes to sserpent as ``verify=ca.pem``),
+answering every POST with an OpenAI chat completion stream, an event per ASGI body message (so
+one HTTP/1.1 chunk or one HTTP/2 DATA frame per token, as LLM servers send them), each stamped
+with its send time (``x_sent_ns``). It records each request's HTTP version and client address, so connections are
 counted on the server's side. hypercorn is slow (pure Python: tens of µs per event), so its
-speed bounds the wall-clock figures; what compares fairly is the client's side: its CPU (the
+speed bounds the wall-clock figures and the lag; what compares fairly is the client's side: its CPU (the
 client runs in its own process: ``time.process_time()``, all of its threads), its connections,
 its memory, its time to first chunk. Measured:
 
@@ -20,7 +20,10 @@ its memory, its time to first chunk. Measured:
 - N concurrent asyncio streams (``--n``, each ``--chunks`` chunks at ``--interval-ms``), each N
   and protocol in a fresh client process: wall time, client CPU, connections the server saw,
   time to first chunk (p50/p99 from the start of all N), lag of the stamped chunks (receipt
-  minus send, p50/p99, first chunks left out) and peak RSS growth per stream.
+  minus send, p50/p99, first chunks left out) and peak RSS growth per stream;
+- a control: the warm first chunk and the long stream against sserpent's Rust mock server
+  (``python -m sserpent mock-server``, cleartext: HTTP/1.1 against h2c), a fast server whose
+  cost is much the same for both protocols, so the difference there is the client's.
 
 Best (and median) of ``--runs`` runs, the two protocols alternating. Use a release build
 (``maturin develop --release``).
@@ -56,7 +59,7 @@ PROTOCOLS = {"HTTP/1.1": False, "HTTP/2": True}  # label -> Client(http2=...)
 
 def make_tls(directory: Path) -> Tuple[Path, Path, Path]:
     """A self-signed CA and a server certificate for 127.0.0.1 / localhost, ECDSA P-256 (as
-    the providers' fronts use): (ca.pem, server.pem, server.key)."""
+    a key type CDN fronts commonly serve): (ca.pem, server.pem, server.key)."""
     import ipaddress
 
     from cryptography import x509
