@@ -92,16 +92,44 @@ def h2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[str, P
         thread.join(10)
 
 
-@pytest.mark.parametrize("http2,version", [(True, "HTTP/2"), (False, "HTTP/1.1")])
-def test_alpn_picks_the_protocol(h2_server: Any, http2: bool, version: str) -> None:
+@pytest.mark.parametrize("kwargs,version", [
+    # The default offers HTTP/1.1 alone, as httpx and the openai SDK do, though the server
+    # offers h2 (measured and decided in docs/performance.md, "HTTP/2 by default? (ALPN)").
+    ({}, "HTTP/1.1"),
+    ({"http2": False}, "HTTP/1.1"),
+    ({"http1": True, "http2": False}, "HTTP/1.1"),
+    ({"http2": True}, "HTTP/2"),
+    ({"http1": False, "http2": True}, "HTTP/2"),
+])
+def test_alpn_picks_the_protocol(h2_server: Any, kwargs: Dict[str, bool], version: str) -> None:
     url, ca, app = h2_server
     app.seen.clear()
-    client = sserpent.Client(base_url=url, verify=str(ca), http2=http2, max_retries=0)
+    client = sserpent.Client(base_url=url, verify=str(ca), max_retries=0, **kwargs)
     with client.stream("POST", "/v1/chat/completions", json=BODY) as stream:
         got = [c.to_dict() for c in stream]
         assert stream.http_version == version
     assert got == CHUNKS
-    assert [v for v, _ in app.seen] == ["2" if http2 else "1.1"]
+    # The server's side: the ASGI scope's http_version of the one request.
+    assert [v for v, _ in app.seen] == ["2" if version == "HTTP/2" else "1.1"]
+
+
+@pytest.mark.parametrize("http2,version", [(None, "1.1"), (True, "2")])
+@pytest.mark.parametrize("provider", ["OpenAI", "AzureOpenAI"])
+def test_provider_clients_keep_the_default(h2_server: Any, provider: str, http2: Any, version: str) -> None:
+    """The provider clients forward ``http2`` (default False): HTTP/1.1 against a server that
+    offers h2, unless asked."""
+    url, ca, app = h2_server
+    app.seen.clear()
+    kwargs: Dict[str, Any] = {"verify": str(ca), "max_retries": 0, "api_key": "sk-test"}
+    if http2 is not None:
+        kwargs["http2"] = http2
+    if provider == "OpenAI":
+        client: Any = sserpent.OpenAI(base_url=f"{url}/v1", **kwargs)
+    else:
+        client = sserpent.AzureOpenAI(azure_endpoint=url, api_version="2024-10-21", **kwargs)
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=BODY["messages"], stream=True)
+    assert [c.to_dict() for c in stream] == CHUNKS
+    assert [v for v, _ in app.seen] == [version]
 
 
 @pytest.mark.parametrize("cap,connections", [(100, 1), (10, 3)])
@@ -128,3 +156,27 @@ def test_concurrent_streams_share_tls_connections(h2_server: Any, cap: int, conn
     assert [v for v, _ in app.seen] == ["2"] * 30
     # ceil(30 / cap) connections: one client address each.
     assert len({addr for _, addr in app.seen}) == connections
+
+
+AZURE = {"azure_endpoint": "https://r.openai.azure.com", "api_version": "2024-10-21"}
+PROVIDERS = {
+    "OpenAI": lambda **kw: sserpent.OpenAI(api_key="sk-test", **kw),
+    "AsyncOpenAI": lambda **kw: sserpent.AsyncOpenAI(api_key="sk-test", **kw),
+    "AzureOpenAI": lambda **kw: sserpent.AzureOpenAI(api_key="k", **AZURE, **kw),
+    "AsyncAzureOpenAI": lambda **kw: sserpent.AsyncAzureOpenAI(api_key="k", **AZURE, **kw),
+    "Anthropic": lambda **kw: sserpent.Anthropic(api_key="sk-ant-test", **kw),
+    "AsyncAnthropic": lambda **kw: sserpent.AsyncAnthropic(api_key="sk-ant-test", **kw),
+    "genai.Client": lambda **kw: sserpent.genai.Client(api_key="g", **kw),
+    "ollama.Client": lambda **kw: sserpent.ollama.Client(**kw),
+    "ollama.AsyncClient": lambda **kw: sserpent.ollama.AsyncClient(**kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+def test_every_provider_client_offers_http1_only_by_default(name: str) -> None:
+    """Their core client's repr names the protocols that differ from the default (HTTP/1.1 only)."""
+    import sserpent.genai  # noqa: F401
+    import sserpent.ollama  # noqa: F401
+
+    assert "http2" not in repr(PROVIDERS[name]()._client)
+    assert "http2=True" in repr(PROVIDERS[name](http2=True)._client)
