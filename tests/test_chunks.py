@@ -512,3 +512,10 @@ def test_kept_chunks_are_freed_with_their_parent():
     before = sys.getrefcount(delta)  # ours, getrefcount's argument, and the kept one
     del c
     assert sys.getrefcount(delta) == before - 1
+
+
+def test_arrays_of_several_objects_are_read_anew_each_time():
+    c = parse('{"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]}')
+    assert [ch.delta.content for ch in c.choices] == ["a", "b"]
+    assert c.choices[1] is not c.choices[1]
+    assert [ch.index for ch in c.choices] == [0, 1]

@@ -8,11 +8,11 @@
 //! `chunk_methods.rs`, above `event.rs`: a chunk pickles as an `Event`,
 //! and `Event.json()` makes chunks.
 
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 
 use super::values::scalar;
 use crate::providers::openai::schema::{Schema, ANY};
@@ -26,27 +26,81 @@ pub struct Chunk {
     pub(super) doc: Arc<Doc>,
     pub(super) node: u32,
     pub(super) schema: &'static Schema,
-    /// The first nested object (or array of objects) read from this one by attribute.
-    kept: PyOnceLock<Kept>,
+    /// The first nested chunk read from this one by attribute (see [`Kept`]).
+    kept: Kept,
 }
 
-/// A member's Python objects, made once. Code that reads a path twice, as the
-/// openai SDK's own example does (`if chunk.choices[0].delta.content is not None:
+/// One member's chunk, made once. Code that reads a path twice, as the openai
+/// SDK's own example does (`if chunk.choices[0].delta.content is not None:
 /// print(chunk.choices[0].delta.content)`), gets the same `choices[0]` and `delta`
-/// again instead of new ones, as a pydantic model would give them. Only chunks are
-/// kept, never a list a caller could change: chunks are immutable and hold only
-/// chunks, so what is kept can never form a reference cycle.
+/// again instead of new ones, as a pydantic model would give them.
+///
+/// Only chunks are kept (a nested object, or the one element of a one-object
+/// array such as `choices`: the array read again is a new list holding it), never a
+/// list a caller could change. Chunks are immutable and hold only chunks, so what is
+/// kept can never form a reference cycle, and chunks stay outside the GC.
+///
+/// Two atomics rather than a lock or a `OnceLock`: this is set at most once per
+/// chunk, on the per-chunk hot path, where an allocation or a lock would cost more
+/// than the object it saves. The pointer is published first, the node after it,
+/// so a reader that sees the node sees its object.
 struct Kept {
-    /// The member's value node.
-    node: u32,
-    /// The object itself, or an array's elements (the array read again is a new
-    /// list of the same chunks).
-    objects: KeptObjects,
+    /// The member's value node, or `NONE`.
+    node: AtomicU32,
+    /// A strong reference to the chunk, or null.
+    object: AtomicPtr<ffi::PyObject>,
 }
 
-enum KeptObjects {
-    Object(Py<PyAny>),
-    Elements(Box<[Py<PyAny>]>),
+impl Kept {
+    const NONE: u32 = u32::MAX;
+
+    fn new() -> Self {
+        Kept {
+            node: AtomicU32::new(Self::NONE),
+            object: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The object kept for value node `v`, if that is what is kept.
+    fn get<'py>(&self, py: Python<'py>, v: u32) -> Option<Bound<'py, PyAny>> {
+        if self.node.load(Ordering::Acquire) != v {
+            return None;
+        }
+        let ptr = self.object.load(Ordering::Acquire);
+        // SAFETY: the node is published after the pointer, which is non-null and owned
+        // by this slot until the chunk is dropped; borrowed here and increfed.
+        Some(unsafe { Bound::from_borrowed_ptr(py, ptr) })
+    }
+
+    /// Keeps `object` for node `v` unless something is kept already.
+    fn offer(&self, v: u32, object: &Bound<'_, PyAny>) {
+        if !self.object.load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        let ptr = object.clone().into_ptr();
+        match self.object.compare_exchange(
+            std::ptr::null_mut(),
+            ptr,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => self.node.store(v, Ordering::Release),
+            // Another thread kept one first: give our reference back.
+            // SAFETY: `ptr` is the strong reference made just above.
+            Err(_) => unsafe { ffi::Py_DECREF(ptr) },
+        }
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        let ptr = *self.object.get_mut();
+        if !ptr.is_null() {
+            // SAFETY: chunks are dropped in their `tp_dealloc`, attached to the
+            // interpreter; the pointer is this slot's own strong reference.
+            unsafe { ffi::Py_DECREF(ptr) };
+        }
+    }
 }
 
 impl Chunk {
@@ -55,65 +109,39 @@ impl Chunk {
             doc,
             node,
             schema,
-            kept: PyOnceLock::new(),
+            kept: Kept::new(),
         }
     }
 
     /// The Python value of member value node `v` for attribute access: a nested
-    /// chunk, or a list of chunks, read before is the same object(s) again.
+    /// chunk (or `choices`' one chunk) read before is the same object again.
     pub(super) fn member_to_py(
         &self,
         py: Python<'_>,
         v: u32,
         schema: &'static Schema,
     ) -> PyResult<Py<PyAny>> {
-        let node = self.doc.node(v);
-        if !matches!(node.kind, Kind::Object | Kind::Array) {
-            return scalar(py, &self.doc, v);
-        }
-        if let Some(kept) = self.kept.get(py) {
-            if kept.node != v {
-                return to_py(py, &self.doc, v, schema);
+        let doc = &self.doc;
+        let node = doc.node(v);
+        // The one object of a one-element array: `choices` in every n=1 stream.
+        let (target, in_list) = match node.kind {
+            Kind::Object => (v, false),
+            Kind::Array if node.len == 1 && doc.node(v + 1).kind == Kind::Object => (v + 1, true),
+            _ => return to_py(py, doc, v, schema),
+        };
+        let object = match self.kept.get(py, v) {
+            Some(o) => o,
+            None => {
+                let o = Bound::new(py, Chunk::new(doc.clone(), target, schema))?.into_any();
+                self.kept.offer(v, &o);
+                o
             }
-            return match &kept.objects {
-                KeptObjects::Object(o) => Ok(o.clone_ref(py)),
-                KeptObjects::Elements(items) => {
-                    new_list(py, items.len(), |i| Ok(items[i].clone_ref(py)))
-                }
-            };
+        };
+        if in_list {
+            new_list(py, 1, |_| Ok(object.clone().unbind()))
+        } else {
+            Ok(object.unbind())
         }
-        if node.kind == Kind::Object {
-            let o: Py<PyAny> = Py::new(py, Chunk::new(self.doc.clone(), v, schema))?.into_any();
-            let _ = self.kept.set(
-                py,
-                Kept {
-                    node: v,
-                    objects: KeptObjects::Object(o.clone_ref(py)),
-                },
-            );
-            return Ok(o);
-        }
-        if !self
-            .doc
-            .elements(v)
-            .all(|e| self.doc.node(e).kind == Kind::Object)
-        {
-            return to_py(py, &self.doc, v, schema);
-        }
-        let items = self
-            .doc
-            .elements(v)
-            .map(|e| Ok(Py::new(py, Chunk::new(self.doc.clone(), e, schema))?.into_any()))
-            .collect::<PyResult<Box<[Py<PyAny>]>>>()?;
-        let list = new_list(py, items.len(), |i| Ok(items[i].clone_ref(py)))?;
-        let _ = self.kept.set(
-            py,
-            Kept {
-                node: v,
-                objects: KeptObjects::Elements(items),
-            },
-        );
-        Ok(list)
     }
 
     pub fn doc(&self) -> &Arc<Doc> {
@@ -125,7 +153,6 @@ impl Chunk {
         self.doc.json_text(self.node)
     }
 }
-
 /// A Python object for one tape node, for attribute and item access.
 pub fn to_py(
     py: Python<'_>,
