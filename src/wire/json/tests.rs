@@ -2,6 +2,8 @@
 
 use super::*;
 
+mod reference;
+
 fn doc(s: &str) -> Doc {
     Doc::parse(s.to_string()).unwrap()
 }
@@ -150,4 +152,57 @@ fn agrees_with_serde_json_on_validity() {
             Ok(())
         })
         .unwrap();
+}
+
+/// Documents the providers send, in the shapes that matter to the parser: short keys,
+/// long strings, escapes, nesting, numbers of every form, empty containers.
+const SAMPLES: &[&str] = &[
+    r#"{"id":"chatcmpl-9lMgfRSWPHcw51s6wxKT1YEO2CKpd","object":"chat.completion.chunk","created":1721075653,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_e9b8ed65d2","choices":[{"index":0,"delta":{"content":" world"},"logprobs":null,"finish_reason":null}]}"#,
+    r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"total_tokens":60,"details":{"cached_tokens":0}}}"#,
+    r#"{"candidates":[{"content":{"parts":[{"text":"Hello! \"Quoted\" line\nand a tab\t\u00e9 \ud83d\ude00 here."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"scores":[0.5,-1.25e-3,1E+2,-0,0.0]},"modelVersion":"gemini-1.5-flash"}"#,
+    "[true,false,null,[],{},[[]],{\"a\":{}},\"\",-1e5,12345678901234567890]",
+    " {\n  \"a\" : [ 1 , 2 ] ,\r\n\t\"b\":{ } , \"c\" :\"x\" }\n",
+];
+
+/// Every way the generated documents below break or bend a sample: bytes removed,
+/// replaced by every byte that matters to JSON, and whitespace or a NUL inserted.
+fn variants(doc: &str) -> Vec<String> {
+    const BYTES: &[u8] = b" \t\n\r\x00\x01\x1f\"\\/{}[]:,.-+0123456789eEtrufalsnbx";
+    let b = doc.as_bytes();
+    let mut out = Vec::new();
+    let mut add = |v: Vec<u8>| {
+        if let Ok(s) = String::from_utf8(v) {
+            out.push(s);
+        }
+    };
+    for i in 0..=b.len() {
+        add(b[..i].to_vec());
+        add([&b[..i], &b[(i + 1).min(b.len())..]].concat());
+        for &c in BYTES {
+            add([&b[..i], &[c], &b[(i + 1).min(b.len())..]].concat());
+            add([&b[..i], &[c], &b[i..]].concat());
+        }
+    }
+    out
+}
+
+fn assert_same(doc: &str) {
+    assert_eq!(
+        parse_tape(doc.as_bytes()),
+        reference::parse_tape(doc.as_bytes()),
+        "{doc:?}"
+    );
+}
+
+#[test]
+fn tape_matches_reference_parser() {
+    let mut docs = 0;
+    for sample in SAMPLES {
+        assert!(Doc::parse(sample.to_string()).is_ok(), "{sample}");
+        for v in variants(sample) {
+            assert_same(&v);
+            docs += 1;
+        }
+    }
+    assert!(docs > 50_000, "{docs}");
 }
