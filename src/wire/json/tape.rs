@@ -3,27 +3,17 @@
 //! It runs once per chunk of every stream, so the common case is kept short: servers send
 //! compact JSON, so whitespace is looked for only where a byte at or below `' '` shows up,
 //! a key is expected right after `{` and `,` in an object, and no allocation is made but
-//! the nodes' `Vec`. Open containers are chained through their own nodes (see `Open`)
-//! instead of through a stack of their own.
+//! the nodes' `Vec`. It descends recursively, one call per non-empty container: each loop
+//! then knows its container's kind and keeps its element count in a register, and the
+//! depth is bounded by `MAX_DEPTH` (a frame is about a hundred bytes, so 512 levels stay
+//! within 64 KiB of stack, as the conversions that later walk the same depth do).
 
 use super::{hex_val, JsonError, Kind, Node, MAX_DEPTH};
 
-/// `cur` when no container is open.
-const NONE: u32 = u32::MAX;
-
-/// The innermost open container. Its node's `next` holds the enclosing container's index
-/// until the closing bracket stores the real value (no open container reads its `next`),
-/// and an enclosing container's `len` holds its element count while a child is open: the
-/// nesting needs no memory of its own, however deep.
-struct Open {
-    cur: u32,
-    in_obj: bool,
-    count: u32,
-    depth: usize,
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
+/// The nodes so far. The text goes to every method as an argument of its own, not as a
+/// field: a field would be reloaded after every node written (the compiler cannot tell
+/// the nodes' buffer from the parser's memory), an argument stays in its registers.
+struct Parser {
     nodes: Vec<Node>,
 }
 
@@ -54,6 +44,17 @@ fn ws(s: &[u8], i: usize) -> (usize, u8) {
     (i, byte(s, i))
 }
 
+/// Whether the byte at `i`, after any whitespace, is `want`, and its offset: the byte that
+/// compact JSON has right there is tested before any whitespace is looked for.
+#[inline(always)]
+fn at_ws(s: &[u8], i: usize, want: u8) -> (usize, bool) {
+    if byte(s, i) == want {
+        return (i, true);
+    }
+    let i = skip_ws(s, i);
+    (i, byte(s, i) == want)
+}
+
 #[cold]
 fn err(position: usize, message: &'static str) -> JsonError {
     JsonError { position, message }
@@ -61,11 +62,11 @@ fn err(position: usize, message: &'static str) -> JsonError {
 
 pub(super) fn parse_tape(s: &[u8]) -> Result<Vec<Node>, JsonError> {
     let mut p = Parser {
-        s,
         // Typical chunks take one node per 10-11 bytes: this never grows for them.
         nodes: Vec::with_capacity(s.len() / 8 + 4),
     };
-    let i = p.run()?;
+    let (i, c) = ws(s, 0);
+    let i = p.value(s, i, c, 0)?;
     let i = skip_ws(s, i);
     if i != s.len() {
         return Err(err(i, "extra data after the JSON value"));
@@ -101,11 +102,12 @@ fn scan(s: &[u8], mut i: usize) -> usize {
             // needs no alignment).
             let mask = unsafe {
                 let v = _mm_loadu_si128(s.as_ptr().add(i).cast());
-                let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+                // `^ 0x02` turns a quote into 0x20 and keeps the bytes below 0x20 below it:
+                // those are the bytes that `min` with 0x20 leaves unchanged (unsigned).
+                let x = _mm_xor_si128(v, _mm_set1_epi8(0x02));
+                let quote_or_control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x20)), x);
                 let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-                // The bytes up to 0x1F, unsigned: those that `min` leaves unchanged.
-                let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
-                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+                _mm_movemask_epi8(_mm_or_si128(quote_or_control, backslash)) as u32
             };
             if mask != 0 {
                 return i + mask.trailing_zeros() as usize;
@@ -126,7 +128,7 @@ fn scan(s: &[u8], mut i: usize) -> usize {
     i
 }
 
-impl Parser<'_> {
+impl Parser {
     #[inline(always)]
     fn push(&mut self, kind: Kind, escaped: bool, start: usize, end: usize) {
         let next = self.nodes.len() as u32 + 1;
@@ -140,70 +142,30 @@ impl Parser<'_> {
         });
     }
 
-    /// Parses the root value; returns the offset just past it.
-    fn run(&mut self) -> Result<usize, JsonError> {
-        let s = self.s;
-        let mut i = 0;
-        let mut open = Open {
-            cur: NONE,
-            in_obj: false,
-            count: 0,
-            depth: 0,
-        };
-        'value: loop {
-            let (at, c) = ws(s, i);
-            i = at;
-            match c {
-                b'"' => i = self.string(i)?,
-                b'{' | b'[' => match self.open(i, c, &mut open)? {
-                    (at, true) => {
-                        i = at;
-                        continue 'value;
-                    }
-                    (at, false) => i = at,
-                },
-                b't' => i = self.literal(i, b"true", Kind::True)?,
-                b'f' => i = self.literal(i, b"false", Kind::False)?,
-                b'n' => i = self.literal(i, b"null", Kind::Null)?,
-                b'-' | b'0'..=b'9' => i = self.number(i)?,
-                _ => return Err(self.no_value(i)),
-            }
-            // A value is complete: close containers or move to the next element.
-            loop {
-                if open.cur == NONE {
-                    return Ok(i);
-                }
-                open.count += 1;
-                let (at, c) = ws(s, i);
-                i = at;
-                if c == b',' {
-                    i += 1;
-                    if open.in_obj {
-                        i = self.key(i)?;
-                    }
-                    continue 'value;
-                }
-                if c != if open.in_obj { b'}' } else { b']' } {
-                    return Err(err(
-                        i,
-                        if open.in_obj {
-                            "expecting ',' or '}'"
-                        } else {
-                            "expecting ',' or ']'"
-                        },
-                    ));
-                }
-                i += 1;
-                self.close(i, &mut open);
-            }
+    /// The value whose first byte `c` is at `i`, inside `depth` open containers; returns
+    /// the offset just past it.
+    #[inline(always)]
+    fn value(&mut self, s: &[u8], i: usize, c: u8, depth: usize) -> Result<usize, JsonError> {
+        // Strings first: most values are.
+        if c == b'"' {
+            return self.string(s, i);
+        }
+        match c {
+            b'{' => self.object(s, i, depth),
+            b'[' => self.array(s, i, depth),
+            b't' => self.literal(s, i, b"true", Kind::True),
+            b'f' => self.literal(s, i, b"false", Kind::False),
+            b'n' => self.literal(s, i, b"null", Kind::Null),
+            b'-' | b'0'..=b'9' => self.number(s, i),
+            _ => Err(self.no_value(s, i)),
         }
     }
 
     #[cold]
-    fn no_value(&self, i: usize) -> JsonError {
+    fn no_value(&self, s: &[u8], i: usize) -> JsonError {
         err(
             i,
-            if i < self.s.len() {
+            if i < s.len() {
                 "expecting value"
             } else if self.nodes.is_empty() {
                 "expecting value, found end of input"
@@ -213,74 +175,96 @@ impl Parser<'_> {
         )
     }
 
-    /// The container opening with `c` at `i`. Returns the offset to go on from and whether
-    /// the container is now open (false: it was empty and is complete), the first key
-    /// of an object already read.
+    /// The start of a container whose opening bracket is at `open`: `Ok(None)` when it is
+    /// empty (its node already pushed and complete), else the offset of its first element
+    /// with the index of its node, to be completed by `close`.
     #[inline(always)]
-    fn open(&mut self, i: usize, c: u8, open: &mut Open) -> Result<(usize, bool), JsonError> {
-        let is_obj = c == b'{';
-        let kind = if is_obj { Kind::Object } else { Kind::Array };
-        let (at, next) = ws(self.s, i + 1);
-        if next == if is_obj { b'}' } else { b']' } {
-            self.push(kind, false, i, at + 1);
-            return Ok((at + 1, false));
+    fn open(
+        &mut self,
+        s: &[u8],
+        open: usize,
+        kind: Kind,
+        close: u8,
+        depth: usize,
+    ) -> Result<Option<(usize, usize)>, JsonError> {
+        let (i, c) = ws(s, open + 1);
+        if c == close {
+            self.push(kind, false, open, i + 1);
+            return Ok(None);
         }
-        if open.depth >= MAX_DEPTH {
-            return Err(err(at, "JSON nested too deeply"));
+        if depth >= MAX_DEPTH {
+            return Err(err(i, "JSON nested too deeply"));
         }
-        open.depth += 1;
-        let idx = self.nodes.len() as u32;
-        self.nodes.push(Node {
-            kind,
-            escaped: false,
-            start: i as u32,
-            end: i as u32,
-            next: open.cur,
-            len: 0,
-        });
-        if open.cur != NONE {
-            self.nodes[open.cur as usize].len = open.count;
-        }
-        *open = Open {
-            cur: idx,
-            in_obj: is_obj,
-            count: 0,
-            depth: open.depth,
-        };
-        let at = if is_obj { self.key(at)? } else { at };
-        Ok((at, true))
+        let idx = self.nodes.len();
+        self.push(kind, false, open, open);
+        Ok(Some((i, idx)))
     }
 
-    /// Completes the innermost container, whose closing bracket ends just before `end`,
-    /// and makes the enclosing one current again.
+    /// Completes the node of a container of `count` elements whose closing bracket ends
+    /// just before `end`.
     #[inline(always)]
-    fn close(&mut self, end: usize, open: &mut Open) {
+    fn close(&mut self, idx: usize, count: u32, end: usize) -> usize {
         let next = self.nodes.len() as u32;
-        let n = &mut self.nodes[open.cur as usize];
-        let parent = n.next;
-        n.len = open.count;
+        let n = &mut self.nodes[idx];
+        n.len = count;
         n.end = end as u32;
         n.next = next;
-        open.depth -= 1;
-        open.cur = parent;
-        if parent != NONE {
-            let p = &self.nodes[parent as usize];
-            open.count = p.len;
-            open.in_obj = p.kind == Kind::Object;
+        end
+    }
+
+    #[inline(never)]
+    fn object(&mut self, s: &[u8], open: usize, depth: usize) -> Result<usize, JsonError> {
+        let Some((mut i, idx)) = self.open(s, open, Kind::Object, b'}', depth)? else {
+            return Ok(self.nodes[self.nodes.len() - 1].end as usize);
+        };
+        let mut count = 0;
+        loop {
+            i = self.key(s, i)?;
+            let (at, c) = ws(s, i);
+            i = self.value(s, at, c, depth + 1)?;
+            count += 1;
+            let (at, comma) = at_ws(s, i, b',');
+            if !comma {
+                if byte(s, at) != b'}' {
+                    return Err(err(at, "expecting ',' or '}'"));
+                }
+                return Ok(self.close(idx, count, at + 1));
+            }
+            i = at + 1;
+        }
+    }
+
+    #[inline(never)]
+    fn array(&mut self, s: &[u8], open: usize, depth: usize) -> Result<usize, JsonError> {
+        let Some((mut i, idx)) = self.open(s, open, Kind::Array, b']', depth)? else {
+            return Ok(self.nodes[self.nodes.len() - 1].end as usize);
+        };
+        let mut count = 0;
+        loop {
+            let (at, c) = ws(s, i);
+            i = self.value(s, at, c, depth + 1)?;
+            count += 1;
+            let (at, comma) = at_ws(s, i, b',');
+            if !comma {
+                if byte(s, at) != b']' {
+                    return Err(err(at, "expecting ',' or ']'"));
+                }
+                return Ok(self.close(idx, count, at + 1));
+            }
+            i = at + 1;
         }
     }
 
     /// An object's key and the `:` after it, from `i` (whitespace allowed before either);
     /// returns the offset just past the `:`.
     #[inline(always)]
-    fn key(&mut self, i: usize) -> Result<usize, JsonError> {
-        let s = self.s;
-        let (i, c) = ws(s, i);
-        if c != b'"' {
+    fn key(&mut self, s: &[u8], i: usize) -> Result<usize, JsonError> {
+        let (i, quote) = at_ws(s, i, b'"');
+        if !quote {
             return Err(err(i, "expecting property name enclosed in double quotes"));
         }
-        let (i, c) = ws(s, self.string(i)?);
-        if c != b':' {
+        let (i, colon) = at_ws(s, self.string(s, i)?, b':');
+        if !colon {
             return Err(err(i, "expecting ':' delimiter"));
         }
         Ok(i + 1)
@@ -289,11 +273,12 @@ impl Parser<'_> {
     #[inline]
     fn literal<const N: usize>(
         &mut self,
+        s: &[u8],
         i: usize,
         word: &[u8; N],
         kind: Kind,
     ) -> Result<usize, JsonError> {
-        if self.s.get(i..i + N) != Some(word.as_slice()) {
+        if s.get(i..i + N) != Some(word.as_slice()) {
             return Err(err(i, "expecting value"));
         }
         self.push(kind, false, i, i + N);
@@ -301,18 +286,11 @@ impl Parser<'_> {
     }
 
     #[inline(always)]
-    fn number(&mut self, start: usize) -> Result<usize, JsonError> {
-        let s = self.s;
-        let digits = |mut i: usize| {
-            while byte(s, i).is_ascii_digit() {
-                i += 1;
-            }
-            i
-        };
+    fn number(&mut self, s: &[u8], start: usize) -> Result<usize, JsonError> {
         let mut i = start + (byte(s, start) == b'-') as usize;
         match byte(s, i) {
             b'0' => i += 1,
-            b'1'..=b'9' => i = digits(i + 1),
+            b'1'..=b'9' => i = digits(s, i + 1),
             _ => return Err(err(i, "expecting value")),
         }
         let mut float = false;
@@ -322,7 +300,7 @@ impl Parser<'_> {
             if !byte(s, i).is_ascii_digit() {
                 return Err(err(i, "expecting digits after the decimal point"));
             }
-            i = digits(i + 1);
+            i = digits(s, i + 1);
         }
         if byte(s, i) | 0x20 == b'e' {
             float = true;
@@ -331,7 +309,7 @@ impl Parser<'_> {
             if !byte(s, i).is_ascii_digit() {
                 return Err(err(i, "expecting digits in the exponent"));
             }
-            i = digits(i + 1);
+            i = digits(s, i + 1);
         }
         self.push(if float { Kind::Float } else { Kind::Int }, false, start, i);
         Ok(i)
@@ -339,29 +317,55 @@ impl Parser<'_> {
 
     /// The string whose opening quote is at `open`; returns the offset past its closing quote.
     #[inline(always)]
-    fn string(&mut self, open: usize) -> Result<usize, JsonError> {
-        let s = self.s;
+    fn string(&mut self, s: &[u8], open: usize) -> Result<usize, JsonError> {
         let start = open + 1;
-        let mut i = start;
-        let mut escaped = false;
+        let i = scan(s, start);
+        if s.get(i) != Some(&b'"') {
+            return self.string_escaped(s, open, i);
+        }
+        self.push(Kind::Str, false, start, i);
+        Ok(i + 1)
+    }
+
+    /// The rest of a string that `string` found an escape or a fault in at `i`: kept out of
+    /// line, so that the usual string (no escape) needs no flag and few registers.
+    #[inline(never)]
+    fn string_escaped(&mut self, s: &[u8], open: usize, mut i: usize) -> Result<usize, JsonError> {
         loop {
-            i = scan(s, i);
             let Some(&c) = s.get(i) else {
                 return Err(err(open, "unterminated string"));
             };
             match c {
                 b'"' => break,
-                b'\\' => {
-                    escaped = true;
-                    i = escape(s, i)?;
-                }
+                b'\\' => i = escape(s, i)?,
                 // `scan` stops at nothing else.
                 _ => return Err(err(i, "invalid control character in string")),
             }
+            i = scan(s, i);
         }
-        self.push(Kind::Str, escaped, start, i);
+        self.push(Kind::Str, true, open + 1, i);
         Ok(i + 1)
     }
+}
+
+/// The offset of the first byte at or after `i` that is not an ASCII digit, or `s.len()`.
+#[inline(always)]
+fn digits(s: &[u8], mut i: usize) -> usize {
+    // Eight at a time: in a byte, `b + 0x46` reaches 0x80 from ':' up, `b - 0x30` below '0',
+    // and `b` itself from 0x80 up. As in `special_bytes`, a carry or borrow only leaves a
+    // flagged byte, so the lowest flagged byte is exact.
+    while let Some(w) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(w.try_into().unwrap());
+        let mask = (w.wrapping_add(SPLAT * 0x46) | w.wrapping_sub(SPLAT * 0x30) | w) & HIGH;
+        if mask != 0 {
+            return i + (mask.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while byte(s, i).is_ascii_digit() {
+        i += 1;
+    }
+    i
 }
 
 /// Validates the escape whose backslash is at `i`; returns the offset just past it.
