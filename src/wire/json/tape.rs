@@ -10,6 +10,14 @@
 
 use super::{hex_val, JsonError, Kind, Node, MAX_DEPTH};
 
+/// What follows an opening bracket (see `Parser::open`).
+enum Opened {
+    /// The container is empty, its node complete: the offset past its closing bracket.
+    Empty(usize),
+    /// The offset of the first element, and the index of the container's node.
+    First(usize, usize),
+}
+
 /// The nodes so far. The text goes to every method as an argument of its own, not as a
 /// field: a field would be reloaded after every node written (the compiler cannot tell
 /// the nodes' buffer from the parser's memory), an argument stays in its registers.
@@ -56,6 +64,7 @@ fn at_ws(s: &[u8], i: usize, want: u8) -> (usize, bool) {
 }
 
 #[cold]
+#[inline(never)]
 fn err(position: usize, message: &'static str) -> JsonError {
     JsonError { position, message }
 }
@@ -175,9 +184,8 @@ impl Parser {
         )
     }
 
-    /// The start of a container whose opening bracket is at `open`: `Ok(None)` when it is
-    /// empty (its node already pushed and complete), else the offset of its first element
-    /// with the index of its node, to be completed by `close`.
+    /// The start of a container whose opening bracket is at `open`; its node is pushed,
+    /// to be completed by `close` unless the container is empty.
     #[inline(always)]
     fn open(
         &mut self,
@@ -186,18 +194,18 @@ impl Parser {
         kind: Kind,
         close: u8,
         depth: usize,
-    ) -> Result<Option<(usize, usize)>, JsonError> {
+    ) -> Result<Opened, JsonError> {
         let (i, c) = ws(s, open + 1);
         if c == close {
             self.push(kind, false, open, i + 1);
-            return Ok(None);
+            return Ok(Opened::Empty(i + 1));
         }
         if depth >= MAX_DEPTH {
             return Err(err(i, "JSON nested too deeply"));
         }
         let idx = self.nodes.len();
         self.push(kind, false, open, open);
-        Ok(Some((i, idx)))
+        Ok(Opened::First(i, idx))
     }
 
     /// Completes the node of a container of `count` elements whose closing bracket ends
@@ -214,8 +222,9 @@ impl Parser {
 
     #[inline(never)]
     fn object(&mut self, s: &[u8], open: usize, depth: usize) -> Result<usize, JsonError> {
-        let Some((mut i, idx)) = self.open(s, open, Kind::Object, b'}', depth)? else {
-            return Ok(self.nodes[self.nodes.len() - 1].end as usize);
+        let (mut i, idx) = match self.open(s, open, Kind::Object, b'}', depth)? {
+            Opened::Empty(end) => return Ok(end),
+            Opened::First(i, idx) => (i, idx),
         };
         let mut count = 0;
         loop {
@@ -236,8 +245,9 @@ impl Parser {
 
     #[inline(never)]
     fn array(&mut self, s: &[u8], open: usize, depth: usize) -> Result<usize, JsonError> {
-        let Some((mut i, idx)) = self.open(s, open, Kind::Array, b']', depth)? else {
-            return Ok(self.nodes[self.nodes.len() - 1].end as usize);
+        let (mut i, idx) = match self.open(s, open, Kind::Array, b']', depth)? {
+            Opened::Empty(end) => return Ok(end),
+            Opened::First(i, idx) => (i, idx),
         };
         let mut count = 0;
         loop {
