@@ -206,3 +206,131 @@ fn tape_matches_reference_parser() {
     }
     assert!(docs > 50_000, "{docs}");
 }
+
+#[test]
+fn tape_matches_reference_at_the_depth_limit() {
+    for depth in [1, 2, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, MAX_DEPTH + 2] {
+        for (open, close) in [
+            ("[", "]"),
+            ("{\"k\":", "}"),
+            ("[ ", " ]"),
+            ("{ \"k\" : ", " }"),
+        ] {
+            let head = open.repeat(depth);
+            let tail = close.repeat(depth);
+            for inner in ["1", "[]", "{}", "[1]", "{\"a\":1}", "", "x", " "] {
+                assert_same(&format!("{head}{inner}{tail}"));
+                assert_same(&format!("{head}{inner}"));
+            }
+        }
+    }
+    // Empty containers do not count towards the depth: only open ones do.
+    let ok = "[".repeat(MAX_DEPTH) + "[]" + &"]".repeat(MAX_DEPTH);
+    assert!(Doc::parse(ok).is_ok());
+    let deep = "[".repeat(MAX_DEPTH) + "[1]" + &"]".repeat(MAX_DEPTH);
+    assert_eq!(
+        err(&deep),
+        JsonError {
+            position: MAX_DEPTH + 1,
+            message: "JSON nested too deeply"
+        }
+    );
+}
+
+#[test]
+fn tape_matches_reference_with_whitespace_everywhere() {
+    for sample in SAMPLES {
+        // Whitespace of every kind between all bytes outside strings (inside them, where
+        // it is invalid for the control bytes, so both must agree on the error).
+        for ws in [" ", "\t", "\n", "\r", " \r\n\t "] {
+            let spread: String = sample.chars().map(|c| format!("{c}{ws}")).collect();
+            assert_same(&spread);
+            assert_same(&format!("{ws}{spread}"));
+        }
+    }
+}
+
+#[test]
+fn tape_matches_reference_on_strings_and_numbers_of_every_length() {
+    // Every length across the 16- and 8-byte steps of the string scan and the digit scan,
+    // each special byte at every offset, the value last in the document or not.
+    for len in 0..40 {
+        let body = "abcdefghijklmnopqrstuvwxyz0123456789ABCD"[..len].to_string();
+        for at in 0..=len {
+            for special in [
+                "\"", "\\", "\\n", "\\u00e9", "\\u00", "\u{1}", "\u{1f}", "é", "\\x",
+            ] {
+                let s = format!("{}{special}{}", &body[..at], &body[at..]);
+                assert_same(&format!("\"{s}\""));
+                assert_same(&format!("[\"{s}\"]"));
+                assert_same(&format!("{{\"{s}\":1}}"));
+                assert_same(&format!("\"{s}"));
+            }
+        }
+        let digits = "1234567890".repeat(4)[..len].to_string();
+        for n in [
+            digits.clone(),
+            format!("-{digits}"),
+            format!("1{digits}.5e{digits}"),
+            format!("0.{digits}"),
+            format!("1{digits}x"),
+            format!("1.{digits}E+"),
+        ] {
+            assert_same(&n);
+            assert_same(&format!("[{n}]"));
+            assert_same(&format!("[{n},1]"));
+        }
+    }
+}
+
+#[test]
+fn every_error_at_its_byte() {
+    for (doc, position, message) in [
+        ("", 0, "expecting value, found end of input"),
+        ("  ", 2, "expecting value, found end of input"),
+        ("[", 1, "unexpected end of input"),
+        ("[1,", 3, "unexpected end of input"),
+        ("{\"a\":", 5, "unexpected end of input"),
+        ("[\u{0}]", 1, "expecting value"),
+        ("[1,]", 3, "expecting value"),
+        ("tru", 0, "expecting value"),
+        ("[nul]", 1, "expecting value"),
+        ("-", 1, "expecting value"),
+        ("[-x]", 2, "expecting value"),
+        ("1.", 2, "expecting digits after the decimal point"),
+        ("1.e5", 2, "expecting digits after the decimal point"),
+        ("1e", 2, "expecting digits in the exponent"),
+        ("[1E+]", 4, "expecting digits in the exponent"),
+        ("{", 1, "expecting property name enclosed in double quotes"),
+        (
+            "{ 1:2}",
+            2,
+            "expecting property name enclosed in double quotes",
+        ),
+        (
+            "{\"a\":1, }",
+            8,
+            "expecting property name enclosed in double quotes",
+        ),
+        ("{\"a\" 1}", 5, "expecting ':' delimiter"),
+        ("{\"a\"", 4, "expecting ':' delimiter"),
+        ("{\"a\":1 \"b\"}", 7, "expecting ',' or '}'"),
+        ("{\"a\":1", 6, "expecting ',' or '}'"),
+        ("[1 2]", 3, "expecting ',' or ']'"),
+        ("[1}", 2, "expecting ',' or ']'"),
+        ("[\"ab", 1, "unterminated string"),
+        ("[\"ab\\\"", 1, "unterminated string"),
+        ("\"a\\x\"", 2, "invalid \\escape"),
+        ("\"a\\", 2, "invalid \\escape"),
+        ("\"a\\u12\"", 2, "invalid \\uXXXX escape"),
+        ("\"a\\u12", 2, "invalid \\uXXXX escape"),
+        ("\"a\\u12G4\"", 2, "invalid \\uXXXX escape"),
+        ("\"abc\u{1f}\"", 4, "invalid control character in string"),
+        ("\"a\\n\tb\"", 4, "invalid control character in string"),
+        ("{} {}", 3, "extra data after the JSON value"),
+        ("01", 1, "extra data after the JSON value"),
+    ] {
+        assert_eq!(err(doc), JsonError { position, message }, "{doc:?}");
+        assert_same(doc);
+    }
+}
