@@ -2,6 +2,8 @@
 
 use super::*;
 
+mod reference;
+
 fn doc(s: &str) -> Doc {
     Doc::parse(s.to_string()).unwrap()
 }
@@ -150,4 +152,185 @@ fn agrees_with_serde_json_on_validity() {
             Ok(())
         })
         .unwrap();
+}
+
+/// Documents the providers send, in the shapes that matter to the parser: short keys,
+/// long strings, escapes, nesting, numbers of every form, empty containers.
+const SAMPLES: &[&str] = &[
+    r#"{"id":"chatcmpl-9lMgfRSWPHcw51s6wxKT1YEO2CKpd","object":"chat.completion.chunk","created":1721075653,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_e9b8ed65d2","choices":[{"index":0,"delta":{"content":" world"},"logprobs":null,"finish_reason":null}]}"#,
+    r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"total_tokens":60,"details":{"cached_tokens":0}}}"#,
+    r#"{"candidates":[{"content":{"parts":[{"text":"Hello! \"Quoted\" line\nand a tab\t\u00e9 \ud83d\ude00 here."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"scores":[0.5,-1.25e-3,1E+2,-0,0.0]},"modelVersion":"gemini-1.5-flash"}"#,
+    "[true,false,null,[],{},[[]],{\"a\":{}},\"\",-1e5,12345678901234567890]",
+    " {\n  \"a\" : [ 1 , 2 ] ,\r\n\t\"b\":{ } , \"c\" :\"x\" }\n",
+];
+
+/// Every way the generated documents below break or bend a sample: bytes removed,
+/// replaced by every byte that matters to JSON, and whitespace or a NUL inserted.
+fn variants(doc: &str) -> Vec<String> {
+    const BYTES: &[u8] = b" \t\n\r\x00\x01\x1f\"\\/{}[]:,.-+0123456789eEtrufalsnbx";
+    let b = doc.as_bytes();
+    let mut out = Vec::new();
+    let mut add = |v: Vec<u8>| {
+        if let Ok(s) = String::from_utf8(v) {
+            out.push(s);
+        }
+    };
+    for i in 0..=b.len() {
+        add(b[..i].to_vec());
+        add([&b[..i], &b[(i + 1).min(b.len())..]].concat());
+        for &c in BYTES {
+            add([&b[..i], &[c], &b[(i + 1).min(b.len())..]].concat());
+            add([&b[..i], &[c], &b[i..]].concat());
+        }
+    }
+    out
+}
+
+fn assert_same(doc: &str) {
+    assert_eq!(
+        parse_tape(doc.as_bytes()),
+        reference::parse_tape(doc.as_bytes()),
+        "{doc:?}"
+    );
+}
+
+#[test]
+fn tape_matches_reference_parser() {
+    let mut docs = 0;
+    for sample in SAMPLES {
+        assert!(Doc::parse(sample.to_string()).is_ok(), "{sample}");
+        for v in variants(sample) {
+            assert_same(&v);
+            docs += 1;
+        }
+    }
+    assert!(docs > 50_000, "{docs}");
+}
+
+#[test]
+fn tape_matches_reference_at_the_depth_limit() {
+    for depth in [1, 2, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, MAX_DEPTH + 2] {
+        for (open, close) in [
+            ("[", "]"),
+            ("{\"k\":", "}"),
+            ("[ ", " ]"),
+            ("{ \"k\" : ", " }"),
+        ] {
+            let head = open.repeat(depth);
+            let tail = close.repeat(depth);
+            for inner in ["1", "[]", "{}", "[1]", "{\"a\":1}", "", "x", " "] {
+                assert_same(&format!("{head}{inner}{tail}"));
+                assert_same(&format!("{head}{inner}"));
+            }
+        }
+    }
+    // Empty containers do not count towards the depth: only open ones do.
+    let ok = "[".repeat(MAX_DEPTH) + "[]" + &"]".repeat(MAX_DEPTH);
+    assert!(Doc::parse(ok).is_ok());
+    let deep = "[".repeat(MAX_DEPTH) + "[1]" + &"]".repeat(MAX_DEPTH);
+    assert_eq!(
+        err(&deep),
+        JsonError {
+            position: MAX_DEPTH + 1,
+            message: "JSON nested too deeply"
+        }
+    );
+}
+
+#[test]
+fn tape_matches_reference_with_whitespace_everywhere() {
+    for sample in SAMPLES {
+        // Whitespace of every kind between all bytes outside strings (inside them, where
+        // it is invalid for the control bytes, so both must agree on the error).
+        for ws in [" ", "\t", "\n", "\r", " \r\n\t "] {
+            let spread: String = sample.chars().map(|c| format!("{c}{ws}")).collect();
+            assert_same(&spread);
+            assert_same(&format!("{ws}{spread}"));
+        }
+    }
+}
+
+#[test]
+fn tape_matches_reference_on_strings_and_numbers_of_every_length() {
+    // Every length across the 16- and 8-byte steps of the string scan and the digit scan,
+    // each special byte at every offset, the value last in the document or not.
+    for len in 0..40 {
+        let body = "abcdefghijklmnopqrstuvwxyz0123456789ABCD"[..len].to_string();
+        for at in 0..=len {
+            for special in [
+                "\"", "\\", "\\n", "\\u00e9", "\\u00", "\u{1}", "\u{1f}", "é", "\\x",
+            ] {
+                let s = format!("{}{special}{}", &body[..at], &body[at..]);
+                assert_same(&format!("\"{s}\""));
+                assert_same(&format!("[\"{s}\"]"));
+                assert_same(&format!("{{\"{s}\":1}}"));
+                assert_same(&format!("\"{s}"));
+            }
+        }
+        let digits = "1234567890".repeat(4)[..len].to_string();
+        for n in [
+            digits.clone(),
+            format!("-{digits}"),
+            format!("1{digits}.5e{digits}"),
+            format!("0.{digits}"),
+            format!("1{digits}x"),
+            format!("1.{digits}E+"),
+        ] {
+            assert_same(&n);
+            assert_same(&format!("[{n}]"));
+            assert_same(&format!("[{n},1]"));
+        }
+    }
+}
+
+#[test]
+fn every_error_at_its_byte() {
+    for (doc, position, message) in [
+        ("", 0, "expecting value, found end of input"),
+        ("  ", 2, "expecting value, found end of input"),
+        ("[", 1, "unexpected end of input"),
+        ("[1,", 3, "unexpected end of input"),
+        ("{\"a\":", 5, "unexpected end of input"),
+        ("[\u{0}]", 1, "expecting value"),
+        ("[1,]", 3, "expecting value"),
+        ("tru", 0, "expecting value"),
+        ("[nul]", 1, "expecting value"),
+        ("-", 1, "expecting value"),
+        ("[-x]", 2, "expecting value"),
+        ("1.", 2, "expecting digits after the decimal point"),
+        ("1.e5", 2, "expecting digits after the decimal point"),
+        ("1e", 2, "expecting digits in the exponent"),
+        ("[1E+]", 4, "expecting digits in the exponent"),
+        ("{", 1, "expecting property name enclosed in double quotes"),
+        (
+            "{ 1:2}",
+            2,
+            "expecting property name enclosed in double quotes",
+        ),
+        (
+            "{\"a\":1, }",
+            8,
+            "expecting property name enclosed in double quotes",
+        ),
+        ("{\"a\" 1}", 5, "expecting ':' delimiter"),
+        ("{\"a\"", 4, "expecting ':' delimiter"),
+        ("{\"a\":1 \"b\"}", 7, "expecting ',' or '}'"),
+        ("{\"a\":1", 6, "expecting ',' or '}'"),
+        ("[1 2]", 3, "expecting ',' or ']'"),
+        ("[1}", 2, "expecting ',' or ']'"),
+        ("[\"ab", 1, "unterminated string"),
+        ("[\"ab\\\"", 1, "unterminated string"),
+        ("\"a\\x\"", 2, "invalid \\escape"),
+        ("\"a\\", 2, "invalid \\escape"),
+        ("\"a\\u12\"", 2, "invalid \\uXXXX escape"),
+        ("\"a\\u12", 2, "invalid \\uXXXX escape"),
+        ("\"a\\u12G4\"", 2, "invalid \\uXXXX escape"),
+        ("\"abc\u{1f}\"", 4, "invalid control character in string"),
+        ("\"a\\n\tb\"", 4, "invalid control character in string"),
+        ("{} {}", 3, "extra data after the JSON value"),
+        ("01", 1, "extra data after the JSON value"),
+    ] {
+        assert_eq!(err(doc), JsonError { position, message }, "{doc:?}");
+        assert_same(doc);
+    }
 }
