@@ -38,7 +38,7 @@ pub struct Chunk {
 /// Only chunks are kept (a nested object, or the one element of a one-object
 /// array such as `choices`: the array read again is a new list holding it), never a
 /// list a caller could change. Chunks are immutable and hold only chunks, so what is
-/// kept can never form a reference cycle, and chunks stay outside the GC.
+/// kept can never form a reference cycle (chunks have no `__traverse__`; none is needed).
 ///
 /// Two atomics rather than a lock or a `OnceLock`: this is set at most once per
 /// chunk, on the per-chunk hot path, where an allocation or a lock would cost more
