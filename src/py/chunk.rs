@@ -113,25 +113,23 @@ impl Chunk {
         }
     }
 
-    /// The Python value of member value node `v` for attribute access: a nested
-    /// chunk (or `choices`' one chunk) read before is the same object again.
-    pub(super) fn member_to_py(
-        &self,
-        py: Python<'_>,
-        v: u32,
-        schema: &'static Schema,
-    ) -> PyResult<Py<PyAny>> {
+    /// The Python value of member value node `v`, read as attribute `attr`: a
+    /// nested chunk (or `choices`' one chunk) read before is the same object again.
+    pub(super) fn member_to_py(&self, py: Python<'_>, v: u32, attr: &str) -> PyResult<Py<PyAny>> {
         let doc = &self.doc;
         let node = doc.node(v);
         // The one object of a one-element array: `choices` in every n=1 stream.
         let (target, in_list) = match node.kind {
             Kind::Object => (v, false),
             Kind::Array if node.len == 1 && doc.node(v + 1).kind == Kind::Object => (v + 1, true),
-            _ => return to_py(py, doc, v, schema),
+            // Only containers need their schema: a scalar (`content`) skips the lookup.
+            Kind::Array => return to_py(py, doc, v, self.schema.child(attr)),
+            _ => return scalar(py, doc, v),
         };
         let object = match self.kept.get(py, v) {
             Some(o) => o,
             None => {
+                let schema = self.schema.child(attr);
                 let o = Bound::new(py, Chunk::new(doc.clone(), target, schema))?.into_any();
                 self.kept.offer(v, &o);
                 o

@@ -139,7 +139,7 @@ impl Chunk {
             }
             // Gemini's snake_case attributes read their camelCase keys.
             match this.lookup(this.schema.wire_key(n)) {
-                Some(v) => this.member_to_py(py, v, this.schema.child(n)),
+                Some(v) => this.member_to_py(py, v, n),
                 None if this.schema.is_optional(n) => Ok(py.None()),
                 None => super::gemini::property(py, this, n)
                     .unwrap_or_else(|| Err(PyAttributeError::new_err(n.to_string()))),
