@@ -160,11 +160,10 @@ impl Parser {
     /// the offset just past it.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn value(&mut self, s: &[u8], i: usize, c: u8, depth: usize) -> Result<usize, JsonError> {
-        // Strings first: most values are.
-        if c == b'"' {
-            return self.string(s, i);
-        }
+        // (Testing for a string before this match, as most values are, measured no
+        // better: the compiler folds it into the match.)
         match c {
+            b'"' => self.string(s, i),
             b'{' => self.object(s, i, depth),
             b'[' => self.array(s, i, depth),
             b't' => self.literal(s, i, b"true", Kind::True),
