@@ -18,7 +18,7 @@ pub struct ClientInner {
 impl ClientInner {
     /// A connection pool with room for one more stream, and the stream's
     /// place in it (held until the stream's task ends).
-    pub fn http(&self) -> PyResult<(reqwest::Client, Lease)> {
+    pub fn http(&self) -> PyResult<(crate::transport::http::Upstream, Lease)> {
         self.pools.lease().map_err(PyValueError::new_err)
     }
 }

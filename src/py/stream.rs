@@ -170,7 +170,7 @@ impl Stream {
             let (client, lease) = self.client.http()?;
             c.started = true;
             let task = StreamTask {
-                client,
+                upstream: client,
                 lease,
                 spec: self.spec.clone(),
                 opts: {

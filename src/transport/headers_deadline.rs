@@ -97,6 +97,17 @@ pub async fn within_read_timeout<T>(
     }
 }
 
+/// A connect started in this request's task (the socket-direct HTTP/1.1
+/// path, `super::h1`, which connects itself).
+pub(super) fn connecting() {
+    let _ = WATCH.try_with(|w| w.set(Phase::Connecting(Instant::now())));
+}
+
+/// The connect started by [`connecting`] succeeded.
+pub(super) fn connected() {
+    let _ = WATCH.try_with(|w| w.set(Phase::Connected(Instant::now())));
+}
+
 /// The connector layer (`reqwest::ClientBuilder::connector_layer`) that
 /// reports a connect's start and end to the request that asked for it.
 #[derive(Clone, Copy, Debug, Default)]

@@ -218,13 +218,64 @@ fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
+/// Where a `Client`'s requests go: reqwest (TLS, proxies, HTTP/2, and
+/// cleartext HTTP/1.1 when `direct` is `None`) and the pool of cleartext
+/// HTTP/1.1 connections read straight from the socket (`super::h1`).
+#[derive(Clone)]
+pub struct Upstream {
+    pub client: reqwest::Client,
+    pub direct: Option<std::sync::Arc<super::h1::Pool>>,
+}
+
+impl Upstream {
+    pub fn new(opts: &ClientOptions) -> Result<Self, String> {
+        Ok(Upstream {
+            client: build_client(opts)?,
+            direct: super::h1::pool_for(opts)?,
+        })
+    }
+
+    /// The direct pool, if `url` goes through it.
+    fn direct_for(&self, url: &reqwest::Url) -> Option<&std::sync::Arc<super::h1::Pool>> {
+        self.direct.as_ref().filter(|_| url.scheme() == "http")
+    }
+}
+
+/// Why a request got no response head.
+#[derive(Debug)]
+pub enum SendError {
+    Reqwest(reqwest::Error),
+    Direct(super::h1::SendError),
+}
+
+impl SendError {
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            SendError::Reqwest(e) => e.is_timeout(),
+            SendError::Direct(e) => matches!(e, super::h1::SendError::ConnectTimeout(_)),
+        }
+    }
+
+    pub fn is_builder(&self) -> bool {
+        matches!(self, SendError::Reqwest(e) if e.is_builder())
+    }
+
+    /// The message and causes, without the URL.
+    pub fn describe(&self) -> String {
+        match self {
+            SendError::Reqwest(e) => describe_plain(e),
+            SendError::Direct(e) => e.to_string(),
+        }
+    }
+}
+
 /// Sends once, following up to ten redirects: 303 (and 301/302 after a POST)
 /// become a GET without body, 307/308 repeat the request; a redirect to
 /// another origin drops every credential header.
 pub(super) async fn send_following(
-    client: &reqwest::Client,
+    upstream: &Upstream,
     spec: &RequestSpec,
-) -> reqwest::Result<Response> {
+) -> Result<Response, SendError> {
     let mut method = spec.method.clone();
     let mut url = spec.url.clone();
     let mut headers = spec.headers.clone();
@@ -238,13 +289,21 @@ pub(super) async fn send_following(
     let mut body = spec.body.clone();
     let mut hops = 0;
     loop {
-        let mut req = client
-            .request(method.clone(), url.clone())
-            .headers(headers.clone());
-        if let Some(b) = &body {
-            req = req.body(b.clone());
-        }
-        let resp = req.send().await?;
+        let resp = match upstream.direct_for(&url) {
+            Some(pool) => super::h1::send(pool, &method, &url, &headers, body.as_ref())
+                .await
+                .map_err(SendError::Direct)?,
+            None => {
+                let mut req = upstream
+                    .client
+                    .request(method.clone(), url.clone())
+                    .headers(headers.clone());
+                if let Some(b) = &body {
+                    req = req.body(b.clone());
+                }
+                req.send().await.map_err(SendError::Reqwest)?
+            }
+        };
         let status = resp.status().as_u16();
         let location = resp
             .headers()

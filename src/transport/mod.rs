@@ -5,6 +5,7 @@
 //! May use `wire`, `providers` and `items`; knows nothing of Python.
 
 pub mod channel;
+pub mod h1;
 pub mod headers_deadline;
 pub mod http;
 pub mod metrics;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::http::{build_client, ClientOptions};
+use super::http::{ClientOptions, Upstream};
 
 /// The reqwest clients (connection pools) of one `Client`.
 ///
@@ -28,7 +28,7 @@ pub struct Shards {
 }
 
 struct Shard {
-    client: reqwest::Client,
+    upstream: Upstream,
     usage: Arc<Usage>,
 }
 
@@ -69,7 +69,7 @@ impl Drop for Lease {
 impl Shards {
     pub fn new(opts: ClientOptions) -> Result<Self, String> {
         let first = Shard {
-            client: build_client(&opts)?,
+            upstream: Upstream::new(&opts)?,
             usage: Arc::default(),
         };
         Ok(Shards {
@@ -79,7 +79,7 @@ impl Shards {
     }
 
     /// A pool with room for one more stream, and the stream's lease on it.
-    pub fn lease(&self) -> Result<(reqwest::Client, Lease), String> {
+    pub fn lease(&self) -> Result<(Upstream, Lease), String> {
         let cap = if self.opts.http2 {
             self.opts.http2_max_streams.max(1)
         } else {
@@ -104,7 +104,7 @@ impl Shards {
             Some(i) => &shards[i],
             None => {
                 shards.push(Shard {
-                    client: build_client(&self.opts)?,
+                    upstream: Upstream::new(&self.opts)?,
                     usage: Arc::default(),
                 });
                 &shards[shards.len() - 1]
@@ -114,7 +114,7 @@ impl Shards {
         let lease = Lease {
             usage: shard.usage.clone(),
         };
-        Ok((shard.client.clone(), lease))
+        Ok((shard.upstream.clone(), lease))
     }
 
     /// Drops the pools, but the first, idle for `pool_idle_timeout`.

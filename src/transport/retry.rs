@@ -8,8 +8,8 @@ use reqwest::Response;
 
 use super::headers_deadline::{within_read_timeout, HeadersTimeout};
 use super::http::{
-    describe_plain, read_limited, send_following, ClientOptions, HttpError, RequestSpec,
-    ResponseHead, MAX_ERROR_BODY,
+    read_limited, send_following, ClientOptions, HttpError, RequestSpec, ResponseHead, Upstream,
+    MAX_ERROR_BODY,
 };
 
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
@@ -86,7 +86,7 @@ fn backoff(opts: &ClientOptions, attempt: u32) -> Duration {
 /// response, 408/409/429/5xx) while no body byte has been delivered.
 /// Returns the 2xx response, or the final failure.
 pub async fn send_with_retries(
-    client: &reqwest::Client,
+    upstream: &Upstream,
     spec: &RequestSpec,
     opts: &ClientOptions,
     mut on_attempt: impl FnMut(u32, Option<&HttpError>),
@@ -96,7 +96,7 @@ pub async fn send_with_retries(
     loop {
         on_attempt(attempt + 1, last.as_ref());
         let outcome = within_read_timeout(
-            send_following(client, spec),
+            send_following(upstream, spec),
             opts.connect_timeout,
             opts.read_timeout,
         )
@@ -117,7 +117,7 @@ pub async fn send_with_retries(
                 None,
             ),
             Ok(Err(e)) => {
-                let msg = describe_plain(&e);
+                let msg = e.describe();
                 if e.is_timeout() {
                     (
                         HttpError::Timeout(format!(

@@ -179,7 +179,7 @@ impl Decoding {
 }
 
 pub struct StreamTask {
-    pub client: reqwest::Client,
+    pub upstream: crate::transport::http::Upstream,
     /// The stream's place in the client's pool, given back when the task ends.
     pub lease: crate::transport::pools::Lease,
     pub spec: RequestSpec,
@@ -284,7 +284,7 @@ impl StreamTask {
 
     async fn work(&mut self) -> Result<(), StreamFault> {
         let metrics = &self.metrics;
-        let mut resp = send_with_retries(&self.client, &self.spec, &self.opts, |n, failed| {
+        let mut resp = send_with_retries(&self.upstream, &self.spec, &self.opts, |n, failed| {
             metrics.with(|m| {
                 m.attempts = n;
                 if let Some(e) = failed {

@@ -1,0 +1,139 @@
+//! A response body read from the socket as it is polled, in the polling
+//! (stream's) task; the connection goes back to the pool at the body's end.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::Frame;
+use tokio::net::TcpStream;
+
+use super::framing::Decoder;
+use super::pool::{Origin, Pool};
+use super::READ_SIZE;
+
+/// Why the body could not be read to its end.
+#[derive(Debug)]
+pub struct BodyError(String);
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+pub struct Body {
+    /// `None` once the body ended (or failed): the connection was pooled or closed.
+    sock: Option<TcpStream>,
+    buf: BytesMut,
+    decoder: Decoder,
+    /// Where the connection goes when the body is read to its end.
+    reuse: Option<(Arc<Pool>, Origin)>,
+}
+
+impl Body {
+    pub fn new(
+        sock: TcpStream,
+        buf: BytesMut,
+        decoder: Decoder,
+        reuse: Option<(Arc<Pool>, Origin)>,
+    ) -> Self {
+        let mut body = Body {
+            sock: Some(sock),
+            buf,
+            decoder,
+            reuse,
+        };
+        if body.decoder.done() {
+            body.release();
+        }
+        body
+    }
+
+    /// The body is complete: the connection is pooled if it can carry
+    /// another request (nothing read past the body), else closed.
+    fn release(&mut self) {
+        let sock = self.sock.take();
+        if let (Some(sock), Some((pool, origin))) = (sock, self.reuse.take()) {
+            if self.buf.is_empty() {
+                pool.put(origin, sock);
+            }
+        }
+        self.buf = BytesMut::new();
+    }
+
+    fn fail(&mut self, why: String) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.sock = None;
+        self.reuse = None;
+        Poll::Ready(Some(Err(BodyError(why))))
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        loop {
+            match this.decoder.decode(&mut this.buf) {
+                Ok(Some(data)) => {
+                    if this.decoder.done() {
+                        this.release();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(None) => {}
+                Err(e) => return this.fail(e.to_string()),
+            }
+            if this.decoder.done() {
+                this.release();
+                return Poll::Ready(None);
+            }
+            let Some(sock) = this.sock.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if this.buf.capacity() - this.buf.len() < 1024 {
+                // Takes the allocation back when the bytes handed out were dropped.
+                this.buf.reserve(READ_SIZE);
+            }
+            let read = ready!(poll_read_buf(sock, cx, &mut this.buf));
+            match read {
+                Ok(0) => match this.decoder.eof() {
+                    Ok(()) => {
+                        this.sock = None;
+                        return Poll::Ready(None);
+                    }
+                    Err(e) => return this.fail(e.to_string()),
+                },
+                Ok(_) => {}
+                Err(e) => return this.fail(e.to_string()),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.decoder.done()
+    }
+}
+
+/// Reads into the buffer's spare capacity once the socket is readable.
+fn poll_read_buf(
+    sock: &mut TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<std::io::Result<usize>> {
+    loop {
+        ready!(sock.poll_read_ready(cx))?;
+        match sock.try_read_buf(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            read => return Poll::Ready(read),
+        }
+    }
+}

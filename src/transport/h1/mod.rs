@@ -1,0 +1,245 @@
+//! Cleartext HTTP/1.1 read straight from the socket in the stream's own task.
+//!
+//! Through hyper, every chunk of a streamed body crosses two tasks: hyper's
+//! connection task reads the socket into its 8 KiB buffer, decodes the
+//! framing and sends the bytes through the body channel, whose receiver wakes
+//! the stream's task; and each connection holds hyper's read and write
+//! buffers. Here the stream's task polls the socket itself: one wake-up per
+//! read, and the buffer is the one the body is decoded from. At 5,000
+//! concurrent streams that is less CPU per chunk and less memory per stream
+//! (docs/performance.md, "HTTP/1.1 read from the socket").
+//!
+//! Used for `http://` URLs when no proxy applies (no `proxy=`, no
+//! `HTTP_PROXY`/`ALL_PROXY` in the environment) and HTTP/1.1 is allowed:
+//! local and in-cluster OpenAI-compatible servers (vLLM, Ollama, llama.cpp,
+//! gateways). `https://`, proxies and h2c stay on reqwest and hyper, which do
+//! TLS, CONNECT tunnels and HTTP/2. `SSERPENT_HTTP1=hyper` (read when a
+//! client is made) puts cleartext HTTP/1.1 back on hyper too.
+//!
+//! The response is handed on as a `reqwest::Response` whose body is read
+//! here, so everything after the head (retries, redirects, the body's
+//! decoding and errors) is the same code for both paths.
+
+mod body;
+pub mod framing;
+pub mod head;
+pub mod pool;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub use pool::Pool;
+
+use super::headers_deadline;
+use super::http::ClientOptions;
+
+/// The environment variable that can put cleartext HTTP/1.1 back on hyper.
+pub const HTTP1_ENV: &str = "SSERPENT_HTTP1";
+
+/// Read size for the response head and body: most SSE reads are a few
+/// hundred bytes; a burst grows the buffer (`body::READ_MAX`).
+const READ_SIZE: usize = 4096;
+
+/// The pool for cleartext HTTP/1.1 read here, or `None` when these options
+/// (or the environment) want every request on reqwest.
+pub fn pool_for(opts: &ClientOptions) -> Result<Option<Arc<Pool>>, String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|v| env(v).is_some());
+    let direct = reads_directly(opts, env(HTTP1_ENV).as_deref(), proxied)?;
+    Ok(direct.then(|| Pool::new(opts.connect_timeout, opts.pool_idle_timeout)))
+}
+
+/// Whether cleartext HTTP/1.1 is read here: `choice` is `SSERPENT_HTTP1`,
+/// `proxied` whether the environment names a proxy for `http://`.
+fn reads_directly(
+    opts: &ClientOptions,
+    choice: Option<&str>,
+    proxied: bool,
+) -> Result<bool, String> {
+    match choice.map(str::trim).unwrap_or("") {
+        "" | "direct" => Ok(opts.http1 && opts.proxy.is_none() && !proxied),
+        "hyper" => Ok(false),
+        other => Err(format!(
+            "{HTTP1_ENV}={other:?} is not an HTTP/1.1 reader; allowed values: direct, hyper (unset or empty: direct)"
+        )),
+    }
+}
+
+/// Why a request failed before its response head (after it, errors come
+/// out of the body as `reqwest` body errors).
+#[derive(Debug)]
+pub enum SendError {
+    /// Could not connect (refused, unreachable, no such host).
+    Connect(String),
+    /// The connect took longer than `connect_timeout`.
+    ConnectTimeout(String),
+    /// The connection broke or the response head was not HTTP.
+    Request(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Connect(m) => write!(f, "connection failed: {m}"),
+            SendError::ConnectTimeout(m) => write!(f, "timed out: {m}"),
+            SendError::Request(m) => write!(f, "error sending the request: {m}"),
+        }
+    }
+}
+
+fn origin(url: &reqwest::Url) -> pool::Origin {
+    (
+        url.host_str().unwrap_or("").to_string(),
+        url.port_or_known_default().unwrap_or(80),
+    )
+}
+
+async fn connect(pool: &Pool, url: &reqwest::Url) -> Result<TcpStream, SendError> {
+    let port = url.port_or_known_default().unwrap_or(80);
+    let host = url.host_str().unwrap_or("");
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<std::net::SocketAddr> = match literal.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![(ip, port).into()],
+        Err(_) if host.is_empty() => return Err(SendError::Connect("the URL has no host".into())),
+        Err(_) => {
+            let resolve = tokio::net::lookup_host((host, port));
+            match tokio::time::timeout(pool.connect_timeout, resolve).await {
+                Ok(Ok(found)) => found.collect(),
+                Ok(Err(e)) => return Err(SendError::Connect(format!("dns error: {e}"))),
+                Err(_) => return Err(timed_out(pool)),
+            }
+        }
+    };
+    let attempt = async {
+        let mut last = None;
+        for addr in &addrs {
+            match TcpStream::connect(addr).await {
+                Ok(sock) => return Ok(sock),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(SendError::Connect(match last {
+            Some(e) => format!("tcp connect error: {e}"),
+            None => "dns error: no addresses".into(),
+        }))
+    };
+    let sock = match tokio::time::timeout(pool.connect_timeout, attempt).await {
+        Ok(r) => r?,
+        Err(_) => return Err(timed_out(pool)),
+    };
+    let _ = sock.set_nodelay(true);
+    Ok(sock)
+}
+
+fn timed_out(pool: &Pool) -> SendError {
+    SendError::ConnectTimeout(format!(
+        "no connection within {:.3}s",
+        pool.connect_timeout.as_secs_f64()
+    ))
+}
+
+/// Sends one request on a pooled or new connection and reads the response
+/// head; the body is read from the socket as the response's body is polled.
+pub async fn send(
+    pool: &Arc<Pool>,
+    method: &Method,
+    url: &reqwest::Url,
+    headers: &HeaderMap,
+    body: Option<&bytes::Bytes>,
+) -> Result<reqwest::Response, SendError> {
+    let origin = origin(url);
+    let wire = head::request(method, url, headers, body.map(|b| &b[..]));
+    let separate_body = body.filter(|b| b.len() > head::INLINE_BODY);
+    // A pooled connection the server closed just as the request went out
+    // fails before any response byte: the request goes again on a new one.
+    if let Some(sock) = pool.take(&origin) {
+        match exchange(sock, &wire, separate_body, method).await {
+            Ok(r) => return Ok(finish(pool, origin, r)),
+            Err(Exchange::Unanswered(_)) => {}
+            Err(Exchange::Failed(e)) => return Err(e),
+        }
+    }
+    headers_deadline::connecting();
+    let sock = connect(pool, url).await?;
+    headers_deadline::connected();
+    match exchange(sock, &wire, separate_body, method).await {
+        Ok(r) => Ok(finish(pool, origin, r)),
+        Err(Exchange::Unanswered(e) | Exchange::Failed(e)) => Err(e),
+    }
+}
+
+enum Exchange {
+    /// Closed or reset before any byte of the response.
+    Unanswered(SendError),
+    Failed(SendError),
+}
+
+struct Answer {
+    sock: TcpStream,
+    buf: BytesMut,
+    head: head::Head,
+}
+
+async fn exchange(
+    mut sock: TcpStream,
+    wire: &[u8],
+    separate_body: Option<&bytes::Bytes>,
+    method: &Method,
+) -> Result<Answer, Exchange> {
+    let unanswered = |e: std::io::Error| Exchange::Unanswered(SendError::Request(e.to_string()));
+    sock.write_all(wire).await.map_err(unanswered)?;
+    if let Some(b) = separate_body {
+        sock.write_all(b).await.map_err(unanswered)?;
+    }
+    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    loop {
+        match sock.read_buf(&mut buf).await {
+            Ok(0) if buf.is_empty() => {
+                return Err(Exchange::Unanswered(SendError::Request(
+                    "connection closed before the response".into(),
+                )))
+            }
+            Ok(0) => {
+                return Err(Exchange::Failed(SendError::Request(
+                    "connection closed in the middle of the response head".into(),
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if buf.is_empty() => return Err(unanswered(e)),
+            Err(e) => return Err(Exchange::Failed(SendError::Request(e.to_string()))),
+        }
+        match head::response(&mut buf, method) {
+            Ok(Some(head)) => return Ok(Answer { sock, buf, head }),
+            Ok(None) => {
+                if buf.capacity() - buf.len() < 1024 {
+                    buf.reserve(READ_SIZE);
+                }
+            }
+            Err(e) => return Err(Exchange::Failed(SendError::Request(e))),
+        }
+    }
+}
+
+fn finish(pool: &Arc<Pool>, origin: pool::Origin, a: Answer) -> reqwest::Response {
+    let reuse = a.head.reusable.then(|| (Arc::clone(pool), origin));
+    let body = body::Body::new(a.sock, a.buf, framing::Decoder::new(a.head.framing), reuse);
+    let mut builder = http::Response::builder()
+        .status(a.head.status)
+        .version(a.head.version);
+    if let Some(h) = builder.headers_mut() {
+        *h = a.head.headers;
+    }
+    let resp = builder
+        .body(reqwest::Body::wrap(body))
+        .expect("a parsed status code is valid");
+    reqwest::Response::from(resp)
+}
