@@ -17,10 +17,14 @@ knowledge (``Client(http1=False, http2=True)``: 100 streams per connection). The
 SDK's AsyncOpenAI is measured the same way at the N it sustains (HTTP/1.1 by default;
 ``--sdk-protocols HTTP/2`` needs ``httpx[http2]``). sserpent runs once per wake-up path
 (``--async-wake``, set as ``SSERPENT_ASYNC_WAKE`` for each run's new loop): the socket pair the
-loop watches (the unix default) and ``loop.call_soon_threadsafe`` (the portable path).
+loop watches (the unix default) and ``loop.call_soon_threadsafe`` (the portable path); and over
+HTTP/1.1 once per body reader (``--http1-reader``, set as ``SSERPENT_HTTP1`` before each run's
+client is made): read straight from the socket (``direct``, the default for ``http://``) and
+through hyper (``hyper``, what ``https://`` and proxies use), interleaved at each N.
 
     python benches/bench_concurrency.py [--n 100 1000 5000] [--protocols HTTP/1.1 HTTP/2]
                                         [--async-wake socketpair threadsafe]
+                                        [--http1-reader direct hyper]
                                         [--sdk-n 100 1000] [--chunks 120]
 """
 
@@ -243,6 +247,8 @@ def main() -> None:
     ap.add_argument("--async-wake", nargs="*", default=["socketpair", "threadsafe"] if os.name == "posix"
                     else ["threadsafe"], choices=["socketpair", "threadsafe", "auto"],
                     help="sserpent's wake-up paths (SSERPENT_ASYNC_WAKE), each measured at every N and protocol")
+    ap.add_argument("--http1-reader", nargs="*", default=["direct", "hyper"], choices=["direct", "hyper"],
+                    help="sserpent's HTTP/1.1 body readers (SSERPENT_HTTP1), each measured at every N")
     ap.add_argument("--uvloop", action="store_true")
     args = ap.parse_args()
     raise_fd_limit()
@@ -269,10 +275,17 @@ def main() -> None:
                 for n in ns:
                     # The paths side by side at each N (and interleaved, so drift on a shared
                     # machine hits both alike).
+                    readers = args.http1_reader if kind == "sserpent" and protocol == "HTTP/1.1" else [None]
                     for wake in wakes:
-                        if wake is not None:
-                            os.environ["SSERPENT_ASYNC_WAKE"] = wake  # read when the run's new loop gets its bridge
-                        rows.append(runner(run(kind, protocol, n, base, args.chunks, server.pid)))
+                        for reader in readers:
+                            if wake is not None:
+                                os.environ["SSERPENT_ASYNC_WAKE"] = wake  # read when the run's new loop gets its bridge
+                            if reader is not None:
+                                os.environ["SSERPENT_HTTP1"] = reader  # read when the run's client is made
+                            row = runner(run(kind, protocol, n, base, args.chunks, server.pid))
+                            if reader is not None:
+                                row["protocol"] = f"{protocol} ({reader})"
+                            rows.append(row)
         print(f"\nbench_concurrency: N streams × {args.chunks} chunks at 20 chunks/s, one "
               f"{'uvloop' if args.uvloop else 'asyncio'} process, {os.cpu_count()} cores\n")
         print("| client | wake-up | protocol | N | completed | errors | client CPU % | µs/chunk "
