@@ -10,7 +10,7 @@
 #          directory that is deleted at the end)
 # --asan   also instrument with AddressSanitizer (3-5x fewer executions a second; the
 #          fuzzed modules are safe Rust, so CI runs without it)
-# TARGET   sse_decoder, chunk_parser, pipeline (default: all three)
+# TARGET   sse_decoder, chunk_parser, pipeline, http1_response (default: all four)
 #
 # The targets link libFuzzer through the libfuzzer-sys crate and are instrumented with
 # the flags cargo-fuzz uses; those are nightly-only, so the stable toolchain is told to
@@ -41,7 +41,7 @@ for arg in "$@"; do
     *) seconds="$arg" ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(sse_decoder chunk_parser pipeline)
+[ ${#targets[@]} -gt 0 ] || targets=(sse_decoder chunk_parser pipeline http1_response)
 for t in "${targets[@]}"; do
   [ -f "fuzz_targets/$t.rs" ] || { echo "fuzz.sh: no target '$t' in fuzz/fuzz_targets" >&2; exit 2; }
 done

@@ -23,7 +23,7 @@ cargo clippy --lib --features python --quiet -- -D warnings
 cargo clippy --lib --features abi3 --quiet -- -D warnings
 step "cargo test (pure-Rust core)"
 cargo test --no-default-features --quiet
-step "fuzz: SSE decoder, JSON parser, chunk pipeline, 60 s each (scripts/fuzz.sh)"
+step "fuzz: SSE decoder, JSON parser, chunk pipeline, HTTP/1.1 response reader, 60 s each (scripts/fuzz.sh)"
 ./scripts/fuzz.sh
 step "release artifacts: the sdist, and the abi3 manylinux2014 wheel built from it (scripts/build-wheels.sh, the one build of the extension)"
 ./scripts/build-wheels.sh dist

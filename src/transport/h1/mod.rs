@@ -22,8 +22,9 @@
 
 mod body;
 pub mod framing;
-pub mod head;
 pub mod pool;
+mod request;
+pub mod response;
 #[cfg(test)]
 mod tests;
 
@@ -157,8 +158,8 @@ pub async fn send(
     body: Option<&bytes::Bytes>,
 ) -> Result<reqwest::Response, SendError> {
     let origin = origin(url);
-    let wire = head::request(method, url, headers, body.map(|b| &b[..]));
-    let separate_body = body.filter(|b| b.len() > head::INLINE_BODY);
+    let wire = request::request(method, url, headers, body.map(|b| &b[..]));
+    let separate_body = body.filter(|b| b.len() > request::INLINE_BODY);
     // A pooled connection the server closed just as the request went out
     // fails before any response byte: the request goes again on a new one.
     if let Some(sock) = pool.take(&origin) {
@@ -186,7 +187,7 @@ enum Exchange {
 struct Answer {
     sock: TcpStream,
     buf: BytesMut,
-    head: head::Head,
+    head: response::Head,
 }
 
 async fn exchange(
@@ -217,7 +218,7 @@ async fn exchange(
             Err(e) if buf.is_empty() => return Err(unanswered(e)),
             Err(e) => return Err(Exchange::Failed(SendError::Request(e.to_string()))),
         }
-        match head::response(&mut buf, method) {
+        match response::response(&mut buf, method) {
             Ok(Some(head)) => return Ok(Answer { sock, buf, head }),
             Ok(None) => {
                 if buf.capacity() - buf.len() < 1024 {

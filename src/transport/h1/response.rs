@@ -1,11 +1,10 @@
-//! HTTP/1.1 message heads: the request written (as hyper writes it for
-//! reqwest: lowercase names, `host` and `accept: */*` added when missing, a
-//! `content-length` for a body), and the response head parsed with its
-//! body's framing.
+//! An HTTP/1.1 response head parsed, with its body's framing and whether the
+//! connection can carry another request. Pure (`http` types and `httparse`),
+//! so the fuzz crate builds it too.
 
 use bytes::BytesMut;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::Method;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::Method;
 
 use super::framing::Framing;
 
@@ -13,65 +12,6 @@ use super::framing::Framing;
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Most response header fields accepted (hyper's default too).
 const MAX_HEADERS: usize = 100;
-
-/// Bodies up to this size go in the same write as the head.
-pub const INLINE_BODY: usize = 16 * 1024;
-
-/// The request head, with a body of up to [`INLINE_BODY`] appended.
-pub fn request(
-    method: &Method,
-    url: &reqwest::Url,
-    headers: &HeaderMap,
-    body: Option<&[u8]>,
-) -> Vec<u8> {
-    let inline = body.filter(|b| b.len() <= INLINE_BODY);
-    let mut out = Vec::with_capacity(256 + inline.map_or(0, <[u8]>::len));
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(url.path().as_bytes());
-    if let Some(q) = url.query() {
-        out.push(b'?');
-        out.extend_from_slice(q.as_bytes());
-    }
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !headers.contains_key(reqwest::header::HOST) {
-        out.extend_from_slice(b"host: ");
-        out.extend_from_slice(url.host_str().unwrap_or("").as_bytes());
-        if let Some(port) = url.port() {
-            out.push(b':');
-            out.extend_from_slice(port.to_string().as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    if !headers.contains_key(reqwest::header::ACCEPT) {
-        out.extend_from_slice(b"accept: */*\r\n");
-    }
-    for (name, value) in headers {
-        if name == reqwest::header::CONTENT_LENGTH || name == reqwest::header::TRANSFER_ENCODING {
-            continue; // framed from the body below
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    match body {
-        Some(b) => {
-            out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(b.len().to_string().as_bytes());
-            out.extend_from_slice(b"\r\n\r\n");
-        }
-        // A method that carries a body says it has none, as hyper does.
-        None if matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {
-            out.extend_from_slice(b"content-length: 0\r\n\r\n");
-        }
-        None => out.extend_from_slice(b"\r\n"),
-    }
-    if let Some(b) = inline {
-        out.extend_from_slice(b);
-    }
-    out
-}
 
 /// A parsed response head.
 #[derive(Debug)]
@@ -126,11 +66,11 @@ pub fn response(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, Str
         }
         let framing = framing(status, method, &headers)?;
         let close = headers
-            .get_all(reqwest::header::CONNECTION)
+            .get_all(http::header::CONNECTION)
             .iter()
             .any(|v| has_token(v.as_bytes(), b"close"));
         let keep_alive = headers
-            .get_all(reqwest::header::CONNECTION)
+            .get_all(http::header::CONNECTION)
             .iter()
             .any(|v| has_token(v.as_bytes(), b"keep-alive"));
         let reusable = framing != Framing::Close
@@ -152,7 +92,7 @@ fn framing(status: u16, method: &Method, headers: &HeaderMap) -> Result<Framing,
     if *method == Method::HEAD || status == 204 || status == 304 {
         return Ok(Framing::Empty);
     }
-    let codings = headers.get_all(reqwest::header::TRANSFER_ENCODING);
+    let codings = headers.get_all(http::header::TRANSFER_ENCODING);
     if codings.iter().next().is_some() {
         let last = codings
             .iter()
@@ -166,7 +106,7 @@ fn framing(status: u16, method: &Method, headers: &HeaderMap) -> Result<Framing,
         });
     }
     let mut length = None;
-    for v in headers.get_all(reqwest::header::CONTENT_LENGTH) {
+    for v in headers.get_all(http::header::CONTENT_LENGTH) {
         for part in v.as_bytes().split(|&b| b == b',') {
             let n = std::str::from_utf8(trim(part))
                 .ok()
@@ -210,34 +150,6 @@ mod tests {
 
     fn parse(wire: &[u8], method: Method) -> Result<Option<Head>, String> {
         response(&mut BytesMut::from(wire), &method)
-    }
-
-    #[test]
-    fn the_request_head_as_hyper_writes_it() {
-        let url = reqwest::Url::parse("http://127.0.0.1:8080/v1/chat?x=1").unwrap();
-        let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("Bearer k"));
-        let head = request(&Method::POST, &url, &h, Some(b"{}"));
-        assert_eq!(
-            String::from_utf8(head).unwrap(),
-            "POST /v1/chat?x=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\naccept: */*\r\n\
-             authorization: Bearer k\r\ncontent-length: 2\r\n\r\n{}"
-        );
-        let url = reqwest::Url::parse("http://[::1]/").unwrap();
-        let mut h = HeaderMap::new();
-        h.insert("accept", HeaderValue::from_static("text/event-stream"));
-        assert_eq!(
-            String::from_utf8(request(&Method::GET, &url, &h, None)).unwrap(),
-            "GET / HTTP/1.1\r\nhost: [::1]\r\naccept: text/event-stream\r\n\r\n"
-        );
-    }
-
-    #[test]
-    fn a_large_body_is_not_copied_into_the_head() {
-        let url = reqwest::Url::parse("http://h/").unwrap();
-        let body = vec![b'x'; 20_000];
-        let head = request(&Method::POST, &url, &HeaderMap::new(), Some(&body));
-        assert!(head.ends_with(b"content-length: 20000\r\n\r\n"));
     }
 
     #[test]
