@@ -99,9 +99,10 @@ impl http_body::Body for Body {
             let Some(sock) = this.sock.as_mut() else {
                 return Poll::Ready(None);
             };
-            if this.buf.capacity() - this.buf.len() < 1024 {
-                // Takes the allocation back when the bytes handed out were dropped.
-                this.buf.reserve(READ_SIZE);
+            if this.buf.is_empty() {
+                // Between reads a stream holds no buffer: LLM tokens come tens of
+                // ms apart, and thousands of idle streams would each keep one.
+                this.buf = BytesMut::new();
             }
             let read = ready!(poll_read_buf(sock, cx, &mut this.buf));
             match read {
@@ -123,7 +124,8 @@ impl http_body::Body for Body {
     }
 }
 
-/// Reads into the buffer's spare capacity once the socket is readable.
+/// Reads into the buffer's spare capacity once the socket is readable (the
+/// buffer is allocated, or grown, only then).
 fn poll_read_buf(
     sock: &mut TcpStream,
     cx: &mut Context<'_>,
@@ -131,6 +133,9 @@ fn poll_read_buf(
 ) -> Poll<std::io::Result<usize>> {
     loop {
         ready!(sock.poll_read_ready(cx))?;
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(READ_SIZE);
+        }
         match sock.try_read_buf(buf) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             read => return Poll::Ready(read),

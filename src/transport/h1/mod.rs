@@ -44,8 +44,8 @@ use super::http::ClientOptions;
 /// The environment variable that can put cleartext HTTP/1.1 back on hyper.
 pub const HTTP1_ENV: &str = "SSERPENT_HTTP1";
 
-/// Read size for the response head and body: most SSE reads are a few
-/// hundred bytes; a burst grows the buffer (`body::READ_MAX`).
+/// Buffer allocated for a read of the response head or body: an SSE read
+/// is a few hundred bytes; the buffer grows when a read fills it.
 const READ_SIZE: usize = 4096;
 
 /// The pool for cleartext HTTP/1.1 read here, or `None` when these options
