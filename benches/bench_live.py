@@ -146,21 +146,26 @@ def instrumented(fn):  # type: ignore[no-untyped-def]
     return run
 
 
-def sserpent_async_wake(wake: str):
-    """sserpent async with ``SSERPENT_ASYNC_WAKE=wake`` (read when the new loop gets its bridge)."""
+def with_env(name: str, value: str, fn):  # type: ignore[no-untyped-def]
+    """``fn`` with the environment variable ``name`` set to ``value`` while it runs."""
 
-    def read(base: str, n: int, interval_ms: int = 0) -> int:
-        before = os.environ.get("SSERPENT_ASYNC_WAKE")
-        os.environ["SSERPENT_ASYNC_WAKE"] = wake
+    def read(*args, **kwargs) -> int:  # type: ignore[no-untyped-def]
+        before = os.environ.get(name)
+        os.environ[name] = value
         try:
-            return sserpent_async(base, n, interval_ms)
+            return fn(*args, **kwargs)
         finally:
             if before is None:
-                del os.environ["SSERPENT_ASYNC_WAKE"]
+                del os.environ[name]
             else:
-                os.environ["SSERPENT_ASYNC_WAKE"] = before
+                os.environ[name] = before
 
     return read
+
+
+def sserpent_async_wake(wake: str):  # type: ignore[no-untyped-def]
+    """sserpent async with ``SSERPENT_ASYNC_WAKE=wake`` (read when the new loop gets its bridge)."""
+    return with_env("SSERPENT_ASYNC_WAKE", wake, sserpent_async)
 
 
 def openai_sync(base: str, n: int) -> int:
@@ -268,6 +273,10 @@ def measure_paced(base: str, n: int, repeat: int) -> list[tuple[str, float, floa
         ("sserpent sync", sserpent_sync),
         ("sserpent async", sserpent_async_wake("socketpair") if os.name == "posix" else sserpent_async),
         ("sserpent async, threadsafe wake-up", sserpent_async_wake("threadsafe")),
+        ("sserpent sync, hyper's HTTP/1.1 reader", with_env("SSERPENT_HTTP1", "hyper", sserpent_sync)),
+        ("sserpent async, hyper's HTTP/1.1 reader",
+         with_env("SSERPENT_HTTP1", "hyper", sserpent_async_wake("socketpair") if os.name == "posix"
+                  else sserpent_async)),
     ]
     best = {name: (float("inf"), float("inf"), 0) for name, _ in readers}
     for _ in range(repeat):
@@ -356,6 +365,11 @@ def main() -> None:
         # Pinned to the socket pair (the unix default): an SSERPENT_ASYNC_WAKE set outside changes nothing.
         ("sserpent async", sserpent_async_wake("socketpair") if os.name == "posix" else sserpent_async, args.chunks),
         ("sserpent async, threadsafe wake-up", sserpent_async_wake("threadsafe"), args.chunks),
+        # Cleartext HTTP/1.1 through hyper instead of straight from the socket (what https:// takes).
+        ("sserpent sync, hyper's HTTP/1.1 reader", with_env("SSERPENT_HTTP1", "hyper", sserpent_sync), args.chunks),
+        ("sserpent async, hyper's HTTP/1.1 reader",
+         with_env("SSERPENT_HTTP1", "hyper", sserpent_async_wake("socketpair") if os.name == "posix"
+                  else sserpent_async), args.chunks),
         ("sserpent.OpenAI sync, instrumentation off", provider_sync, args.chunks),
         ("sserpent.OpenAI sync, instrument() on (SDK)", instrumented(provider_sync), args.chunks),
         ("sserpent.OpenAI chat.completions.stream(), content.delta", provider_chat_stream, args.chunks),

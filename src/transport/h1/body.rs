@@ -13,6 +13,10 @@ use super::framing::Decoder;
 use super::pool::{Origin, Pool};
 use super::READ_SIZE;
 
+/// The largest read asked for (hyper's adaptive reads stop higher, at
+/// about 400 KiB; past 64 KiB a read costs the same per byte).
+const READ_MAX: usize = 64 * 1024;
+
 /// Why the body could not be read to its end.
 #[derive(Debug)]
 pub struct BodyError(String);
@@ -32,6 +36,9 @@ pub struct Body {
     decoder: Decoder,
     /// Where the connection goes when the body is read to its end.
     reuse: Option<(Arc<Pool>, Origin)>,
+    /// Bytes asked of the next read: doubled while reads fill it (a body
+    /// sent back to back), halved back while they come in small.
+    read_size: usize,
 }
 
 impl Body {
@@ -46,6 +53,7 @@ impl Body {
             buf,
             decoder,
             reuse,
+            read_size: READ_SIZE,
         };
         if body.decoder.done() {
             body.release();
@@ -104,7 +112,14 @@ impl http_body::Body for Body {
                 // ms apart, and thousands of idle streams would each keep one.
                 this.buf = BytesMut::new();
             }
-            let read = ready!(poll_read_buf(sock, cx, &mut this.buf));
+            let read = ready!(poll_read_buf(sock, cx, &mut this.buf, this.read_size));
+            match read {
+                Ok(n) if n >= this.read_size => this.read_size = (this.read_size * 2).min(READ_MAX),
+                Ok(n) if n > 0 && n < this.read_size / 4 => {
+                    this.read_size = (this.read_size / 2).max(READ_SIZE)
+                }
+                _ => {}
+            }
             match read {
                 Ok(0) => match this.decoder.eof() {
                     Ok(()) => {
@@ -130,13 +145,16 @@ fn poll_read_buf(
     sock: &mut TcpStream,
     cx: &mut Context<'_>,
     buf: &mut BytesMut,
+    size: usize,
 ) -> Poll<std::io::Result<usize>> {
     loop {
         ready!(sock.poll_read_ready(cx))?;
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(READ_SIZE);
+        if buf.capacity() - buf.len() < size {
+            buf.reserve(size);
         }
-        match sock.try_read_buf(buf) {
+        let room = buf.capacity() - buf.len();
+        let mut limited = bytes::BufMut::limit(&mut *buf, size.min(room));
+        match sock.try_read_buf(&mut limited) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             read => return Poll::Ready(read),
         }
