@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, Response};
+use reqwest::Method;
+
+use super::response::Response;
 
 use super::headers_deadline::WatchConnectsLayer;
 
@@ -163,7 +165,7 @@ impl ResponseHead {
         .find_map(|name| resp.headers().get(*name))
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         ResponseHead {
-            status: resp.status().as_u16(),
+            status: resp.status(),
             http_version: version_name(resp.version()),
             headers,
             request_id,
@@ -290,9 +292,11 @@ pub(super) async fn send_following(
     let mut hops = 0;
     loop {
         let resp = match upstream.direct_for(&url) {
-            Some(pool) => super::h1::send(pool, &method, &url, &headers, body.as_ref())
-                .await
-                .map_err(SendError::Direct)?,
+            Some(pool) => Response::Direct(
+                super::h1::send(pool, &method, &url, &headers, body.as_ref())
+                    .await
+                    .map_err(SendError::Direct)?,
+            ),
             None => {
                 let mut req = upstream
                     .client
@@ -301,10 +305,10 @@ pub(super) async fn send_following(
                 if let Some(b) = &body {
                     req = req.body(b.clone());
                 }
-                req.send().await.map_err(SendError::Reqwest)?
+                Response::Hyper(req.send().await.map_err(SendError::Reqwest)?)
             }
         };
-        let status = resp.status().as_u16();
+        let status = resp.status();
         let location = resp
             .headers()
             .get(reqwest::header::LOCATION)

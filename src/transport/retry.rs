@@ -4,13 +4,13 @@
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
-use reqwest::Response;
 
 use super::headers_deadline::{within_read_timeout, HeadersTimeout};
 use super::http::{
     read_limited, send_following, ClientOptions, HttpError, RequestSpec, ResponseHead, Upstream,
     MAX_ERROR_BODY,
 };
+use super::response::Response;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
@@ -133,7 +133,7 @@ pub async fn send_with_retries(
                 }
             }
             Ok(Ok(resp)) => {
-                let status = resp.status().as_u16();
+                let status = resp.status();
                 if (200..300).contains(&status) {
                     return Ok(resp);
                 }

@@ -12,6 +12,7 @@ use crate::items::text::{reasoning_delta, text_delta};
 use crate::transport::channel::Channel;
 use crate::transport::http::{ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::transport::metrics::Metrics;
+use crate::transport::response::Response;
 use crate::transport::retry::{failure_kind, send_with_retries};
 use crate::wire::encoding::Gzip;
 
@@ -69,10 +70,9 @@ pub enum StreamFault {
 }
 
 /// The fault for a failed read of the body, after `chunks` complete chunks.
-fn broken(e: &reqwest::Error, chunks: u64) -> StreamFault {
+fn broken(why: &str, chunks: u64) -> StreamFault {
     StreamFault::Broken(format!(
-        "the connection broke after {chunks} complete chunks: {}",
-        crate::transport::http::describe_plain(e)
+        "the connection broke after {chunks} complete chunks: {why}"
     ))
 }
 
@@ -95,7 +95,7 @@ struct Decoding {
 }
 
 impl Decoding {
-    fn new(resp: &reqwest::Response) -> Self {
+    fn new(resp: &Response) -> Self {
         let coding = crate::wire::encoding::coding_name(resp.headers());
         let (gzip, failed) = match crate::wire::encoding::decoder_for(resp.headers()) {
             Ok(g) => (g, None),
@@ -503,7 +503,7 @@ impl StreamTask {
     }
 
     /// A non-streamed response: read it whole (bounded) and parse it.
-    async fn read_body(&self, mut resp: reqwest::Response) -> Result<(), StreamFault> {
+    async fn read_body(&self, mut resp: Response) -> Result<(), StreamFault> {
         let mut body = Vec::new();
         let coding = crate::wire::encoding::coding_name(resp.headers());
         let undecodable = |why: String| {
@@ -524,8 +524,7 @@ impl StreamTask {
                 }
                 Ok(Err(e)) => {
                     return Err(StreamFault::Http(HttpError::Body(format!(
-                        "the connection broke while reading the response: {}",
-                        crate::transport::http::describe_plain(&e)
+                        "the connection broke while reading the response: {e}"
                     ))))
                 }
                 Ok(Ok(Some(raw))) => {
@@ -595,7 +594,7 @@ impl StreamTask {
         }
     }
 
-    async fn drain_rest(&self, resp: &mut reqwest::Response) {
+    async fn drain_rest(&self, resp: &mut Response) {
         let mut drained = 0;
         while drained < DRAIN_LIMIT {
             match tokio::time::timeout(DRAIN_WAIT, resp.chunk()).await {

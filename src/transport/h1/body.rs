@@ -1,12 +1,10 @@
 //! A response body read from the socket as it is polled, in the polling
 //! (stream's) task; the connection goes back to the pool at the body's end.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use http_body::Frame;
 use tokio::net::TcpStream;
 
 use super::framing::Decoder;
@@ -16,18 +14,6 @@ use super::READ_SIZE;
 /// The largest read asked for (hyper's adaptive reads stop higher, at
 /// about 400 KiB; past 64 KiB a read costs the same per byte).
 const READ_MAX: usize = 64 * 1024;
-
-/// Why the body could not be read to its end.
-#[derive(Debug)]
-pub struct BodyError(String);
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BodyError {}
 
 pub struct Body {
     /// `None` once the body ended (or failed): the connection was pooled or closed.
@@ -73,29 +59,23 @@ impl Body {
         self.buf = BytesMut::new();
     }
 
-    fn fail(&mut self, why: String) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn fail(&mut self, why: String) -> Poll<Option<Result<Bytes, String>>> {
         self.sock = None;
         self.reuse = None;
-        Poll::Ready(Some(Err(BodyError(why))))
+        Poll::Ready(Some(Err(why)))
     }
-}
 
-impl http_body::Body for Body {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
+    /// The next piece of the body; `None` at its end; an error (why the body
+    /// is broken) ends it too.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, String>>> {
+        let this = self;
         loop {
             match this.decoder.decode(&mut this.buf) {
                 Ok(Some(data)) => {
                     if this.decoder.done() {
                         this.release();
                     }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                    return Poll::Ready(Some(Ok(data)));
                 }
                 Ok(None) => {}
                 Err(e) => return this.fail(e.to_string()),
@@ -132,10 +112,6 @@ impl http_body::Body for Body {
                 Err(e) => return this.fail(e.to_string()),
             }
         }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.decoder.done()
     }
 }
 

@@ -16,9 +16,10 @@
 //! TLS, CONNECT tunnels and HTTP/2. `SSERPENT_HTTP1=hyper` (read when a
 //! client is made) puts cleartext HTTP/1.1 back on hyper too.
 //!
-//! The response is handed on as a `reqwest::Response` whose body is read
-//! here, so everything after the head (retries, redirects, the body's
-//! decoding and errors) is the same code for both paths.
+//! The response is handed on as a [`Response`], which
+//! `super::response::Response` puts beside reqwest's: everything after the
+//! head (retries, redirects, the body's decoding and errors) is the same
+//! code for both paths.
 
 mod body;
 pub mod framing;
@@ -148,6 +149,34 @@ fn timed_out(pool: &Pool) -> SendError {
     ))
 }
 
+/// A response whose head was read; its body is read from the socket as
+/// [`Response::chunk`] is called.
+pub struct Response {
+    pub status: u16,
+    pub version: http::Version,
+    pub headers: HeaderMap,
+    body: body::Body,
+}
+
+impl std::fmt::Debug for Response {
+    // Status and version only: header values can carry secrets (cookies).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Response {
+    /// The next piece of the body, `None` at its end, or why it broke.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, String> {
+        std::future::poll_fn(|cx| self.body.poll_chunk(cx))
+            .await
+            .transpose()
+    }
+}
+
 /// Sends one request on a pooled or new connection and reads the response
 /// head; the body is read from the socket as the response's body is polled.
 pub async fn send(
@@ -156,7 +185,7 @@ pub async fn send(
     url: &reqwest::Url,
     headers: &HeaderMap,
     body: Option<&bytes::Bytes>,
-) -> Result<reqwest::Response, SendError> {
+) -> Result<Response, SendError> {
     let origin = origin(url);
     let wire = request::request(method, url, headers, body.map(|b| &b[..]));
     let separate_body = body.filter(|b| b.len() > request::INLINE_BODY);
@@ -230,17 +259,12 @@ async fn exchange(
     }
 }
 
-fn finish(pool: &Arc<Pool>, origin: pool::Origin, a: Answer) -> reqwest::Response {
+fn finish(pool: &Arc<Pool>, origin: pool::Origin, a: Answer) -> Response {
     let reuse = a.head.reusable.then(|| (Arc::clone(pool), origin));
-    let body = body::Body::new(a.sock, a.buf, framing::Decoder::new(a.head.framing), reuse);
-    let mut builder = http::Response::builder()
-        .status(a.head.status)
-        .version(a.head.version);
-    if let Some(h) = builder.headers_mut() {
-        *h = a.head.headers;
+    Response {
+        status: a.head.status,
+        version: a.head.version,
+        headers: a.head.headers,
+        body: body::Body::new(a.sock, a.buf, framing::Decoder::new(a.head.framing), reuse),
     }
-    let resp = builder
-        .body(reqwest::Body::wrap(body))
-        .expect("a parsed status code is valid");
-    reqwest::Response::from(resp)
 }
