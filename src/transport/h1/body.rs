@@ -1,6 +1,7 @@
 //! A response body read from the socket as it is polled, in the polling
 //! (stream's) task; the connection goes back to the pool at the body's end.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -116,23 +117,22 @@ impl Body {
 }
 
 /// Reads into the buffer's spare capacity once the socket is readable (the
-/// buffer is allocated, or grown, only then).
+/// buffer is allocated, or grown, only then). Through tokio's `poll_read`,
+/// which takes a short read as the socket drained (edge-triggered epoll
+/// reports the next bytes anyway), so a stream does not pay a read that
+/// fails with `EAGAIN` after every chunk.
 fn poll_read_buf(
     sock: &mut TcpStream,
     cx: &mut Context<'_>,
     buf: &mut BytesMut,
     size: usize,
 ) -> Poll<std::io::Result<usize>> {
-    loop {
-        ready!(sock.poll_read_ready(cx))?;
-        if buf.capacity() - buf.len() < size {
-            buf.reserve(size);
-        }
-        let room = buf.capacity() - buf.len();
-        let mut limited = bytes::BufMut::limit(&mut *buf, size.min(room));
-        match sock.try_read_buf(&mut limited) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            read => return Poll::Ready(read),
-        }
+    ready!(sock.poll_read_ready(cx))?;
+    if buf.capacity() - buf.len() < size {
+        buf.reserve(size);
     }
+    let room = buf.capacity() - buf.len();
+    let mut limited = bytes::BufMut::limit(&mut *buf, size.min(room));
+    let read = tokio::io::AsyncReadExt::read_buf(sock, &mut limited);
+    std::pin::pin!(read).poll(cx)
 }
