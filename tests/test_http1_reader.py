@@ -58,3 +58,23 @@ def test_an_unknown_reader_is_a_clear_error(monkeypatch):
     assert str(info.value) == (
         'SSERPENT_HTTP1="fast" is not an HTTP/1.1 reader; allowed values: direct, hyper (unset or empty: direct)'
     )
+
+
+def test_credentials_in_the_url_become_basic_auth_as_with_hyper():
+    with MockServer() as server:
+        base = server.base_url.replace("http://", "http://user:pa%20ss@")
+        client = sserpent.Client(base_url=base, max_retries=0)
+        chunks = list(client.stream("POST", "/chat/completions", json=BODY, headers={"x-mock-chunks": "2"}))
+        assert len(chunks) == 4
+        assert server.requests[0].headers["authorization"] == "Basic dXNlcjpwYSBzcw=="  # user:pa ss
+
+
+def test_a_large_request_body_arrives_whole():
+    # Past 64 KiB the body goes through hyper, which reads an early answer while it writes.
+    long = dict(BODY, messages=[{"role": "user", "content": "x" * 200_000}])
+    with MockServer() as server:
+        client = sserpent.Client(base_url=server.base_url, max_retries=0)
+        text = "".join(c.choices[0].delta.content or "" for c in client.stream(
+            "POST", "/chat/completions", json=long, headers={"x-mock-chunks": "2"}))
+        assert text == "Hello! This"
+        assert server.requests[0].json()["messages"][0]["content"] == "x" * 200_000

@@ -237,9 +237,21 @@ impl Upstream {
         })
     }
 
-    /// The direct pool, if `url` goes through it.
-    fn direct_for(&self, url: &reqwest::Url) -> Option<&std::sync::Arc<super::h1::Pool>> {
-        self.direct.as_ref().filter(|_| url.scheme() == "http")
+    /// The direct pool, if this request goes through it: `http://` without
+    /// credentials in the URL (reqwest turns those into basic auth), and a
+    /// body small enough to write before reading the answer (hyper reads an
+    /// early answer, a 413 say, while it writes a large one).
+    fn direct_for(
+        &self,
+        url: &reqwest::Url,
+        body: Option<&Bytes>,
+    ) -> Option<&std::sync::Arc<super::h1::Pool>> {
+        self.direct.as_ref().filter(|_| {
+            url.scheme() == "http"
+                && url.username().is_empty()
+                && url.password().is_none()
+                && body.is_none_or(|b| b.len() <= super::h1::MAX_DIRECT_BODY)
+        })
     }
 }
 
@@ -291,7 +303,7 @@ pub(super) async fn send_following(
     let mut body = spec.body.clone();
     let mut hops = 0;
     loop {
-        let resp = match upstream.direct_for(&url) {
+        let resp = match upstream.direct_for(&url, body.as_ref()) {
             Some(pool) => Response::Direct(
                 super::h1::send(pool, &method, &url, &headers, body.as_ref())
                     .await

@@ -42,6 +42,9 @@ pub use pool::Pool;
 use super::headers_deadline;
 use super::http::ClientOptions;
 
+/// Larger request bodies go through hyper (`Upstream::direct_for`).
+pub const MAX_DIRECT_BODY: usize = 64 * 1024;
+
 /// The environment variable that can put cleartext HTTP/1.1 back on hyper.
 pub const HTTP1_ENV: &str = "SSERPENT_HTTP1";
 
@@ -105,7 +108,13 @@ fn origin(url: &reqwest::Url) -> pool::Origin {
     )
 }
 
+/// TCP keepalive as reqwest sets it: a peer gone silent (a NAT or load
+/// balancer that dropped the connection) is noticed in about a minute, not
+/// at `read_timeout`.
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
 async fn connect(pool: &Pool, url: &reqwest::Url) -> Result<TcpStream, SendError> {
+    let deadline = tokio::time::Instant::now() + pool.connect_timeout;
     let port = url.port_or_known_default().unwrap_or(80);
     let host = url.host_str().unwrap_or("");
     let literal = host.trim_start_matches('[').trim_end_matches(']');
@@ -114,32 +123,35 @@ async fn connect(pool: &Pool, url: &reqwest::Url) -> Result<TcpStream, SendError
         Err(_) if host.is_empty() => return Err(SendError::Connect("the URL has no host".into())),
         Err(_) => {
             let resolve = tokio::net::lookup_host((host, port));
-            match tokio::time::timeout(pool.connect_timeout, resolve).await {
+            match tokio::time::timeout_at(deadline, resolve).await {
                 Ok(Ok(found)) => found.collect(),
                 Ok(Err(e)) => return Err(SendError::Connect(format!("dns error: {e}"))),
                 Err(_) => return Err(timed_out(pool)),
             }
         }
     };
-    let attempt = async {
-        let mut last = None;
-        for addr in &addrs {
-            match TcpStream::connect(addr).await {
-                Ok(sock) => return Ok(sock),
-                Err(e) => last = Some(e),
+    // The time left is shared among the addresses, so one that drops packets
+    // does not use it all (as hyper's connector splits it).
+    let mut last = None;
+    for (i, addr) in addrs.iter().enumerate() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let share = left / (addrs.len() - i) as u32;
+        match tokio::time::timeout(share, TcpStream::connect(addr)).await {
+            Ok(Ok(sock)) => {
+                let _ = sock.set_nodelay(true);
+                let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE);
+                #[cfg(any(target_os = "linux", target_os = "macos", windows))]
+                let keepalive = keepalive.with_interval(KEEPALIVE);
+                #[cfg(any(target_os = "linux", target_os = "macos"))]
+                let keepalive = keepalive.with_retries(3);
+                let _ = socket2::SockRef::from(&sock).set_tcp_keepalive(&keepalive);
+                return Ok(sock);
             }
+            Ok(Err(e)) => last = Some(SendError::Connect(format!("tcp connect error: {e}"))),
+            Err(_) => last = Some(timed_out(pool)),
         }
-        Err(SendError::Connect(match last {
-            Some(e) => format!("tcp connect error: {e}"),
-            None => "dns error: no addresses".into(),
-        }))
-    };
-    let sock = match tokio::time::timeout(pool.connect_timeout, attempt).await {
-        Ok(r) => r?,
-        Err(_) => return Err(timed_out(pool)),
-    };
-    let _ = sock.set_nodelay(true);
-    Ok(sock)
+    }
+    Err(last.unwrap_or_else(|| SendError::Connect("dns error: no addresses".into())))
 }
 
 fn timed_out(pool: &Pool) -> SendError {
@@ -189,26 +201,55 @@ pub async fn send(
     let origin = origin(url);
     let wire = request::request(method, url, headers, body.map(|b| &b[..]));
     let separate_body = body.filter(|b| b.len() > request::INLINE_BODY);
-    // A pooled connection the server closed just as the request went out
-    // fails before any response byte: the request goes again on a new one.
+    let keep = !wants_close(headers);
     if let Some(sock) = pool.take(&origin) {
+        // The server may close an idle connection just as a request goes out
+        // on it: a request it cannot have read goes again on a new connection,
+        // and so does one it may have read if sending it twice is harmless
+        // (as hyper and Go's net/http do). Anything else fails here, and the
+        // caller's retries (`max_retries`, with backoff) decide.
         match exchange(sock, &wire, separate_body, method).await {
-            Ok(r) => return Ok(finish(pool, origin, r)),
-            Err(Exchange::Unanswered(_)) => {}
-            Err(Exchange::Failed(e)) => return Err(e),
+            Ok(r) => return Ok(finish(pool, origin, r, keep)),
+            Err(Exchange::Unsent(_)) => {}
+            Err(Exchange::Unanswered(_)) if idempotent(method, headers) => {}
+            Err(Exchange::Unanswered(e) | Exchange::Failed(e)) => return Err(e),
         }
     }
     headers_deadline::connecting();
     let sock = connect(pool, url).await?;
     headers_deadline::connected();
     match exchange(sock, &wire, separate_body, method).await {
-        Ok(r) => Ok(finish(pool, origin, r)),
-        Err(Exchange::Unanswered(e) | Exchange::Failed(e)) => Err(e),
+        Ok(r) => Ok(finish(pool, origin, r, keep)),
+        Err(Exchange::Unsent(e) | Exchange::Unanswered(e) | Exchange::Failed(e)) => Err(e),
     }
 }
 
+/// Methods a server may receive twice to the same effect (RFC 9110 §9.2.2),
+/// or a request that carries an `Idempotency-Key`.
+fn idempotent(method: &Method, headers: &HeaderMap) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    ) || headers.contains_key("idempotency-key")
+}
+
+/// The request asks for the connection to close after it.
+fn wants_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(reqwest::header::CONNECTION)
+        .iter()
+        .any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        })
+}
+
+/// How far a request got on a connection that failed.
 enum Exchange {
-    /// Closed or reset before any byte of the response.
+    /// Not written in full: the server cannot have read it.
+    Unsent(SendError),
+    /// Written, then closed or reset before any byte of the response.
     Unanswered(SendError),
     Failed(SendError),
 }
@@ -225,15 +266,17 @@ async fn exchange(
     separate_body: Option<&bytes::Bytes>,
     method: &Method,
 ) -> Result<Answer, Exchange> {
-    let unanswered = |e: std::io::Error| Exchange::Unanswered(SendError::Request(e.to_string()));
-    sock.write_all(wire).await.map_err(unanswered)?;
+    let unsent = |e: std::io::Error| Exchange::Unsent(SendError::Request(e.to_string()));
+    sock.write_all(wire).await.map_err(unsent)?;
     if let Some(b) = separate_body {
-        sock.write_all(b).await.map_err(unanswered)?;
+        sock.write_all(b).await.map_err(unsent)?;
     }
     let mut buf = BytesMut::with_capacity(READ_SIZE);
+    // Any byte of a response (an interim 1xx counts) shows the request was read.
+    let mut answered = false;
     loop {
         match sock.read_buf(&mut buf).await {
-            Ok(0) if buf.is_empty() => {
+            Ok(0) if !answered => {
                 return Err(Exchange::Unanswered(SendError::Request(
                     "connection closed before the response".into(),
                 )))
@@ -243,8 +286,10 @@ async fn exchange(
                     "connection closed in the middle of the response head".into(),
                 )))
             }
-            Ok(_) => {}
-            Err(e) if buf.is_empty() => return Err(unanswered(e)),
+            Ok(_) => answered = true,
+            Err(e) if !answered => {
+                return Err(Exchange::Unanswered(SendError::Request(e.to_string())))
+            }
             Err(e) => return Err(Exchange::Failed(SendError::Request(e.to_string()))),
         }
         match response::response(&mut buf, method) {
@@ -259,8 +304,8 @@ async fn exchange(
     }
 }
 
-fn finish(pool: &Arc<Pool>, origin: pool::Origin, a: Answer) -> Response {
-    let reuse = a.head.reusable.then(|| (Arc::clone(pool), origin));
+fn finish(pool: &Arc<Pool>, origin: pool::Origin, a: Answer, keep: bool) -> Response {
+    let reuse = (keep && a.head.reusable).then(|| (Arc::clone(pool), origin));
     Response {
         status: a.head.status,
         version: a.head.version,

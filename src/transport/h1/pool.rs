@@ -112,8 +112,11 @@ async fn reap(pool: Weak<Pool>) {
     }
 }
 
-/// A pooled connection the server has not closed (nor sent anything on).
+/// A pooled connection the server has not closed (nor sent anything on),
+/// asked of the socket itself: tokio's readiness may not have seen a FIN
+/// that just arrived.
 fn still_open(sock: &TcpStream) -> bool {
-    let mut probe = [0u8; 1];
-    matches!(sock.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    let peek = socket2::SockRef::from(sock).peek(&mut probe);
+    matches!(peek, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }

@@ -73,9 +73,16 @@ pub fn response(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, Str
             .get_all(http::header::CONNECTION)
             .iter()
             .any(|v| has_token(v.as_bytes(), b"keep-alive"));
+        // Transfer-Encoding in HTTP/1.0, or beside Content-Length, is framing
+        // a proxy may read differently (RFC 9112 §6.1, §6.3): read, then close.
+        let te = headers.contains_key(http::header::TRANSFER_ENCODING);
+        let doubtful = te
+            && (version == http::Version::HTTP_10
+                || headers.contains_key(http::header::CONTENT_LENGTH));
         let reusable = framing != Framing::Close
             && status != 101
             && !close
+            && !doubtful
             && (version == http::Version::HTTP_11 || keep_alive);
         return Ok(Some(Head {
             status,
@@ -207,6 +214,31 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(h.framing, Framing::Length(3));
+    }
+
+    #[test]
+    fn doubtful_framing_is_read_then_the_connection_closed() {
+        let h = parse(
+            b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n",
+            Method::GET,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((h.framing, h.reusable), (Framing::Chunked, false));
+        let h = parse(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 4\r\n\r\n",
+            Method::GET,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((h.framing, h.reusable), (Framing::Chunked, false));
+        let h = parse(
+            b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 2\r\n\r\n",
+            Method::GET,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((h.framing, h.reusable), (Framing::Length(2), true));
     }
 
     #[test]

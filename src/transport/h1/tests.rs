@@ -156,7 +156,8 @@ async fn requests_reuse_the_connection_and_send_what_hyper_sends() {
 #[tokio::test]
 async fn a_pooled_connection_closed_by_the_server_is_replaced_without_an_error() {
     // The first connection answers once, then closes on the next request
-    // without answering it: the request goes again on a new connection.
+    // without answering it: the request, a GET (harmless twice), goes again on a new
+    // connection.
     let (port, mut seen) = server(vec![Reply(SSE), Close, Reply(SSE)]).await;
     let pool = pool();
     let h = HeaderMap::new();
@@ -182,6 +183,77 @@ async fn a_pooled_connection_closed_by_the_server_is_replaced_without_an_error()
         log,
         ["request on 1", "request on 1", "closed 1", "request on 2"]
     );
+}
+
+#[tokio::test]
+async fn a_post_the_server_may_have_read_is_not_sent_again() {
+    // The pooled connection takes the second request and closes unanswered:
+    // the server may have acted on it, so it is not resent behind the caller's back.
+    let (port, mut seen) = server(vec![Reply(SSE), Close]).await;
+    let pool = pool();
+    let h = HeaderMap::new();
+    let body = Bytes::from_static(b"{}");
+    let first = send(&pool, &Method::POST, &url(port), &h, Some(&body))
+        .await
+        .unwrap();
+    body_of(first).await.unwrap();
+    let err = send(&pool, &Method::POST, &url(port), &h, Some(&body))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "error sending the request: connection closed before the response"
+    );
+    let mut log = Vec::new();
+    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(200), seen.recv()).await {
+        log.push(match s {
+            Seen::Request(c, _) => format!("request on {c}"),
+            Seen::Closed(c) => format!("closed {c}"),
+        });
+    }
+    assert_eq!(
+        log,
+        ["request on 1", "request on 1", "closed 1"],
+        "sent once"
+    );
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_server_closed_while_idle_is_not_used() {
+    // The server closes after its answer; once the FIN is in, the idle connection is
+    // dropped at checkout and even a POST goes out once, on a new connection.
+    let keep: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi";
+    let (port, mut seen) = server(vec![ReplyAndClose(keep), Reply(keep)]).await;
+    let pool = pool();
+    let h = HeaderMap::new();
+    let body = Bytes::from_static(b"{}");
+    let first = send(&pool, &Method::POST, &url(port), &h, Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(body_of(first).await.unwrap(), b"hi");
+    assert_eq!(pool.idle(), 1);
+    assert!(matches!(seen.recv().await, Some(Seen::Request(1, _))));
+    assert_eq!(seen.recv().await, Some(Seen::Closed(1)));
+    tokio::time::sleep(Duration::from_millis(50)).await; // the FIN reaches the client
+    let second = send(&pool, &Method::POST, &url(port), &h, Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(body_of(second).await.unwrap(), b"hi");
+    assert!(matches!(seen.recv().await, Some(Seen::Request(2, _))));
+}
+
+#[tokio::test]
+async fn a_request_asking_to_close_does_not_pool_its_connection() {
+    let keep: &'static [u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi";
+    let (port, _seen) = server(vec![Reply(keep)]).await;
+    let pool = pool();
+    let mut h = HeaderMap::new();
+    h.insert("connection", HeaderValue::from_static("close"));
+    let resp = send(&pool, &Method::GET, &url(port), &h, None)
+        .await
+        .unwrap();
+    assert_eq!(body_of(resp).await.unwrap(), b"hi");
+    assert_eq!(pool.idle(), 0);
 }
 
 #[tokio::test]
