@@ -61,15 +61,8 @@ impl Default for ClientOptions {
     }
 }
 
-pub(super) fn install_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, String> {
-    install_crypto_provider();
+    super::tls::install_crypto_provider();
     let mut b = reqwest::Client::builder()
         // Redirects are followed in `send_following`, which knows which
         // headers are credentials and drops them on a change of origin.
@@ -233,7 +226,12 @@ impl Upstream {
     pub fn new(opts: &ClientOptions) -> Result<Self, String> {
         Ok(Upstream {
             client: build_client(opts)?,
-            direct: super::h1::pool_for(opts)?,
+            direct: super::h1::pool_for(
+                opts.http1,
+                opts.proxy.is_some(),
+                opts.connect_timeout,
+                opts.pool_idle_timeout,
+            )?,
         })
     }
 
@@ -277,7 +275,7 @@ impl SendError {
     /// The message and causes, without the URL.
     pub fn describe(&self) -> String {
         match self {
-            SendError::Reqwest(e) => describe_plain(e),
+            SendError::Reqwest(e) => super::response::describe_plain(e),
             SendError::Direct(e) => e.to_string(),
         }
     }
@@ -347,32 +345,6 @@ pub(super) async fn send_following(
         url = next;
         hops += 1;
     }
-}
-
-/// A reqwest error's message and causes, without the URL.
-pub fn describe_plain(e: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut msg = if e.is_connect() {
-        "connection failed".to_string()
-    } else if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "error reading the response body".to_string()
-    } else if e.is_request() {
-        "error sending the request".to_string()
-    } else {
-        "HTTP error".to_string()
-    };
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_msg = s.to_string();
-        if !msg.contains(&s_msg) {
-            msg.push_str(": ");
-            msg.push_str(&s_msg);
-        }
-        src = s.source();
-    }
-    msg
 }
 
 /// An error response's body, decoded (as far as it decodes) and cut at `limit` bytes.

@@ -36,7 +36,7 @@ static SYSTEM: Mutex<Option<Arc<ClientConfig>>> = Mutex::new(None);
 static BUNDLES: Mutex<Vec<(Vec<u8>, Arc<ClientConfig>)>> = Mutex::new(Vec::new());
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    super::http::install_crypto_provider();
+    install_crypto_provider();
     rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
@@ -173,6 +173,14 @@ fn bundle(pem: &[u8]) -> Result<Arc<ClientConfig>, String> {
     }
     kept.push((pem.to_vec(), config.clone()));
     Ok(config)
+}
+
+/// rustls' ring provider, installed once per process (reqwest is built without one).
+pub(super) fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// The configuration for a verifying client: the shared one for its trust

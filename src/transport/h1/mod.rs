@@ -40,7 +40,6 @@ use tokio::net::TcpStream;
 pub use pool::Pool;
 
 use super::headers_deadline;
-use super::http::ClientOptions;
 
 /// Larger request bodies go through hyper (`Upstream::direct_for`).
 pub const MAX_DIRECT_BODY: usize = 64 * 1024;
@@ -52,26 +51,29 @@ pub const HTTP1_ENV: &str = "SSERPENT_HTTP1";
 /// is a few hundred bytes; the buffer grows when a read fills it.
 const READ_SIZE: usize = 4096;
 
-/// The pool for cleartext HTTP/1.1 read here, or `None` when these options
-/// (or the environment) want every request on reqwest.
-pub fn pool_for(opts: &ClientOptions) -> Result<Option<Arc<Pool>>, String> {
+/// The pool for cleartext HTTP/1.1 read here, or `None` when the client's
+/// options (`http1`, a `proxy`) or the environment want every request on
+/// reqwest.
+pub fn pool_for(
+    http1: bool,
+    proxy: bool,
+    connect_timeout: std::time::Duration,
+    idle_timeout: std::time::Duration,
+) -> Result<Option<Arc<Pool>>, String> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
         .iter()
         .any(|v| env(v).is_some());
-    let direct = reads_directly(opts, env(HTTP1_ENV).as_deref(), proxied)?;
-    Ok(direct.then(|| Pool::new(opts.connect_timeout, opts.pool_idle_timeout)))
+    let direct = reads_directly(http1 && !proxy, env(HTTP1_ENV).as_deref(), proxied)?;
+    Ok(direct.then(|| Pool::new(connect_timeout, idle_timeout)))
 }
 
-/// Whether cleartext HTTP/1.1 is read here: `choice` is `SSERPENT_HTTP1`,
-/// `proxied` whether the environment names a proxy for `http://`.
-fn reads_directly(
-    opts: &ClientOptions,
-    choice: Option<&str>,
-    proxied: bool,
-) -> Result<bool, String> {
+/// Whether cleartext HTTP/1.1 is read here: `allowed` when the options ask
+/// for HTTP/1.1 and no proxy, `choice` is `SSERPENT_HTTP1`, `proxied` whether
+/// the environment names a proxy for `http://`.
+fn reads_directly(allowed: bool, choice: Option<&str>, proxied: bool) -> Result<bool, String> {
     match choice.map(str::trim).unwrap_or("") {
-        "" | "direct" => Ok(opts.http1 && opts.proxy.is_none() && !proxied),
+        "" | "direct" => Ok(allowed && !proxied),
         "hyper" => Ok(false),
         other => Err(format!(
             "{HTTP1_ENV}={other:?} is not an HTTP/1.1 reader; allowed values: direct, hyper (unset or empty: direct)"
