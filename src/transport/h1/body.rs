@@ -69,48 +69,45 @@ impl Body {
     /// The next piece of the body; `None` at its end; an error (why the body
     /// is broken) ends it too.
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, String>>> {
-        let this = self;
         loop {
-            match this.decoder.decode(&mut this.buf) {
+            match self.decoder.decode(&mut self.buf) {
                 Ok(Some(data)) => {
-                    if this.decoder.done() {
-                        this.release();
+                    if self.decoder.done() {
+                        self.release();
                     }
                     return Poll::Ready(Some(Ok(data)));
                 }
                 Ok(None) => {}
-                Err(e) => return this.fail(e.to_string()),
+                Err(e) => return self.fail(e.to_string()),
             }
-            if this.decoder.done() {
-                this.release();
+            if self.decoder.done() {
+                self.release();
                 return Poll::Ready(None);
             }
-            let Some(sock) = this.sock.as_mut() else {
+            let Some(sock) = self.sock.as_mut() else {
                 return Poll::Ready(None);
             };
-            if this.buf.is_empty() {
+            if self.buf.is_empty() {
                 // Between reads a stream holds no buffer: LLM tokens come tens of
                 // ms apart, and thousands of idle streams would each keep one.
-                this.buf = BytesMut::new();
+                self.buf = BytesMut::new();
             }
-            let read = ready!(poll_read_buf(sock, cx, &mut this.buf, this.read_size));
-            match read {
-                Ok(n) if n >= this.read_size => this.read_size = (this.read_size * 2).min(READ_MAX),
-                Ok(n) if n > 0 && n < this.read_size / 4 => {
-                    this.read_size = (this.read_size / 2).max(READ_SIZE)
-                }
-                _ => {}
-            }
-            match read {
-                Ok(0) => match this.decoder.eof() {
-                    Ok(()) => {
-                        this.sock = None;
-                        return Poll::Ready(None);
+            match ready!(poll_read_buf(sock, cx, &mut self.buf, self.read_size)) {
+                Ok(0) => {
+                    return match self.decoder.eof() {
+                        Ok(()) => {
+                            self.sock = None;
+                            Poll::Ready(None)
+                        }
+                        Err(e) => self.fail(e.to_string()),
                     }
-                    Err(e) => return this.fail(e.to_string()),
-                },
+                }
+                Ok(n) if n >= self.read_size => self.read_size = (self.read_size * 2).min(READ_MAX),
+                Ok(n) if n < self.read_size / 4 => {
+                    self.read_size = (self.read_size / 2).max(READ_SIZE)
+                }
                 Ok(_) => {}
-                Err(e) => return this.fail(e.to_string()),
+                Err(e) => return self.fail(e.to_string()),
             }
         }
     }

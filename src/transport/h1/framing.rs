@@ -102,15 +102,13 @@ impl Decoder {
                     };
                 }
                 State::Data(left) => {
-                    if buf.is_empty() {
+                    let Some((out, rest)) = take(buf, left) else {
                         return Ok(None);
-                    }
-                    let take = left.min(buf.len() as u64);
-                    let out = buf.split_to(take as usize).freeze();
-                    self.state = if take == left {
+                    };
+                    self.state = if rest == 0 {
                         State::DataEnd
                     } else {
-                        State::Data(left - take)
+                        State::Data(rest)
                     };
                     return Ok(Some(out));
                 }
@@ -147,15 +145,13 @@ impl Decoder {
                     };
                 }
                 State::Fixed(left) => {
-                    if buf.is_empty() {
+                    let Some((out, rest)) = take(buf, left) else {
                         return Ok(None);
-                    }
-                    let take = left.min(buf.len() as u64);
-                    let out = buf.split_to(take as usize).freeze();
-                    self.state = if take == left {
+                    };
+                    self.state = if rest == 0 {
                         State::Done
                     } else {
-                        State::Fixed(left - take)
+                        State::Fixed(rest)
                     };
                     return Ok(Some(out));
                 }
@@ -182,6 +178,16 @@ impl Decoder {
             )),
         }
     }
+}
+
+/// Up to `left` bytes of body from the buffer, and how many are left after
+/// them; `None` when the buffer is empty.
+fn take(buf: &mut BytesMut, left: u64) -> Option<(Bytes, u64)> {
+    if buf.is_empty() {
+        return None;
+    }
+    let n = left.min(buf.len() as u64);
+    Some((buf.split_to(n as usize).freeze(), left - n))
 }
 
 /// A chunk-size line's size: hex digits, then optional whitespace and

@@ -81,8 +81,8 @@ fn reads_directly(allowed: bool, choice: Option<&str>, proxied: bool) -> Result<
     }
 }
 
-/// Why a request failed before its response head (after it, errors come
-/// out of the body as `reqwest` body errors).
+/// Why a request failed before its response head (after it, the body's
+/// errors are messages from `Response::chunk`).
 #[derive(Debug)]
 pub enum SendError {
     /// Could not connect (refused, unreachable, no such host).

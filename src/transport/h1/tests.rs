@@ -99,6 +99,18 @@ async fn serve(
     }
 }
 
+/// What the server saw until it has been quiet for 200 ms, a line each.
+async fn log_of(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Vec<String> {
+    let mut log = Vec::new();
+    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(200), seen.recv()).await {
+        log.push(match s {
+            Seen::Request(c, _) => format!("request on {c}"),
+            Seen::Closed(c) => format!("closed {c}"),
+        });
+    }
+    log
+}
+
 fn pool() -> Arc<Pool> {
     Pool::new(Duration::from_secs(2), Duration::from_secs(30))
 }
@@ -172,13 +184,7 @@ async fn a_pooled_connection_closed_by_the_server_is_replaced_without_an_error()
         body_of(second).await.unwrap(),
         b"data: one\n\ndata: two\n\n"
     );
-    let mut log = Vec::new();
-    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(200), seen.recv()).await {
-        log.push(match s {
-            Seen::Request(c, _) => format!("request on {c}"),
-            Seen::Closed(c) => format!("closed {c}"),
-        });
-    }
+    let log = log_of(&mut seen).await;
     assert_eq!(
         log,
         ["request on 1", "request on 1", "closed 1", "request on 2"]
@@ -204,13 +210,7 @@ async fn a_post_the_server_may_have_read_is_not_sent_again() {
         err.to_string(),
         "error sending the request: connection closed before the response"
     );
-    let mut log = Vec::new();
-    while let Ok(Some(s)) = tokio::time::timeout(Duration::from_millis(200), seen.recv()).await {
-        log.push(match s {
-            Seen::Request(c, _) => format!("request on {c}"),
-            Seen::Closed(c) => format!("closed {c}"),
-        });
-    }
+    let log = log_of(&mut seen).await;
     assert_eq!(
         log,
         ["request on 1", "request on 1", "closed 1"],
