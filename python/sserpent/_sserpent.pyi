@@ -332,6 +332,9 @@ def _clock_ns() -> int:
 def _live_tasks() -> int:
     """Reader tasks alive in this process (leak checks)."""
 
+def _fast_alloc() -> bool:
+    """Whether chunk objects are made directly rather than through pyo3's constructor."""
+
 def _async_wake(event_loop: Any) -> Optional[Literal["socketpair", "threadsafe"]]:
     """How tokio threads wake ``event_loop``: ``"socketpair"`` or ``"threadsafe"``
     (``SSERPENT_ASYNC_WAKE``); None before the first async wait on it."""

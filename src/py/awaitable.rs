@@ -10,6 +10,7 @@ use pyo3::types::PyTuple;
 
 use crate::transport::stream::View;
 
+use super::alloc::{new_object, DirectAlloc, Layout};
 use super::stream::{Step, Stream, Want};
 use super::waiter::Waiter;
 
@@ -20,7 +21,7 @@ pub(super) fn anext(
     view: Option<View>,
 ) -> PyResult<Py<PyAny>> {
     match this.step_now(py, view)? {
-        Some(Step::Value(v)) => Ok(Py::new(py, Ready { value: v })?.into_any()),
+        Some(Step::Value(v)) => Ok(ready(py, v)?.unbind()),
         Some(Step::End) => Err(PyStopAsyncIteration::new_err(())),
         Some(Step::Wait(_)) => unreachable!("step never waits"),
         _ => {
@@ -74,14 +75,35 @@ fn as_send(py: Python<'_>, next: PyResult<Option<Py<PyAny>>>) -> PyResult<Py<PyA
 
 /// An already-resolved awaitable.
 pub(crate) fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
-    Ok(Bound::new(py, Ready { value })?.into_any())
+    Ok(new_object(py, Ready { value })?.into_any())
 }
 
 /// An awaitable whose value is already known (no event-loop round trip).
-// One per `__anext__` that finds its chunk ready: the free list saves its allocation.
-#[pyclass(frozen, freelist = 16, module = "sserpent._sserpent", name = "_Ready")]
+// One per `__anext__` that finds its chunk ready: made by `alloc::new_object`
+// (no `freelist`: that module relies on the default `tp_alloc` and `tp_free`).
+#[pyclass(frozen, module = "sserpent._sserpent", name = "_Ready")]
 pub struct Ready {
     pub(super) value: Py<PyAny>,
+}
+
+// SAFETY: `Ready` is frozen, with no free list, `__traverse__`, dict or weakref.
+unsafe impl DirectAlloc for Ready {
+    fn layout_cell() -> &'static pyo3::sync::PyOnceLock<Option<Layout>> {
+        static LAYOUT: pyo3::sync::PyOnceLock<Option<Layout>> = pyo3::sync::PyOnceLock::new();
+        &LAYOUT
+    }
+
+    fn new_by_pyo3(py: Python<'_>, value: Self) -> PyResult<Bound<'_, Self>> {
+        Bound::new(py, value)
+    }
+
+    fn type_ptr(py: Python<'_>) -> *mut pyo3::ffi::PyTypeObject {
+        <Self as pyo3::type_object::PyTypeInfo>::type_object_raw(py)
+    }
+
+    fn probe_value(py: Python<'_>) -> Self {
+        Ready { value: py.None() }
+    }
 }
 
 #[pymethods]

@@ -14,14 +14,15 @@ use std::sync::Arc;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
+use super::alloc::{new_object, DirectAlloc, Layout};
 use super::values::scalar;
 use crate::providers::openai::schema::{Schema, ANY};
 use crate::wire::json::{Doc, Kind};
 
 // A stream makes and drops a few chunk objects per chunk (the root, `choices[0]`,
-// `delta`): a free list skips the allocator's round trip for each (measured in
-// docs/performance.md, "Issue #18").
-#[pyclass(frozen, freelist = 64, module = "sserpent", name = "Chunk")]
+// `delta`): they are made by `alloc::new_object`, not pyo3's constructor (why there).
+// No `freelist`: that module relies on the default `tp_alloc` and `tp_free`.
+#[pyclass(frozen, module = "sserpent", name = "Chunk")]
 pub struct Chunk {
     pub(super) doc: Arc<Doc>,
     pub(super) node: u32,
@@ -103,6 +104,27 @@ impl Drop for Kept {
     }
 }
 
+// SAFETY: `Chunk` is frozen, with no free list, `__traverse__`, dict or weakref.
+unsafe impl DirectAlloc for Chunk {
+    fn layout_cell() -> &'static pyo3::sync::PyOnceLock<Option<Layout>> {
+        static LAYOUT: pyo3::sync::PyOnceLock<Option<Layout>> = pyo3::sync::PyOnceLock::new();
+        &LAYOUT
+    }
+
+    fn new_by_pyo3(py: Python<'_>, value: Self) -> PyResult<Bound<'_, Self>> {
+        Bound::new(py, value)
+    }
+
+    fn type_ptr(py: Python<'_>) -> *mut pyo3::ffi::PyTypeObject {
+        <Self as pyo3::type_object::PyTypeInfo>::type_object_raw(py)
+    }
+
+    fn probe_value(_py: Python<'_>) -> Self {
+        let doc = Doc::parse("{}".to_owned()).expect("an empty object parses");
+        Chunk::new(Arc::new(doc), 0, &ANY)
+    }
+}
+
 impl Chunk {
     pub fn new(doc: Arc<Doc>, node: u32, schema: &'static Schema) -> Self {
         Chunk {
@@ -130,7 +152,7 @@ impl Chunk {
             Some(o) => o,
             None => {
                 let schema = self.schema.child(attr);
-                let o = Bound::new(py, Chunk::new(doc.clone(), target, schema))?.into_any();
+                let o = new_object(py, Chunk::new(doc.clone(), target, schema))?.into_any();
                 self.kept.offer(v, &o);
                 o
             }
@@ -160,7 +182,9 @@ pub fn to_py(
 ) -> PyResult<Py<PyAny>> {
     let node = doc.node(idx);
     match node.kind {
-        Kind::Object => Ok(Py::new(py, Chunk::new(doc.clone(), idx, schema))?.into_any()),
+        Kind::Object => Ok(new_object(py, Chunk::new(doc.clone(), idx, schema))?
+            .into_any()
+            .unbind()),
         Kind::Array => {
             let mut elements = doc.elements(idx);
             new_list(py, node.len as usize, |_| {
@@ -200,7 +224,9 @@ fn new_list(
 /// The Python value of a whole parsed document (the root node).
 pub fn doc_to_py(py: Python<'_>, doc: Arc<Doc>, schema: &'static Schema) -> PyResult<Py<PyAny>> {
     match doc.node(0).kind {
-        Kind::Object => Ok(Py::new(py, Chunk::new(doc, 0, schema))?.into_any()),
+        Kind::Object => Ok(new_object(py, Chunk::new(doc, 0, schema))?
+            .into_any()
+            .unbind()),
         _ => to_py(py, &doc, 0, &ANY),
     }
 }

@@ -3,6 +3,7 @@
 //! nothing uses it but `lib.rs`. Inside, its files form layers too, without circles.
 
 pub mod adapters;
+pub mod alloc;
 pub mod anthropic;
 pub mod args;
 pub mod awaitable;
@@ -39,8 +40,18 @@ fn _live_tasks() -> usize {
     crate::transport::stream::LIVE_TASKS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Whether `Chunk`, `_Ready` and `_Waiter` objects are made directly (`alloc.rs`);
+/// false means pyo3's layout changed and they take its slower constructor.
+#[pyfunction]
+fn _fast_alloc(py: Python<'_>) -> bool {
+    alloc::fast_alloc_active::<chunk::Chunk>(py)
+        && alloc::fast_alloc_active::<awaitable::Ready>(py)
+        && alloc::fast_alloc_active::<waiter::Waiter>(py)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
+    m.add_function(wrap_pyfunction!(_fast_alloc, m)?)?;
     m.add_function(wrap_pyfunction!(end_hook::_clock_ns, m)?)?;
     bridge::register(m)?;
     m.add_class::<anthropic::MessageState>()?;

@@ -22,6 +22,7 @@ use crate::transport::metrics::Metrics;
 use crate::transport::stream::{Msg, StreamFault, StreamTask, View};
 
 use super::adapters::item_to_py;
+use super::alloc::new_object;
 use super::bridge::{bridge_for, get_running_loop, BridgeWaker};
 use super::chunk::doc_to_py;
 use super::client_inner::ClientInner;
@@ -351,7 +352,7 @@ impl Stream {
                     "this stream is already being read by another thread or task; a stream has one consumer at a time",
                 ));
             }
-            let fut = Bound::new(py, Waiter::new(event_loop.clone().unbind()))?;
+            let fut = new_object(py, Waiter::new(event_loop.clone().unbind()))?;
             self.slot.set(fut.clone().unbind());
             match self.channel.take_or_register(&mut c.buf, waker) {
                 Wait::Empty => {

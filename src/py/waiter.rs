@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
+use super::alloc::{DirectAlloc, Layout};
+
 /// The waiter an awaiting consumer yielded; touched only with the GIL.
 #[derive(Default)]
 pub struct FutureSlot {
@@ -39,10 +41,31 @@ impl FutureSlot {
 /// scheduling one `Handle` per task through `loop.call_soon` for the next
 /// loop iteration. That saves a Python-level `create_future`, `call_soon` and
 /// `Handle` per chunk (the bulk of asyncio's cost per await).
+// One per wait of an `async for`: made by `alloc::new_object`.
 #[pyclass(frozen, module = "sserpent._sserpent", name = "_Waiter")]
 pub struct Waiter {
     event_loop: Py<PyAny>,
     inner: Mutex<WaiterInner>,
+}
+
+// SAFETY: `Waiter` is frozen, with no free list, `__traverse__`, dict or weakref.
+unsafe impl DirectAlloc for Waiter {
+    fn layout_cell() -> &'static PyOnceLock<Option<Layout>> {
+        static LAYOUT: PyOnceLock<Option<Layout>> = PyOnceLock::new();
+        &LAYOUT
+    }
+
+    fn new_by_pyo3(py: Python<'_>, value: Self) -> PyResult<Bound<'_, Self>> {
+        Bound::new(py, value)
+    }
+
+    fn type_ptr(py: Python<'_>) -> *mut pyo3::ffi::PyTypeObject {
+        <Self as pyo3::type_object::PyTypeInfo>::type_object_raw(py)
+    }
+
+    fn probe_value(py: Python<'_>) -> Self {
+        Waiter::new(py.None())
+    }
 }
 
 struct WaiterInner {

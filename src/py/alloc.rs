@@ -1,0 +1,110 @@
+//! Making the per-chunk objects (`Chunk`, `_Ready`) without pyo3's general constructor.
+//!
+//! pyo3 0.30 makes every instance through its base type's `tp_new`
+//! (`object.__new__(cls, ())`: two slot lookups, an empty-tuple argument check,
+//! then `tp_alloc`), and a `freelist` class takes a mutex around each allocation and
+//! each free. For the three chunk objects of every `chunk.choices[0].delta.content`
+//! that was about 900 instructions a chunk, an eighth of the in-memory path
+//! (docs/performance.md, "Per chunk, third pass"). These classes are frozen plain
+//! data behind the object header, so they can be made the way CPython makes its own
+//! small objects: `PyType_GenericAlloc` (pymalloc, zeroed, header set, the type
+//! increfed) and the Rust value written where pyo3 keeps it. pyo3's `tp_dealloc`
+//! then drops the value and frees the object as it does any other instance.
+//!
+//! Where pyo3 keeps the value is not public API, so it is measured once per class
+//! from an instance pyo3 made itself, and the fast path is taken only when that
+//! instance is exactly the object header followed by the value (`__basicsize__`):
+//! no borrow flag, dict, weakref or thread checker that a zeroed slot would get
+//! wrong. Otherwise every instance takes pyo3's path; `fast_alloc_active()`
+//! (`sserpent._sserpent._fast_alloc()`) lets a test notice that.
+
+use std::mem::{align_of, size_of};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+/// Where a class's value lives in its instances, when the fast path applies.
+#[derive(Clone, Copy)]
+pub struct Layout {
+    /// Byte offset of the Rust value from the start of the object.
+    offset: usize,
+    /// The class's type object (pyo3 keeps it alive for the process).
+    type_ptr: *mut ffi::PyTypeObject,
+}
+
+// SAFETY: the type object pointer is only dereferenced by CPython with the GIL held.
+unsafe impl Send for Layout {}
+unsafe impl Sync for Layout {}
+
+/// A frozen class whose instances this module may make directly.
+///
+/// # Safety
+/// The class must have no `freelist` (its `tp_alloc` must stay
+/// `PyType_GenericAlloc`, matching the `tp_free` pyo3's `tp_dealloc` calls),
+/// no `__traverse__`, `dict` or `weakref`, and must be `frozen`.
+pub unsafe trait DirectAlloc:
+    pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync
+{
+    /// The once-per-process probe result for this class.
+    fn layout_cell() -> &'static PyOnceLock<Option<Layout>>;
+    /// A value to probe the layout with.
+    fn probe_value(py: Python<'_>) -> Self;
+    /// pyo3's own constructor (`Bound::new`).
+    fn new_by_pyo3(py: Python<'_>, value: Self) -> PyResult<Bound<'_, Self>>;
+    /// The class's type object.
+    fn type_ptr(py: Python<'_>) -> *mut ffi::PyTypeObject;
+}
+
+fn probe<T: DirectAlloc>(py: Python<'_>) -> Option<Layout> {
+    let object = T::new_by_pyo3(py, T::probe_value(py)).ok()?;
+    let object_at = object.as_ptr() as usize;
+    let value_at = object.get() as *const T as usize;
+    let offset = value_at.checked_sub(object_at)?;
+    let basicsize: usize = object
+        .as_any()
+        .get_type()
+        .getattr("__basicsize__")
+        .ok()?
+        .extract()
+        .ok()?;
+    let exact = offset >= size_of::<ffi::PyObject>()
+        && offset % align_of::<T>() == 0
+        && offset + size_of::<T>() == basicsize;
+    exact.then(|| Layout {
+        offset,
+        type_ptr: T::type_ptr(py),
+    })
+}
+
+fn layout<T: DirectAlloc>(py: Python<'_>) -> Option<Layout> {
+    *T::layout_cell().get_or_init(py, || probe::<T>(py))
+}
+
+/// A new instance holding `value`: allocated directly when the probe allowed it,
+/// else through pyo3.
+#[inline]
+pub fn new_object<T: DirectAlloc>(py: Python<'_>, value: T) -> PyResult<Bound<'_, T>> {
+    let Some(layout) = layout::<T>(py) else {
+        return T::new_by_pyo3(py, value);
+    };
+    // SAFETY: `type_ptr` is `T`'s type object, whose instances are `basicsize` bytes
+    // with the value at `offset` and nothing else to initialise (the probe checked
+    // both on an instance pyo3 made). `PyType_GenericAlloc` returns a zeroed object
+    // with its header set and one reference, which `from_owned_ptr` takes over; the
+    // value is moved in before anything can see the object.
+    unsafe {
+        let object = ffi::PyType_GenericAlloc(layout.type_ptr, 0);
+        if object.is_null() {
+            drop(value);
+            return Err(PyErr::fetch(py));
+        }
+        std::ptr::write(object.cast::<u8>().add(layout.offset).cast::<T>(), value);
+        Ok(Bound::from_owned_ptr(py, object).cast_into_unchecked())
+    }
+}
+
+/// Whether `T`'s instances are made directly (false: pyo3's path, slower).
+pub fn fast_alloc_active<T: DirectAlloc>(py: Python<'_>) -> bool {
+    layout::<T>(py).is_some()
+}
