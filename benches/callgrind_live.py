@@ -6,7 +6,7 @@ The whole process is counted (client, the embedded mock server and Python), for 
 start-up out. Every chunk's ``choices[0].delta.content`` is read.
 
     python benches/callgrind_live.py [--short 2000] [--long 22000] [--openai [--instrument]]
-    python benches/callgrind_live.py --paced [--streams 50]
+    python benches/callgrind_live.py --paced [--streams 10]
 
 needs valgrind. ``--openai`` reads through ``sserpent.OpenAI(...).chat.completions.create``
 instead of ``Client.stream``; ``--instrument`` adds ``sserpent.instrument()`` with the
@@ -14,10 +14,11 @@ opentelemetry SDK's providers (in-memory exporter and reader).
 
 ``--paced`` counts the path of bench_concurrency.py instead, where every chunk arrives alone:
 ``--streams`` concurrent ``async for`` loops in one asyncio process, their chunks 20 ms apart,
-from a mock server in a process of its own (not counted). The client process's instructions
-for 20 and for 60 chunks a stream are subtracted. Each chunk then pays a socket read, a task
-wake-up, the loop's wake-up and an asyncio task step, so the count moves with how often those
-are shared (±4% between runs seen here), unlike the back-to-back count.
+from a mock server in a process of its own (not counted). The client's instructions for 20
+and for 80 chunks a stream are subtracted, per thread: the Python thread's and the tokio
+threads'. Each chunk then pays a socket read, a task wake-up and an asyncio task step, and the
+Python thread's count moves with how many streams one turn of the event loop serves (±6%
+between runs seen here); the tokio threads' count repeats within about 1%.
 
 Use a release build (``maturin develop --release``).
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -106,6 +108,7 @@ def read_paced(port: int, streams: int, chunks: int) -> int:
 
 
 def paced(streams: int) -> None:
+    import glob
     import socket
 
     with socket.socket() as s:
@@ -121,20 +124,29 @@ def paced(streams: int) -> None:
             except OSError:
                 time.sleep(0.05)
         counts = {}
-        for chunks in (20, 60):
+        for chunks in (20, 80):
             with tempfile.TemporaryDirectory() as tmp:
-                done = subprocess.run(
-                    ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", sys.executable, __file__,
-                     "--paced-child", str(port), str(streams), str(chunks)],
-                    capture_output=True, text=True, check=True,
+                subprocess.run(
+                    ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={tmp}/out",
+                     sys.executable, __file__, "--paced-child", str(port), str(streams), str(chunks)],
+                    capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
                 )
-            counts[chunks] = int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+                python = tokio = 0
+                for path in glob.glob(f"{tmp}/out-*"):  # one file per thread; -01 is the main one
+                    with open(path) as f:
+                        total = int(re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M).group(1))
+                    if path.endswith("-01"):
+                        python += total
+                    else:
+                        tokio += total
+                counts[chunks] = (python, tokio)
     finally:
         server.terminate()
         server.wait()
-    per_chunk = (counts[60] - counts[20]) / (streams * 40)
-    print("| path | instructions/chunk (client process) |\n|---|---:|")
-    print(f"| async, {streams} streams, a chunk every 20 ms each | {per_chunk:,.0f} |")
+    n = streams * 60
+    print("| path | Python thread instr/chunk | tokio threads instr/chunk |\n|---|---:|---:|")
+    print(f"| async, {streams} streams, a chunk every 20 ms each | {(counts[80][0] - counts[20][0]) / n:,.0f} "
+          f"| {(counts[80][1] - counts[20][1]) / n:,.0f} |")
 
 
 def instructions(mode: str, n: int, how: str) -> int:
@@ -160,7 +172,7 @@ def main() -> None:
     p.add_argument("--openai", action="store_true")
     p.add_argument("--instrument", action="store_true")
     p.add_argument("--paced", action="store_true", help="the paced many-stream path (see above)")
-    p.add_argument("--streams", type=int, default=50, help="with --paced: concurrent streams")
+    p.add_argument("--streams", type=int, default=10, help="with --paced: concurrent streams")
     args = p.parse_args()
     if args.paced:
         return paced(args.streams)

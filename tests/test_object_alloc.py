@@ -1,8 +1,9 @@
-"""The per-chunk objects (``Chunk``, ``_Ready``, ``_Waiter``) are made by ``src/py/alloc.rs``
-straight through ``PyType_GenericAlloc``, not pyo3's constructor. That path relies on pyo3's
-instance layout, probed once per class: these tests fail if a pyo3 upgrade changes it (every
-chunk would silently take the slower path), and check that objects made this way are whole
-Python objects: the right type, counted and tracked like any other, and gone once released."""
+"""The per-chunk objects (``Chunk``, ``_Ready``, ``_Pending``, ``_Waiter``) are made by
+``src/py/alloc.rs`` straight through ``PyType_GenericAlloc``, not pyo3's constructor. That path
+relies on pyo3's instance layout, measured on each class's first instance: these tests fail if
+a pyo3 upgrade changes it (every chunk would silently take the slower path), and check that
+objects made this way are whole Python objects: the right type, counted and tracked like any
+other, and gone once released."""
 
 from __future__ import annotations
 
@@ -37,8 +38,17 @@ def live(type_name: str) -> int:
     return sum(1 for o in gc.get_objects() if type(o).__name__ == type_name)
 
 
-def test_the_layout_probe_allows_the_direct_path() -> None:
-    assert _fast_alloc() is True
+def test_every_class_takes_the_direct_path_after_its_first_instance(server: MockServer) -> None:
+    async def read(headers: dict) -> int:
+        client = sserpent.Client(base_url=server.base_url)
+        return len([c async for c in client.stream("POST", CHAT, json=BODY, headers=headers)])
+
+    assert len(list(sserpent.iter_chunks([STREAM]))) == 50
+    # Paced: every `__anext__` waits (`_Pending`, `_Waiter`); back to back: most find their
+    # chunk ready (`_Ready`).
+    assert asyncio.run(read({"x-mock-chunks": "5", "x-mock-interval-ms": "2"})) >= 5
+    assert asyncio.run(read({"x-mock-chunks": "500"})) >= 500
+    assert dict(_fast_alloc()) == {"Chunk": True, "_Ready": True, "_Pending": True, "_Waiter": True}
 
 
 def test_chunks_made_directly_are_ordinary_objects() -> None:
@@ -72,8 +82,9 @@ def test_chunk_repr_pickle_and_equality_after_direct_allocation() -> None:
 
 @pytest.mark.async_io
 def test_async_objects_made_directly_are_released(server: MockServer) -> None:
-    """Every ``_Ready`` (a chunk that was waiting) and ``_Waiter`` (a wait) of a paced async
-    stream is released by the time the stream ends: none is left for the collector."""
+    """Every ``_Ready`` (a chunk that was ready), ``_Pending`` and ``_Waiter`` (a wait) of a
+    paced async stream is released by the time the stream ends: none is left for the
+    collector."""
 
     async def main() -> List[Any]:
         client = sserpent.Client(base_url=server.base_url)
@@ -86,7 +97,7 @@ def test_async_objects_made_directly_are_released(server: MockServer) -> None:
     headers = {"x-mock-chunks": "20"}
     expected = [c.choices[0].delta.content for c in
                 sserpent.Client(base_url=server.base_url).stream("POST", CHAT, json=BODY, headers=headers)]
-    before = (live("_Ready"), live("_Waiter"))
+    before = (live("_Ready"), live("_Pending"), live("_Waiter"))
     texts = asyncio.run(main())
     assert texts == expected and len(texts) >= 20
-    assert (live("_Ready"), live("_Waiter")) == before == (0, 0)
+    assert (live("_Ready"), live("_Pending"), live("_Waiter")) == before == (0, 0, 0)

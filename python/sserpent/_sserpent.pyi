@@ -1,6 +1,6 @@
 from os import PathLike
 from types import TracebackType
-from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Optional, Union, final
+from typing import Any, Callable, Iterable, Iterator, List, Literal, Mapping, Optional, Tuple, Union, final
 
 _Bytes = Union[bytes, bytearray, memoryview]
 # pydantic's include/exclude: keys (or list indices), or a dict of them to nested specs.
@@ -332,8 +332,9 @@ def _clock_ns() -> int:
 def _live_tasks() -> int:
     """Reader tasks alive in this process (leak checks)."""
 
-def _fast_alloc() -> bool:
-    """Whether chunk objects are made directly rather than through pyo3's constructor."""
+def _fast_alloc() -> List[Tuple[str, Optional[bool]]]:
+    """Per class: whether its objects are made directly rather than through pyo3's
+    constructor (``None`` before the first one)."""
 
 def _async_wake(event_loop: Any) -> Optional[Literal["socketpair", "threadsafe"]]:
     """How tokio threads wake ``event_loop``: ``"socketpair"`` or ``"threadsafe"``

@@ -11,12 +11,12 @@
 //! increfed) and the Rust value written where pyo3 keeps it. pyo3's `tp_dealloc`
 //! then drops the value and frees the object as it does any other instance.
 //!
-//! Where pyo3 keeps the value is not public API, so it is measured once per class
-//! from an instance pyo3 made itself, and the fast path is taken only when that
-//! instance is exactly the object header followed by the value (`__basicsize__`):
-//! no borrow flag, dict, weakref or thread checker that a zeroed slot would get
-//! wrong. Otherwise every instance takes pyo3's path; `fast_alloc_active()`
-//! (`sserpent._sserpent._fast_alloc()`) lets a test notice that.
+//! Where pyo3 keeps the value is not public API, so it is measured once per class:
+//! the first instance is made by pyo3, and the fast path is taken for the rest only
+//! when that instance is exactly the object header followed by the value
+//! (`__basicsize__`): no borrow flag, dict, weakref or thread checker that a zeroed
+//! slot would get wrong. Otherwise every instance takes pyo3's path;
+//! `sserpent._sserpent._fast_alloc()` lets a test notice that.
 
 use std::mem::{align_of, size_of};
 
@@ -46,18 +46,16 @@ unsafe impl Sync for Layout {}
 pub unsafe trait DirectAlloc:
     pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync
 {
-    /// The once-per-process probe result for this class.
+    /// The class's layout, measured on its first instance.
     fn layout_cell() -> &'static PyOnceLock<Option<Layout>>;
-    /// A value to probe the layout with.
-    fn probe_value(py: Python<'_>) -> Self;
     /// pyo3's own constructor (`Bound::new`).
     fn new_by_pyo3(py: Python<'_>, value: Self) -> PyResult<Bound<'_, Self>>;
     /// The class's type object.
     fn type_ptr(py: Python<'_>) -> *mut ffi::PyTypeObject;
 }
 
-fn probe<T: DirectAlloc>(py: Python<'_>) -> Option<Layout> {
-    let object = T::new_by_pyo3(py, T::probe_value(py)).ok()?;
+/// Where `object`, made by pyo3, keeps its value, if the direct path can make its likes.
+fn measure<T: DirectAlloc>(py: Python<'_>, object: &Bound<'_, T>) -> Option<Layout> {
     let object_at = object.as_ptr() as usize;
     let value_at = object.get() as *const T as usize;
     let offset = value_at.checked_sub(object_at)?;
@@ -77,16 +75,19 @@ fn probe<T: DirectAlloc>(py: Python<'_>) -> Option<Layout> {
     })
 }
 
-fn layout<T: DirectAlloc>(py: Python<'_>) -> Option<Layout> {
-    *T::layout_cell().get_or_init(py, || probe::<T>(py))
-}
-
 /// A new instance holding `value`: allocated directly when the probe allowed it,
 /// else through pyo3.
 #[inline]
 pub fn new_object<T: DirectAlloc>(py: Python<'_>, value: T) -> PyResult<Bound<'_, T>> {
-    let Some(layout) = layout::<T>(py) else {
-        return T::new_by_pyo3(py, value);
+    let layout = match T::layout_cell().get(py) {
+        Some(Some(layout)) => *layout,
+        Some(None) => return T::new_by_pyo3(py, value),
+        None => {
+            let object = T::new_by_pyo3(py, value)?;
+            // Another thread may have measured first: the same answer either way.
+            let _ = T::layout_cell().set(py, measure(py, &object));
+            return Ok(object);
+        }
     };
     // SAFETY: `type_ptr` is `T`'s type object, whose instances are `basicsize` bytes
     // with the value at `offset` and nothing else to initialise (the probe checked
@@ -104,7 +105,31 @@ pub fn new_object<T: DirectAlloc>(py: Python<'_>, value: T) -> PyResult<Bound<'_
     }
 }
 
-/// Whether `T`'s instances are made directly (false: pyo3's path, slower).
-pub fn fast_alloc_active<T: DirectAlloc>(py: Python<'_>) -> bool {
-    layout::<T>(py).is_some()
+/// Whether `T`'s instances are made directly: `None` before its first instance,
+/// `Some(false)` if pyo3's layout did not allow it (every instance slower).
+pub fn fast_alloc_active<T: DirectAlloc>(py: Python<'_>) -> Option<bool> {
+    T::layout_cell().get(py).map(Option::is_some)
 }
+
+/// Implements [`DirectAlloc`] for a pyclass; the caller states the safety conditions
+/// (frozen, no `freelist`, `__traverse__`, dict or weakref) in a `// SAFETY:` comment.
+macro_rules! direct_alloc {
+    ($class:ty) => {
+        unsafe impl $crate::py::alloc::DirectAlloc for $class {
+            fn layout_cell() -> &'static pyo3::sync::PyOnceLock<Option<$crate::py::alloc::Layout>> {
+                static LAYOUT: pyo3::sync::PyOnceLock<Option<$crate::py::alloc::Layout>> =
+                    pyo3::sync::PyOnceLock::new();
+                &LAYOUT
+            }
+
+            fn new_by_pyo3(py: Python<'_>, value: Self) -> PyResult<Bound<'_, Self>> {
+                Bound::new(py, value)
+            }
+
+            fn type_ptr(py: Python<'_>) -> *mut pyo3::ffi::PyTypeObject {
+                <Self as pyo3::type_object::PyTypeInfo>::type_object_raw(py)
+            }
+        }
+    };
+}
+pub(crate) use direct_alloc;

@@ -10,7 +10,7 @@ use pyo3::types::PyTuple;
 
 use crate::transport::stream::View;
 
-use super::alloc::{new_object, DirectAlloc, Layout};
+use super::alloc::{direct_alloc, new_object};
 use super::stream::{Step, Stream, Want};
 use super::waiter::Waiter;
 
@@ -31,16 +31,13 @@ pub(super) fn anext(
                 .cast_into::<Stream>()
                 .map_err(PyErr::from)?
                 .unbind();
-            Ok(Py::new(
-                py,
-                Pending {
-                    stream,
-                    view,
-                    want: Want::Item,
-                    result: None,
-                },
-            )?
-            .into_any())
+            let pending = Pending {
+                stream,
+                view,
+                want: Want::Item,
+                result: None,
+            };
+            Ok(new_object(py, pending)?.into_any().unbind())
         }
     }
 }
@@ -87,24 +84,7 @@ pub struct Ready {
 }
 
 // SAFETY: `Ready` is frozen, with no free list, `__traverse__`, dict or weakref.
-unsafe impl DirectAlloc for Ready {
-    fn layout_cell() -> &'static pyo3::sync::PyOnceLock<Option<Layout>> {
-        static LAYOUT: pyo3::sync::PyOnceLock<Option<Layout>> = pyo3::sync::PyOnceLock::new();
-        &LAYOUT
-    }
-
-    fn new_by_pyo3(py: Python<'_>, value: Self) -> PyResult<Bound<'_, Self>> {
-        Bound::new(py, value)
-    }
-
-    fn type_ptr(py: Python<'_>) -> *mut pyo3::ffi::PyTypeObject {
-        <Self as pyo3::type_object::PyTypeInfo>::type_object_raw(py)
-    }
-
-    fn probe_value(py: Python<'_>) -> Self {
-        Ready { value: py.None() }
-    }
-}
+direct_alloc!(Ready);
 
 #[pymethods]
 impl Ready {
@@ -139,7 +119,8 @@ impl Ready {
 
 /// The awaitable of an `__anext__` (or `aopen()`) that has to wait: yields
 /// an asyncio future resolved through the loop bridge, then tries again.
-#[pyclass(module = "sserpent._sserpent", name = "_Pending")]
+// One per `__anext__` that has to wait: made by `alloc::new_object`.
+#[pyclass(frozen, module = "sserpent._sserpent", name = "_Pending")]
 pub struct Pending {
     pub(super) stream: Py<Stream>,
     pub(super) view: Option<View>,
@@ -147,6 +128,9 @@ pub struct Pending {
     /// For `aopen()`: the value to return once the headers are in.
     pub(super) result: Option<Py<PyAny>>,
 }
+
+// SAFETY: `Pending` is frozen, with no free list, `__traverse__`, dict or weakref.
+direct_alloc!(Pending);
 
 #[pymethods]
 impl Pending {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use super::alloc::{new_object, DirectAlloc, Layout};
+use super::alloc::{direct_alloc, new_object};
 use super::values::scalar;
 use crate::providers::openai::schema::{Schema, ANY};
 use crate::wire::json::{Doc, Kind};
@@ -105,25 +105,7 @@ impl Drop for Kept {
 }
 
 // SAFETY: `Chunk` is frozen, with no free list, `__traverse__`, dict or weakref.
-unsafe impl DirectAlloc for Chunk {
-    fn layout_cell() -> &'static pyo3::sync::PyOnceLock<Option<Layout>> {
-        static LAYOUT: pyo3::sync::PyOnceLock<Option<Layout>> = pyo3::sync::PyOnceLock::new();
-        &LAYOUT
-    }
-
-    fn new_by_pyo3(py: Python<'_>, value: Self) -> PyResult<Bound<'_, Self>> {
-        Bound::new(py, value)
-    }
-
-    fn type_ptr(py: Python<'_>) -> *mut pyo3::ffi::PyTypeObject {
-        <Self as pyo3::type_object::PyTypeInfo>::type_object_raw(py)
-    }
-
-    fn probe_value(_py: Python<'_>) -> Self {
-        let doc = Doc::parse("{}".to_owned()).expect("an empty object parses");
-        Chunk::new(Arc::new(doc), 0, &ANY)
-    }
-}
+direct_alloc!(Chunk);
 
 impl Chunk {
     pub fn new(doc: Arc<Doc>, node: u32, schema: &'static Schema) -> Self {

@@ -40,13 +40,17 @@ fn _live_tasks() -> usize {
     crate::transport::stream::LIVE_TASKS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Whether `Chunk`, `_Ready` and `_Waiter` objects are made directly (`alloc.rs`);
-/// false means pyo3's layout changed and they take its slower constructor.
+/// Per class made by `alloc::new_object`: `True` once its instances are made directly,
+/// `False` if pyo3's layout did not allow it, `None` before its first instance.
 #[pyfunction]
-fn _fast_alloc(py: Python<'_>) -> bool {
-    alloc::fast_alloc_active::<chunk::Chunk>(py)
-        && alloc::fast_alloc_active::<awaitable::Ready>(py)
-        && alloc::fast_alloc_active::<waiter::Waiter>(py)
+fn _fast_alloc(py: Python<'_>) -> Vec<(&'static str, Option<bool>)> {
+    use alloc::fast_alloc_active as active;
+    vec![
+        ("Chunk", active::<chunk::Chunk>(py)),
+        ("_Ready", active::<awaitable::Ready>(py)),
+        ("_Pending", active::<awaitable::Pending>(py)),
+        ("_Waiter", active::<waiter::Waiter>(py)),
+    ]
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

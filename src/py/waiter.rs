@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use super::alloc::{DirectAlloc, Layout};
+use super::alloc::direct_alloc;
 
 /// The waiter an awaiting consumer yielded; touched only with the GIL.
 #[derive(Default)]
@@ -49,24 +49,7 @@ pub struct Waiter {
 }
 
 // SAFETY: `Waiter` is frozen, with no free list, `__traverse__`, dict or weakref.
-unsafe impl DirectAlloc for Waiter {
-    fn layout_cell() -> &'static PyOnceLock<Option<Layout>> {
-        static LAYOUT: PyOnceLock<Option<Layout>> = PyOnceLock::new();
-        &LAYOUT
-    }
-
-    fn new_by_pyo3(py: Python<'_>, value: Self) -> PyResult<Bound<'_, Self>> {
-        Bound::new(py, value)
-    }
-
-    fn type_ptr(py: Python<'_>) -> *mut pyo3::ffi::PyTypeObject {
-        <Self as pyo3::type_object::PyTypeInfo>::type_object_raw(py)
-    }
-
-    fn probe_value(py: Python<'_>) -> Self {
-        Waiter::new(py.None())
-    }
-}
+direct_alloc!(Waiter);
 
 struct WaiterInner {
     blocking: bool,

@@ -24,7 +24,7 @@ impl Doc {
             // Lengths first: most keys match none of the names and never reach a memcmp.
             if let Some(i) = names
                 .iter()
-                .position(|n| n.len() == key.len() && n.as_bytes() == key)
+                .position(|n| super::same_bytes(n.as_bytes(), key))
             {
                 found[i] = Some(v);
             }

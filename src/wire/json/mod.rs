@@ -61,6 +61,30 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
+/// `a == b` for two slices of the same length. Object keys are short (`id`, `delta`,
+/// `content`, `finish_reason`), and a slice `==` calls libc's `bcmp` for each; here up to
+/// 16 bytes are compared in at most two pairs of (overlapping) loads, inline.
+#[inline(always)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn word8(s: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"))
+    }
+    fn word4(s: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(s[at..at + 4].try_into().expect("4 bytes"))
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        8..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// A parsed document: the source text and its tape (node 0 is the root).
 #[derive(Debug)]
 pub struct Doc {
@@ -142,10 +166,7 @@ impl Doc {
         } else {
             // Length first, then bytes: no char-boundary checks on this hot path.
             let key = &self.text.as_bytes()[n.start as usize..n.end as usize];
-            // Length and first byte settle most mismatches without a memcmp call.
-            key.len() == name.len()
-                && key.first() == name.as_bytes().first()
-                && key == name.as_bytes()
+            key.len() == name.len() && same_bytes(key, name.as_bytes())
         }
     }
 
@@ -168,8 +189,7 @@ impl Doc {
                 self.key_is(at as u32, name)
             } else {
                 key.end.wrapping_sub(key.start) as usize == want.len()
-                    && want.first().is_none_or(|&b| text[key.start as usize] == b)
-                    && text[key.start as usize..key.end as usize] == *want
+                    && same_bytes(&text[key.start as usize..key.end as usize], want)
             };
             if hit {
                 found = Some(at as u32 + 1);

@@ -334,3 +334,33 @@ fn every_error_at_its_byte() {
         assert_same(doc);
     }
 }
+
+#[test]
+fn same_bytes_agrees_with_slice_equality_at_every_length_and_position() {
+    let a: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+    for n in 0..=a.len() {
+        let x = &a[..n];
+        assert!(same_bytes(x, x), "length {n}");
+        if n > 0 {
+            assert!(!same_bytes(x, &a[..n - 1]), "lengths {n} and {}", n - 1);
+        }
+        for at in 0..n {
+            let mut y = x.to_vec();
+            y[at] ^= 0x20;
+            assert!(!same_bytes(x, &y), "length {n}, byte {at} differs");
+        }
+    }
+}
+
+#[test]
+fn get_finds_keys_of_every_length_and_keeps_the_last_duplicate() {
+    for n in 1..=24 {
+        let key: String = "k".repeat(n);
+        let near: String = format!("{}j", "k".repeat(n - 1));
+        let d = doc(&format!(r#"{{"{near}":0,"{key}":1,"{key}":2,"x":3}}"#));
+        assert_eq!(d.raw(d.get(0, &key).unwrap()), "2", "length {n}");
+        assert_eq!(d.get(0, &format!("{key}k")), None);
+        let many = d.get_many(0, [key.as_str(), near.as_str()]);
+        assert_eq!(many.map(|v| v.map(|v| d.raw(v))), [Some("2"), Some("0")]);
+    }
+}
