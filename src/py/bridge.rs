@@ -35,6 +35,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use crate::transport::channel::AsyncWake;
+use crate::transport::prefetch::Prefetch;
 
 use super::waiter::{FutureSlot, Waiter};
 
@@ -79,7 +80,8 @@ enum Kick {
 }
 
 pub struct BridgeInner {
-    pending: Mutex<Vec<Arc<FutureSlot>>>,
+    /// Streams that became ready, with what their consumers will read first.
+    pending: Mutex<Vec<(Arc<FutureSlot>, Prefetch)>>,
     signalled: AtomicBool,
     kick: Kick,
 }
@@ -93,11 +95,11 @@ impl BridgeInner {
         })
     }
 
-    fn signal(&self, slot: Arc<FutureSlot>) {
+    fn signal(&self, slot: Arc<FutureSlot>, hint: Prefetch) {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(slot);
+            .push((slot, hint));
         if !self.signalled.swap(true, Ordering::AcqRel) {
             self.kick();
         }
@@ -125,13 +127,20 @@ impl BridgeInner {
     fn drain(&self, py: Python<'_>) -> PyResult<()> {
         self.signalled.store(false, Ordering::Release);
         let ready = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut ready = ready.into_iter();
-        while let Some(slot) = ready.next() {
+        if let Some((_, hint)) = ready.first() {
+            hint.issue();
+        }
+        let mut ready = ready.into_iter().peekable();
+        while let Some((slot, _)) = ready.next() {
+            // The next stream's lines come into cache while this one's task step runs.
+            if let Some((_, next)) = ready.peek() {
+                next.issue();
+            }
             if let Some(waiter) = slot.take() {
                 if let Err(e) = Waiter::wake(waiter.bind(py)) {
                     // Whatever was not served yet waits for the next round.
-                    for rest in ready {
-                        self.signal(rest);
+                    for (rest, hint) in ready {
+                        self.signal(rest, hint);
                     }
                     return Err(e);
                 }
@@ -230,11 +239,16 @@ fn keep_thread_state(_py: Python<'_>) {
 pub struct BridgeWaker {
     pub bridge: Arc<BridgeInner>,
     pub slot: Arc<FutureSlot>,
+    /// Where the stream's own fields are (its consumer lock first), as a prefetch hint.
+    pub stream_at: usize,
 }
 
 impl AsyncWake for BridgeWaker {
-    fn wake(&self) {
-        self.bridge.signal(self.slot.clone());
+    fn wake(&self, hint: Prefetch) {
+        let hint = hint
+            .with(self.stream_at as *const u8, 512)
+            .with(Arc::as_ptr(&self.slot), std::mem::size_of::<FutureSlot>());
+        self.bridge.signal(self.slot.clone(), hint);
     }
 }
 

@@ -111,7 +111,7 @@ impl Stream {
             ending,
             framing: None,
             require_done: true,
-            channel: Channel::new(CHANNEL_CAPACITY),
+            channel: Channel::with_hint(CHANNEL_CAPACITY, Msg::prefetch),
             metrics: Arc::new(Metrics::default()),
             task: Mutex::new(None),
             consumer: Mutex::new(Consumer {
@@ -336,17 +336,14 @@ impl Stream {
                 return Ok(Step::Pending);
             }
             let event_loop = get_running_loop(py)?;
-            let waker = match &c.bridge {
-                Some((l, w)) if l.bind(py).is(&event_loop) => w.clone(),
-                _ => {
-                    let w: Arc<dyn AsyncWake> = Arc::new(BridgeWaker {
-                        bridge: bridge_for(py, &event_loop)?,
-                        slot: self.slot.clone(),
-                    });
-                    c.bridge = Some((event_loop.clone().unbind(), w.clone()));
-                    w
-                }
-            };
+            if !matches!(&c.bridge, Some((l, _)) if l.bind(py).is(&event_loop)) {
+                let w: Arc<dyn AsyncWake> = Arc::new(BridgeWaker {
+                    bridge: bridge_for(py, &event_loop)?,
+                    slot: self.slot.clone(),
+                    stream_at: self as *const Stream as usize,
+                });
+                c.bridge = Some((event_loop.clone().unbind(), w));
+            }
             if self.slot.is_pending() {
                 return Err(PyRuntimeError::new_err(
                     "this stream is already being read by another thread or task; a stream has one consumer at a time",
@@ -354,7 +351,9 @@ impl Stream {
             }
             let fut = new_object(py, Waiter::new(event_loop.clone().unbind()))?;
             self.slot.set(fut.clone().unbind());
-            match self.channel.take_or_register(&mut c.buf, waker) {
+            let Consumer { buf, bridge, .. } = &mut *c;
+            let (_, waker) = bridge.as_ref().expect("set above");
+            match self.channel.take_or_register(buf, waker) {
                 Wait::Empty => {
                     if let Some(l) = left {
                         // Wake up at the deadline even if nothing arrives.

@@ -12,10 +12,13 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::prefetch::Prefetch;
+
 /// Wakes an async consumer; called on a tokio thread, so it must not need
 /// the GIL.
 pub trait AsyncWake: Send + Sync {
-    fn wake(&self);
+    /// `hint`: the lines the consumer will touch first (see `prefetch.rs`).
+    fn wake(&self, hint: Prefetch);
 }
 
 struct State<T> {
@@ -25,7 +28,10 @@ struct State<T> {
     /// The consumer went away: the producer should stop.
     cancelled: bool,
     sync_waiting: bool,
+    /// The async consumer's waker, kept across waits (see `take_or_register`).
     async_waker: Option<Arc<dyn AsyncWake>>,
+    /// The async consumer waits: call `async_waker` when items arrive.
+    async_waiting: bool,
 }
 
 pub struct Channel<T> {
@@ -33,6 +39,8 @@ pub struct Channel<T> {
     ready: Condvar,
     space: Notify,
     capacity: usize,
+    /// What of an item the consumer reads first, for the async wake-up's hint.
+    hint: fn(&T) -> Prefetch,
 }
 
 pub enum Wait {
@@ -46,6 +54,11 @@ pub enum Wait {
 
 impl<T> Channel<T> {
     pub fn new(capacity: usize) -> Arc<Self> {
+        Self::with_hint(capacity, |_| Prefetch::NONE)
+    }
+
+    /// A channel whose async wake-ups carry `hint(first queued item)`.
+    pub fn with_hint(capacity: usize, hint: fn(&T) -> Prefetch) -> Arc<Self> {
         Arc::new(Channel {
             state: Mutex::new(State {
                 items: VecDeque::new(),
@@ -53,10 +66,12 @@ impl<T> Channel<T> {
                 cancelled: false,
                 sync_waiting: false,
                 async_waker: None,
+                async_waiting: false,
             }),
             ready: Condvar::new(),
             space: Notify::new(),
             capacity: capacity.max(1),
+            hint,
         })
     }
 
@@ -157,13 +172,25 @@ impl<T> Channel<T> {
 
     fn wake(&self, mut st: MutexGuard<'_, State<T>>) {
         let sync = std::mem::take(&mut st.sync_waiting);
-        let waker = st.async_waker.take();
+        let waker = if std::mem::take(&mut st.async_waiting) {
+            st.async_waker.clone()
+        } else {
+            None
+        };
+        // The consumer's first touches: this channel's lock, the queue slot of the
+        // first item, and what of the item it reads.
+        let hint = match (&waker, st.items.front()) {
+            (Some(_), Some(first)) => (self.hint)(first)
+                .with(self as *const Self, 64)
+                .with(first as *const T, std::mem::size_of::<T>()),
+            _ => Prefetch::NONE,
+        };
         drop(st);
         if sync {
             self.ready.notify_all();
         }
         if let Some(w) = waker {
-            w.wake();
+            w.wake(hint);
         }
     }
 
@@ -212,11 +239,23 @@ impl<T> Channel<T> {
     }
 
     /// Takes ready items, or registers `waker` to be called when some arrive.
-    pub fn take_or_register(&self, buf: &mut VecDeque<T>, waker: Arc<dyn AsyncWake>) -> Wait {
+    ///
+    /// The waker is kept for the next wait, so the consumer (the Python thread, once a
+    /// chunk) does not clone an `Arc` whose count the producer's thread also changes:
+    /// with thousands of streams that count's cache line moved between the cores twice
+    /// a chunk. Only the producer clones it now, to call it outside the lock.
+    pub fn take_or_register(&self, buf: &mut VecDeque<T>, waker: &Arc<dyn AsyncWake>) -> Wait {
         let mut st = self.lock();
         match self.take_locked(&mut st, buf) {
             Wait::Empty => {
-                st.async_waker = Some(waker);
+                if !st
+                    .async_waker
+                    .as_ref()
+                    .is_some_and(|w| Arc::ptr_eq(w, waker))
+                {
+                    st.async_waker = Some(waker.clone());
+                }
+                st.async_waiting = true;
                 Wait::Empty
             }
             done => done,

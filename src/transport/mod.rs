@@ -10,6 +10,7 @@ pub mod headers_deadline;
 pub mod http;
 pub mod metrics;
 pub mod pools;
+pub mod prefetch;
 pub mod response;
 pub mod retry;
 pub mod runtime;

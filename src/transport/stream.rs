@@ -12,9 +12,11 @@ use crate::items::text::{reasoning_delta, text_delta};
 use crate::transport::channel::Channel;
 use crate::transport::http::{ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::transport::metrics::Metrics;
+use crate::transport::prefetch::Prefetch;
 use crate::transport::response::Response;
 use crate::transport::retry::{failure_kind, send_with_retries};
 use crate::wire::encoding::Gzip;
+use crate::wire::json::Doc;
 
 /// Reader tasks alive right now (a leak check: returns to zero when every
 /// stream has ended or been dropped).
@@ -57,6 +59,27 @@ pub enum Msg {
     Text(String),
     Fault(StreamFault),
     End,
+}
+
+impl Msg {
+    /// What of a queued message the Python thread reads first: a chunk's document
+    /// (its `Arc`, the head of its tape and of its text), or a text delta's bytes.
+    pub fn prefetch(&self) -> Prefetch {
+        match self {
+            Msg::Item(Item::Chunk(p)) => {
+                let doc = &*p.doc;
+                Prefetch::NONE
+                    .with(doc as *const Doc, std::mem::size_of::<Doc>())
+                    .with(
+                        doc.nodes.as_ptr(),
+                        std::mem::size_of_val(doc.nodes.as_slice()),
+                    )
+                    .with(doc.text.as_ptr(), doc.text.len())
+            }
+            Msg::Text(t) => Prefetch::NONE.with(t.as_ptr(), t.len()),
+            _ => Prefetch::NONE,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -562,9 +585,9 @@ impl StreamTask {
             id: Arc::from(""),
             raw: None,
         };
-        match crate::wire::json::Doc::tape(&event.data) {
+        match Doc::tape(&event.data) {
             Ok(nodes) => {
-                let doc = Arc::new(crate::wire::json::Doc {
+                let doc = Arc::new(Doc {
                     text: event.data,
                     nodes,
                 });
