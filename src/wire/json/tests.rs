@@ -253,15 +253,20 @@ fn tape_matches_reference_with_whitespace_everywhere() {
 #[test]
 fn tape_matches_reference_on_strings_and_numbers_of_every_length() {
     // Every length across the 16- and 8-byte steps of the string scan and the digit scan,
-    // each special byte at every offset, the value last in the document or not.
+    // each special byte at every offset, the value last in the document or not (and far
+    // from its end, so that the 16-byte step, not the 8-byte one, finds the byte that
+    // `scan` returns; a NUL byte is returned as the end is, and must still be refused).
+    let pad = "p".repeat(24);
     for len in 0..40 {
         let body = "abcdefghijklmnopqrstuvwxyz0123456789ABCD"[..len].to_string();
         for at in 0..=len {
             for special in [
-                "\"", "\\", "\\n", "\\u00e9", "\\u00", "\u{1}", "\u{1f}", "é", "\\x",
+                "\"", "\\", "\\n", "\\u00e9", "\\u00", "\u{1}", "\u{1f}", "é", "\\x", "\u{0}",
+                "\u{7f}",
             ] {
                 let s = format!("{}{special}{}", &body[..at], &body[at..]);
                 assert_same(&format!("\"{s}\""));
+                assert_same(&format!("[\"{s}\",\"{pad}\"]"));
                 assert_same(&format!("[\"{s}\"]"));
                 assert_same(&format!("{{\"{s}\":1}}"));
                 assert_same(&format!("\"{s}"));
