@@ -8,6 +8,7 @@
 //! `chunk_methods.rs`, above `event.rs`: a chunk pickles as an `Event`,
 //! and `Event.json()` makes chunks.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 use super::alloc::{direct_alloc, new_object};
 use super::values::scalar;
 use crate::providers::openai::schema::{Schema, ANY};
+use crate::transport::release;
 use crate::wire::json::{Doc, Kind};
 
 // A stream makes and drops a few chunk objects per chunk (the root, `choices[0]`,
@@ -24,11 +26,25 @@ use crate::wire::json::{Doc, Kind};
 // No `freelist`: that module relies on the default `tp_alloc` and `tp_free`.
 #[pyclass(frozen, module = "sserpent", name = "Chunk")]
 pub struct Chunk {
-    pub(super) doc: Arc<Doc>,
+    /// Taken in `drop` (see there); always present before.
+    pub(super) doc: ManuallyDrop<Arc<Doc>>,
     pub(super) node: u32,
     pub(super) schema: &'static Schema,
+    /// A stream's chunk, whose document a tokio thread made: it is freed there too
+    /// (`transport/release.rs`), and so are the documents of chunks read from this one.
+    free_off_thread: bool,
     /// The first nested chunk read from this one by attribute (see [`Kept`]).
     kept: Kept,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: `doc` is taken only here, and the chunk is not used after `drop`.
+        let doc = unsafe { ManuallyDrop::take(&mut self.doc) };
+        if self.free_off_thread {
+            release::free_off_thread(doc);
+        }
+    }
 }
 
 /// One member's chunk, made once. Code that reads a path twice, as the openai
@@ -109,12 +125,32 @@ direct_alloc!(Chunk);
 
 impl Chunk {
     pub fn new(doc: Arc<Doc>, node: u32, schema: &'static Schema) -> Self {
+        Self::freed(doc, node, schema, false)
+    }
+
+    fn freed(doc: Arc<Doc>, node: u32, schema: &'static Schema, off_thread: bool) -> Self {
         Chunk {
-            doc,
+            doc: ManuallyDrop::new(doc),
             node,
             schema,
+            free_off_thread: off_thread,
             kept: Kept::new(),
         }
+    }
+
+    /// A chunk of node `node` of the same document, freed where this one is.
+    fn nested(&self, node: u32, schema: &'static Schema) -> Self {
+        Self::freed(Arc::clone(&self.doc), node, schema, self.free_off_thread)
+    }
+
+    /// The Python value of node `idx` of this chunk's document.
+    pub(super) fn value_to_py(
+        &self,
+        py: Python<'_>,
+        idx: u32,
+        schema: &'static Schema,
+    ) -> PyResult<Py<PyAny>> {
+        node_to_py(py, self, idx, schema)
     }
 
     /// The Python value of member value node `v`, read as attribute `attr`: a
@@ -127,14 +163,14 @@ impl Chunk {
             Kind::Object => (v, false),
             Kind::Array if node.len == 1 && doc.node(v + 1).kind == Kind::Object => (v + 1, true),
             // Only containers need their schema: a scalar (`content`) skips the lookup.
-            Kind::Array => return to_py(py, doc, v, self.schema.child(attr)),
+            Kind::Array => return self.value_to_py(py, v, self.schema.child(attr)),
             _ => return scalar(py, doc, v),
         };
         let object = match self.kept.get(py, v) {
             Some(o) => o,
             None => {
                 let schema = self.schema.child(attr);
-                let o = new_object(py, Chunk::new(doc.clone(), target, schema))?.into_any();
+                let o = new_object(py, self.nested(target, schema))?.into_any();
                 self.kept.offer(v, &o);
                 o
             }
@@ -162,16 +198,28 @@ pub fn to_py(
     idx: u32,
     schema: &'static Schema,
 ) -> PyResult<Py<PyAny>> {
+    node_to_py(py, &Chunk::new(doc.clone(), 0, &ANY), idx, schema)
+}
+
+/// Node `idx` of `parent`'s document as a Python object: chunks made from it are freed
+/// where `parent` is.
+fn node_to_py(
+    py: Python<'_>,
+    parent: &Chunk,
+    idx: u32,
+    schema: &'static Schema,
+) -> PyResult<Py<PyAny>> {
+    let doc = &parent.doc;
     let node = doc.node(idx);
     match node.kind {
-        Kind::Object => Ok(new_object(py, Chunk::new(doc.clone(), idx, schema))?
+        Kind::Object => Ok(new_object(py, parent.nested(idx, schema))?
             .into_any()
             .unbind()),
         Kind::Array => {
             let mut elements = doc.elements(idx);
             new_list(py, node.len as usize, |_| {
                 let e = elements.next().expect("an array node's length");
-                to_py(py, doc, e, schema)
+                node_to_py(py, parent, e, schema)
             })
         }
         _ => scalar(py, doc, idx),
@@ -205,10 +253,21 @@ fn new_list(
 
 /// The Python value of a whole parsed document (the root node).
 pub fn doc_to_py(py: Python<'_>, doc: Arc<Doc>, schema: &'static Schema) -> PyResult<Py<PyAny>> {
-    match doc.node(0).kind {
-        Kind::Object => Ok(new_object(py, Chunk::new(doc, 0, schema))?
-            .into_any()
-            .unbind()),
-        _ => to_py(py, &doc, 0, &ANY),
+    root_to_py(py, Chunk::new(doc, 0, schema))
+}
+
+/// The same for a stream's chunk, whose document a tokio thread made: freed there too.
+pub fn stream_doc_to_py(
+    py: Python<'_>,
+    doc: Arc<Doc>,
+    schema: &'static Schema,
+) -> PyResult<Py<PyAny>> {
+    root_to_py(py, Chunk::freed(doc, 0, schema, true))
+}
+
+fn root_to_py(py: Python<'_>, root: Chunk) -> PyResult<Py<PyAny>> {
+    match root.doc.node(0).kind {
+        Kind::Object => Ok(new_object(py, root)?.into_any().unbind()),
+        _ => node_to_py(py, &root, 0, &ANY),
     }
 }

@@ -11,7 +11,7 @@ use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyDict, PyList, PyString};
 use pyo3::{ffi, IntoPyObjectExt};
 
-use super::chunk::{to_py, Chunk};
+use super::chunk::Chunk;
 use super::dump;
 use super::event::PyEvent;
 use super::values::{scalar, to_plain, with_text};
@@ -79,7 +79,7 @@ impl Chunk {
     fn value_of_key(&self, py: Python<'_>, key: u32) -> PyResult<Py<PyAny>> {
         let name = scalar(py, &self.doc, key)?;
         let (v, schema) = self.find(py, name.bind(py))?.unwrap_or((key + 1, &ANY));
-        to_py(py, &self.doc, v, schema)
+        self.value_to_py(py, v, schema)
     }
 
     /// The value node for a Python key (the last member of that name) and its schema.
@@ -164,7 +164,7 @@ impl Chunk {
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match self.find(py, key)? {
-            Some((v, schema)) => to_py(py, &self.doc, v, schema),
+            Some((v, schema)) => self.value_to_py(py, v, schema),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }
     }
@@ -177,7 +177,7 @@ impl Chunk {
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         match self.find(py, key)? {
-            Some((v, schema)) => to_py(py, &self.doc, v, schema),
+            Some((v, schema)) => self.value_to_py(py, v, schema),
             None => Ok(default.unwrap_or_else(|| py.None())),
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use super::chunk::{to_py, Chunk};
+use super::chunk::Chunk;
 use crate::providers::gemini::{self, FUNCTION_CALL, GENERATE_CONTENT_RESPONSE, PART};
 use crate::wire::json::{Doc, Kind};
 
@@ -28,7 +28,7 @@ pub(super) fn property(py: Python<'_>, chunk: &Chunk, name: &str) -> Option<PyRe
             None => py.None(),
         }),
         "parts" => match parts() {
-            Some(p) => to_py(py, doc, p, &PART),
+            Some(p) => chunk.value_to_py(py, p, &PART),
             None => Ok(py.None()),
         },
         "function_calls" => (|| {
@@ -40,7 +40,7 @@ pub(super) fn property(py: Python<'_>, chunk: &Chunk, name: &str) -> Option<PyRe
                 .filter(|&part| doc.node(part).kind == Kind::Object)
                 .filter_map(|part| doc.get(part, "functionCall"))
                 .filter(|&c| doc.node(c).kind != Kind::Null)
-                .map(|c| to_py(py, doc, c, &FUNCTION_CALL))
+                .map(|c| chunk.value_to_py(py, c, &FUNCTION_CALL))
                 .collect::<PyResult<Vec<_>>>()?;
             if calls.is_empty() {
                 return Ok(py.None());

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use tokio::task::AbortHandle;
 
 use crate::items::accumulate::Accumulator;
-use crate::items::pipeline::{Ending, Framing};
+use crate::items::pipeline::{Ending, Framing, Item};
 use crate::transport::channel::{AsyncWake, Channel, Wait};
 use crate::transport::http::{RequestSpec, ResponseHead};
 use crate::transport::metrics::Metrics;
@@ -24,7 +24,7 @@ use crate::transport::stream::{Msg, StreamFault, StreamTask, View};
 use super::adapters::item_to_py;
 use super::alloc::new_object;
 use super::bridge::{bridge_for, get_running_loop, BridgeWaker};
-use super::chunk::doc_to_py;
+use super::chunk::{doc_to_py, stream_doc_to_py};
 use super::client_inner::ClientInner;
 use super::end_hook::EndHook;
 use super::errors::{content_decoding_error, incomplete_stream_error, make_error};
@@ -234,6 +234,9 @@ impl Stream {
                         continue;
                     }
                     Msg::Item(_) | Msg::Text(_) if want == Want::Drain => continue,
+                    Msg::Item(Item::Chunk(c)) => {
+                        return stream_doc_to_py(py, c.doc, c.schema).map(Step::Value)
+                    }
                     Msg::Item(item) => return item_to_py(py, item).map(Step::Value),
                     Msg::Text(t) => return Ok(Step::Value(new_str(py, &t))),
                     Msg::Fault(f) => {

@@ -11,6 +11,7 @@ pub mod http;
 pub mod metrics;
 pub mod pools;
 pub mod prefetch;
+pub mod release;
 pub mod response;
 pub mod retry;
 pub mod runtime;
