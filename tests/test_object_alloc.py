@@ -124,3 +124,30 @@ def test_async_objects_made_directly_are_released(server: MockServer) -> None:
     finally:
         tracemalloc.stop()
     assert after - before < 1024, f"{after - before} bytes still held after 1,600 chunks"
+
+
+@pytest.mark.async_io
+def test_a_waiting_streams_awaitable_and_waiter_are_direct_and_untracked(server: MockServer) -> None:
+    """While a task awaits a paced stream, what it awaits (``_Pending``) and the future it
+    yielded to asyncio (``_Waiter``) are the objects made directly: untracked by the
+    collector, and the waiter is woken (the stream completes)."""
+
+    async def main() -> None:
+        client = sserpent.Client(base_url=server.base_url)
+
+        async def read() -> int:
+            stream = client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "3", "x-mock-interval-ms": "200"})
+            return len([c async for c in stream])
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.1)  # the reader is waiting for its next chunk now
+        waiter = reader._fut_waiter  # type: ignore[attr-defined]
+        awaited = reader.get_coro()
+        while type(awaited).__name__ == "coroutine":  # through the comprehension's own frame
+            awaited = awaited.cr_await
+        assert type(waiter).__name__ == "_Waiter" and not gc.is_tracked(waiter)
+        assert type(awaited).__name__ == "_Pending" and not gc.is_tracked(awaited)
+        assert await reader >= 3
+
+    asyncio.run(main())
+    assert dict(_fast_alloc())["_Waiter"] is True

@@ -316,9 +316,10 @@ def check_inside(expect_version: str, source_tree: Optional[str], notebook_file:
     check_chunk_access(sserpent)
     # Chunk objects are made without pyo3's constructor where its layout allows
     # (src/py/alloc.rs): on this interpreter it must, or every chunk pays the slower path.
-    slow = [name for name, direct in sserpent._sserpent._fast_alloc() if direct is False]
-    if slow:
-        raise SmokeError(f"objects made through pyo3's slower path on this interpreter: {slow}")
+    direct = dict(sserpent._sserpent._fast_alloc())
+    slow = [name for name, made in direct.items() if made is False]
+    if slow or direct["Chunk"] is not True:
+        raise SmokeError(f"objects made through pyo3's slower path on this interpreter: {direct}")
 
     ran = f"sync+async {want_chunks} chunks"
     if notebook_file:

@@ -1,4 +1,5 @@
-//! Making the per-chunk objects (`Chunk`, `_Ready`) without pyo3's general constructor.
+//! Making the per-chunk objects (`Chunk`, `_Ready`, `_Pending`, `_Waiter`) without pyo3's
+//! general constructor.
 //!
 //! pyo3 0.30 makes every instance through its base type's `tp_new`
 //! (`object.__new__(cls, ())`: two slot lookups, an empty-tuple argument check,
@@ -66,7 +67,7 @@ fn measure<T: DirectAlloc>(py: Python<'_>, object: &Bound<'_, T>) -> Option<Layo
         .ok()?
         .extract()
         .ok()?;
-    let exact = offset >= size_of::<ffi::PyObject>()
+    let exact = offset == size_of::<ffi::PyObject>()
         && offset % align_of::<T>() == 0
         && offset + size_of::<T>() == basicsize;
     exact.then(|| Layout {

@@ -272,6 +272,10 @@ impl<T> Channel<T> {
         st.sync_waiting = true; // make `wake` notify unconditionally
         self.wake(st);
         self.space.notify_waiters();
+        // The kept waker holds the loop bridge (Python objects, a socket pair): dropped
+        // here, on the consumer's thread, rather than with the channel on a tokio thread.
+        let waker = self.lock().async_waker.take();
+        drop(waker);
     }
 }
 

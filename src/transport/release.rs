@@ -8,59 +8,120 @@
 //! line the owner also writes, so with thousands of streams each free misses and the
 //! line moves between cores (`mi_free_block_delayed_mt`, 5% of the Python thread's
 //! samples at 5,000 streams). The Python thread is the one every stream shares, so
-//! that work is moved: a released document joins a batch, and each full batch is
-//! dropped by a task on the shared runtime, where the frees are mostly the owner's own.
+//! that work is moved: each chunk object's reference joins a batch, and a full batch is
+//! dropped by a task on the shared runtime. There the frees are the owner's own for the
+//! documents that worker parsed (about half, with two workers) and cross-thread for the
+//! rest, off the Python thread either way.
 //!
-//! At most `BATCH - 1` documents wait at any time (a few hundred KiB at worst), for
-//! the next stream chunk to fill the batch; documents of `iter_chunks` and other
-//! in-memory reads are freed at once, on the thread that made them.
+//! Bounded: a batch is handed over at 256 references (about 85 chunks read as
+//! `choices[0].delta`) or 1 MiB of documents, whichever comes first, and a document over
+//! 64 KiB is freed at once; so at most about 1 MiB waits when streams stop. With no
+//! runtime started in this process (a forked child dropping its parent's chunks), a
+//! full batch is freed where it is, as are documents of `iter_chunks` and other
+//! in-memory reads (`py/chunk.rs` never hands those here).
 
 use std::sync::{Arc, Mutex};
 
-use super::runtime::runtime;
+use super::runtime::running;
 use crate::wire::json::Doc;
 
-/// Documents per batch: one task spawn (an allocation, a wake-up) per this many chunks.
+/// References per batch: one task spawn (an allocation, a wake-up) per this many.
 const BATCH: usize = 256;
+/// Bytes of documents per batch, at most (text and tape, as `size`).
+const BATCH_BYTES: usize = 1 << 20;
+/// A document this large is freed at once: batching saves little, and holds a lot.
+const LARGE: usize = 64 << 10;
 
-static WAITING: Mutex<Vec<Arc<Doc>>> = Mutex::new(Vec::new());
+struct Waiting {
+    docs: Vec<Arc<Doc>>,
+    bytes: usize,
+}
+
+static WAITING: Mutex<Waiting> = Mutex::new(Waiting {
+    docs: Vec::new(),
+    bytes: 0,
+});
+
+/// What a document holds, roughly: its text and its tape.
+fn size(doc: &Doc) -> usize {
+    doc.text.len() + std::mem::size_of_val(doc.nodes.as_slice())
+}
 
 /// Releases one reference to `doc`; the document is freed on a tokio thread.
 pub fn free_off_thread(doc: Arc<Doc>) {
+    let bytes = size(&doc);
+    if bytes > LARGE {
+        return drop(doc);
+    }
     let batch = {
         let mut waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
-        if waiting.capacity() == 0 {
-            waiting.reserve_exact(BATCH);
+        if waiting.docs.capacity() == 0 {
+            waiting.docs.reserve_exact(BATCH);
         }
-        waiting.push(doc);
-        if waiting.len() < BATCH {
+        waiting.docs.push(doc);
+        waiting.bytes += bytes;
+        if waiting.docs.len() < BATCH && waiting.bytes < BATCH_BYTES {
             return;
         }
-        std::mem::replace(&mut *waiting, Vec::with_capacity(BATCH))
+        waiting.bytes = 0;
+        std::mem::replace(&mut waiting.docs, Vec::with_capacity(BATCH))
     };
-    runtime().spawn(async move { drop(batch) });
+    match running() {
+        Some(rt) => drop(rt.spawn(async move { drop(batch) })),
+        None => drop(batch),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
+    fn freed_within(probe: &std::sync::Weak<Doc>, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while probe.upgrade().is_some() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
+    // One test, so no other test's documents share the batch while it runs.
     #[test]
-    fn a_full_batch_is_freed_by_the_runtime() {
+    fn batches_are_freed_by_count_by_bytes_and_large_documents_at_once() {
+        let _rt = super::super::runtime::runtime();
+        // A full batch (by count) goes to the runtime and is freed there.
         let doc = Arc::new(Doc::parse("{\"a\":1}".into()).unwrap());
         let probe = Arc::downgrade(&doc);
         free_off_thread(doc);
-        // Fill the batch (other tests may add to it too): the probe's document goes with it.
+        assert!(
+            probe.upgrade().is_some(),
+            "one reference waits for its batch"
+        );
         for _ in 0..BATCH {
             free_off_thread(Arc::new(Doc::parse("{}".into()).unwrap()));
         }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while probe.upgrade().is_some() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the batch was never freed"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(freed_within(&probe, 10), "a full batch was never freed");
+
+        // A large document is freed at once.
+        let big = Arc::new(Doc::parse(format!("\"{}\"", "x".repeat(LARGE))).unwrap());
+        let probe = Arc::downgrade(&big);
+        free_off_thread(big);
+        assert!(probe.upgrade().is_none());
+
+        // Documents adding up to BATCH_BYTES hand the batch over before BATCH references.
+        let text = format!("\"{}\"", "y".repeat(LARGE / 2));
+        let first = Arc::new(Doc::parse(text.clone()).unwrap());
+        let probe = Arc::downgrade(&first);
+        free_off_thread(first);
+        for _ in 0..(BATCH_BYTES / (LARGE / 2)) {
+            free_off_thread(Arc::new(Doc::parse(text.clone()).unwrap()));
         }
+        assert!(
+            freed_within(&probe, 10),
+            "a batch over its byte bound was kept"
+        );
     }
 }

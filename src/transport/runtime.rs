@@ -22,6 +22,15 @@ fn worker_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)))
 }
 
+/// This process's runtime if one was started in it, without starting one.
+pub fn running() -> Option<Arc<Runtime>> {
+    let slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    match slot.as_ref() {
+        Some((owner, rt)) if *owner == std::process::id() => Some(rt.clone()),
+        _ => None,
+    }
+}
+
 pub fn runtime() -> Arc<Runtime> {
     let pid = std::process::id();
     let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
