@@ -6,7 +6,7 @@
 //! then `tp_alloc`), and a `freelist` class takes a mutex around each allocation and
 //! each free. For the three chunk objects of every `chunk.choices[0].delta.content`
 //! that was about 900 instructions a chunk, an eighth of the in-memory path
-//! (docs/performance.md, "Per chunk, third pass"). These classes are frozen plain
+//! (docs/performance.md, "Issue #18, third pass"). These classes are frozen plain
 //! data behind the object header, so they can be made the way CPython makes its own
 //! small objects: `PyType_GenericAlloc` (pymalloc, zeroed, header set, the type
 //! increfed) and the Rust value written where pyo3 keeps it. pyo3's `tp_dealloc`

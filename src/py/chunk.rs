@@ -150,7 +150,7 @@ impl Chunk {
         idx: u32,
         schema: &'static Schema,
     ) -> PyResult<Py<PyAny>> {
-        node_to_py(py, self, idx, schema)
+        node_to_py(py, &self.doc, self.free_off_thread, idx, schema)
     }
 
     /// The Python value of member value node `v`, read as attribute `attr`: a
@@ -198,28 +198,29 @@ pub fn to_py(
     idx: u32,
     schema: &'static Schema,
 ) -> PyResult<Py<PyAny>> {
-    node_to_py(py, &Chunk::new(doc.clone(), 0, &ANY), idx, schema)
+    node_to_py(py, doc, false, idx, schema)
 }
 
-/// Node `idx` of `parent`'s document as a Python object: chunks made from it are freed
-/// where `parent` is.
+/// Node `idx` of `doc` as a Python object; chunks made from it are freed off the Python
+/// thread if `off_thread` (a stream's document).
 fn node_to_py(
     py: Python<'_>,
-    parent: &Chunk,
+    doc: &Arc<Doc>,
+    off_thread: bool,
     idx: u32,
     schema: &'static Schema,
 ) -> PyResult<Py<PyAny>> {
-    let doc = &parent.doc;
     let node = doc.node(idx);
     match node.kind {
-        Kind::Object => Ok(new_object(py, parent.nested(idx, schema))?
-            .into_any()
-            .unbind()),
+        Kind::Object => {
+            let chunk = Chunk::freed(doc.clone(), idx, schema, off_thread);
+            Ok(new_object(py, chunk)?.into_any().unbind())
+        }
         Kind::Array => {
             let mut elements = doc.elements(idx);
             new_list(py, node.len as usize, |_| {
                 let e = elements.next().expect("an array node's length");
-                node_to_py(py, parent, e, schema)
+                node_to_py(py, doc, off_thread, e, schema)
             })
         }
         _ => scalar(py, doc, idx),
@@ -268,6 +269,6 @@ pub fn stream_doc_to_py(
 fn root_to_py(py: Python<'_>, root: Chunk) -> PyResult<Py<PyAny>> {
     match root.doc.node(0).kind {
         Kind::Object => Ok(new_object(py, root)?.into_any().unbind()),
-        _ => node_to_py(py, &root, 0, &ANY),
+        _ => node_to_py(py, &root.doc, root.free_off_thread, 0, &ANY),
     }
 }

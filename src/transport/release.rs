@@ -8,13 +8,14 @@
 //! line the owner also writes, so with thousands of streams each free misses and the
 //! line moves between cores (`mi_free_block_delayed_mt`, 5% of the Python thread's
 //! samples at 5,000 streams). The Python thread is the one every stream shares, so
-//! that work is moved: each chunk object's reference joins a batch, and a full batch is
-//! dropped by a task on the shared runtime. There the frees are the owner's own for the
+//! that work is moved: the last reference to a document joins a batch, and a full batch
+//! is dropped by a task on the shared runtime. (Other references, those of the nested
+//! chunks read from the same document, are only a count to lower: dropped at once.) There the frees are the owner's own for the
 //! documents that worker parsed (about half, with two workers) and cross-thread for the
 //! rest, off the Python thread either way.
 //!
-//! Bounded: a batch is handed over at 256 references (about 85 chunks read as
-//! `choices[0].delta`) or 1 MiB of documents, whichever comes first, and a document over
+//! Bounded: a batch is handed over at 256 documents or 1 MiB of them, whichever comes
+//! first, and a document over
 //! 64 KiB is freed at once; so at most about 1 MiB waits when streams stop. With no
 //! runtime started in this process (a forked child dropping its parent's chunks), a
 //! full batch is freed where it is, as are documents of `iter_chunks` and other
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use super::runtime::running;
 use crate::wire::json::Doc;
 
-/// References per batch: one task spawn (an allocation, a wake-up) per this many.
+/// Documents per batch: one task spawn (an allocation, a wake-up) per this many.
 const BATCH: usize = 256;
 /// Bytes of documents per batch, at most (text and tape, as `size`).
 const BATCH_BYTES: usize = 1 << 20;
@@ -47,8 +48,14 @@ fn size(doc: &Doc) -> usize {
     doc.text.len() + std::mem::size_of_val(doc.nodes.as_slice())
 }
 
-/// Releases one reference to `doc`; the document is freed on a tokio thread.
+/// Releases one reference to `doc`; if it is the last, the document is freed on a tokio
+/// thread.
 pub fn free_off_thread(doc: Arc<Doc>) {
+    // Another thread may release a reference at the same moment: then the document is
+    // freed here after all, as it would be without this module; nothing is lost.
+    if Arc::strong_count(&doc) > 1 {
+        return drop(doc);
+    }
     let bytes = size(&doc);
     if bytes > LARGE {
         return drop(doc);
@@ -92,6 +99,11 @@ mod tests {
     #[test]
     fn batches_are_freed_by_count_by_bytes_and_large_documents_at_once() {
         let _rt = super::super::runtime::runtime();
+        // A reference that is not the last is dropped at once, not batched.
+        let shared = Arc::new(Doc::parse("{\"s\":1}".into()).unwrap());
+        free_off_thread(Arc::clone(&shared));
+        assert_eq!(Arc::strong_count(&shared), 1);
+
         // A full batch (by count) goes to the runtime and is freed there.
         let doc = Arc::new(Doc::parse("{\"a\":1}".into()).unwrap());
         let probe = Arc::downgrade(&doc);

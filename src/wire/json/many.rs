@@ -21,7 +21,7 @@ impl Doc {
                 continue;
             }
             let key = self.raw_bytes(k);
-            // Lengths first: most keys match none of the names and never reach a memcmp.
+            // Lengths first (in `same_bytes`): most keys match none of the names.
             if let Some(i) = names
                 .iter()
                 .position(|n| super::same_bytes(n.as_bytes(), key))

@@ -61,9 +61,9 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
-/// `a == b` for two slices of the same length. Object keys are short (`id`, `delta`,
-/// `content`, `finish_reason`), and a slice `==` calls libc's `bcmp` for each; here up to
-/// 16 bytes are compared in at most two pairs of (overlapping) loads, inline.
+/// `a == b` for byte slices. Object keys are short (`id`, `delta`, `content`,
+/// `finish_reason`), and a slice `==` calls libc's `bcmp` for each; here up to 16 bytes
+/// are compared in at most two pairs of (overlapping) loads, inline.
 #[inline(always)]
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -164,9 +164,9 @@ impl Doc {
         if n.escaped {
             unescape(self.raw(key)).is_some_and(|k| k == name)
         } else {
-            // Length first, then bytes: no char-boundary checks on this hot path.
+            // The bytes as they are: no char-boundary checks on this hot path.
             let key = &self.text.as_bytes()[n.start as usize..n.end as usize];
-            key.len() == name.len() && same_bytes(key, name.as_bytes())
+            same_bytes(key, name.as_bytes())
         }
     }
 
