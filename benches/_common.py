@@ -1,12 +1,44 @@
-"""Shared helpers for the benchmark scripts: synthetic streams and table printing."""
+"""Shared helpers for the benchmark scripts: synthetic streams, the mock server in a process of
+its own, and table printing."""
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 WORDS = ["Hello", " world", ",", " this", " is", " a", " streamed", " answer", " from", " the", " model", "."]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def mock_server_process() -> Iterator[tuple[int, subprocess.Popen]]:
+    """``python -m sserpent mock-server`` in a process of its own (so its CPU is not the
+    client's), on a free loopback port: yields ``(port, process)`` once it accepts
+    connections, and stops it on exit."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sserpent", "mock-server", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield port, proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def openai_chat_stream(n_chunks: int) -> bytes:

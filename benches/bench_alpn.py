@@ -50,6 +50,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
+from _common import free_port, mock_server_process
+
 HERE = Path(__file__).resolve()
 BODY = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 PROTOCOLS = {"HTTP/1.1": False, "HTTP/2": True}  # label -> Client(http2=...)
@@ -107,12 +109,6 @@ def make_tls(directory: Path) -> Tuple[Path, Path, Path]:
 def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the server (its own process) ---------------------------------------------------------
@@ -309,16 +305,7 @@ def bench_control(runs: int, repeat: int, n: int) -> Dict[str, Dict[str, List[fl
     a server much faster than hypercorn, so what differs is mostly the client's HTTP/2."""
     import sserpent
 
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sserpent", "mock-server", "--port", str(port)],
-                            stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with mock_server_process() as (port, _):
         url = f"http://127.0.0.1:{port}"
         clients = {p: sserpent.Client(base_url=url, http1=not h2, http2=h2, max_retries=0)
                    for p, h2 in PROTOCOLS.items()}
@@ -353,9 +340,6 @@ def bench_control(runs: int, repeat: int, n: int) -> Dict[str, Dict[str, List[fl
                         count += 1
                 out[p]["cpu"].append((time.process_time() - c0) / count * 1e6)
         return out
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def rss_bytes() -> int:

@@ -35,13 +35,11 @@ import array
 import asyncio
 import os
 import resource
-import socket
 import statistics
-import subprocess
-import sys
 import time
 
 import sserpent
+from _common import mock_server_process
 
 INTERVAL_NS = 50_000_000  # 20 chunks/s
 BODY = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
@@ -53,12 +51,6 @@ def rss_bytes() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raise_fd_limit() -> None:
@@ -252,17 +244,8 @@ def main() -> None:
     ap.add_argument("--uvloop", action="store_true")
     args = ap.parse_args()
     raise_fd_limit()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "sserpent", "mock-server", "--port", str(port)],
-                              stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port)).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with mock_server_process() as (port, server):
+        base = f"http://127.0.0.1:{port}/v1"
         runner = asyncio.run
         if args.uvloop:
             import uvloop
@@ -304,9 +287,6 @@ def main() -> None:
         for r in rows:
             if r["errors"]:
                 print(f"{r['kind']} {r['wake']} {r['protocol']} N={r['n']}: first error {r['first_error']}")
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

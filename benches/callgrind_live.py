@@ -32,7 +32,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 
 BODY = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -109,20 +108,10 @@ def read_paced(port: int, streams: int, chunks: int) -> int:
 
 def paced(streams: int) -> None:
     import glob
-    import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "sserpent", "mock-server", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    from _common import mock_server_process
+
+    with mock_server_process() as (port, _):
         counts = {}
         for chunks in (20, 80):
             with tempfile.TemporaryDirectory() as tmp:
@@ -140,9 +129,6 @@ def paced(streams: int) -> None:
                     else:
                         tokio += total
                 counts[chunks] = (python, tokio)
-    finally:
-        server.terminate()
-        server.wait()
     n = streams * 60
     print("| path | Python thread instr/chunk | tokio threads instr/chunk |\n|---|---:|---:|")
     print(f"| async, {streams} streams, a chunk every 20 ms each | {(counts[80][0] - counts[20][0]) / n:,.0f} "
