@@ -247,3 +247,48 @@ def test_threadsafe_wakes_stop_before_the_interpreter_finalizes() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout == "not woken 0\n"
+
+
+@pytest.mark.async_io
+@pytest.mark.parametrize("path", PATHS)
+def test_the_waiter_runs_its_done_callbacks_in_order_and_removes_them_by_equality(
+        server: MockServer, monkeypatch, path: str) -> None:
+    """The future a waiting task yields keeps asyncio's callback protocol: callbacks added
+    while it waits run once, in the order added, with the waiter as argument, after the task's
+    own wake-up; ``remove_done_callback`` removes every equal one and says how many; a
+    callback added after the wake-up is scheduled with ``call_soon``."""
+    monkeypatch.setenv(ENV, path)
+    calls: List[Any] = []
+    tasks: List[Any] = []
+
+    def make(name: str) -> Callable[[Any], None]:
+        # The task's own wake-up ran first: it has stepped past this waiter.
+        return lambda fut: calls.append((name, fut, tasks[0]._fut_waiter is not fut))
+
+    async def main() -> None:
+        client = sserpent.Client(base_url=server.base_url)
+
+        async def read() -> List[str]:
+            stream = client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "3", "x-mock-interval-ms": "200"})
+            return [c.choices[0].delta.content async for c in stream if c.choices]
+
+        reader = asyncio.create_task(read())
+        tasks.append(reader)
+        await asyncio.sleep(0.1)  # the reader waits for its next chunk
+        waiter = reader._fut_waiter  # type: ignore[attr-defined]
+        assert type(waiter).__name__ == "_Waiter" and not waiter.done()
+        first, second, third = make("first"), make("second"), make("third")
+        for callback in (first, second, first, third):
+            waiter.add_done_callback(callback)
+        assert waiter.remove_done_callback(first) == 2
+        assert waiter.remove_done_callback(first) == 0
+        while not waiter.done():
+            await asyncio.sleep(0.01)
+        assert calls == [("second", waiter, True), ("third", waiter, True)]
+        late = asyncio.get_running_loop().create_future()
+        waiter.add_done_callback(lambda fut: late.set_result(fut))
+        assert len(calls) == 2  # not run inline
+        assert await asyncio.wait_for(late, 5) is waiter
+        assert await reader == ["", "Hello!", " This", " is", None]
+
+    asyncio.run(main())

@@ -82,6 +82,9 @@ enum Kick {
 pub struct BridgeInner {
     /// Streams that became ready, with what their consumers will read first.
     pending: Mutex<Vec<(Arc<FutureSlot>, Prefetch)>>,
+    /// The list the last drain emptied, swapped in for `pending` by the next
+    /// one: a drain allocates nothing (only the loop's thread touches it).
+    spare: Mutex<Vec<(Arc<FutureSlot>, Prefetch)>>,
     signalled: AtomicBool,
     kick: Kick,
 }
@@ -90,6 +93,7 @@ impl BridgeInner {
     fn new(kick: Kick) -> Arc<Self> {
         Arc::new(BridgeInner {
             pending: Mutex::new(Vec::new()),
+            spare: Mutex::new(Vec::new()),
             signalled: AtomicBool::new(false),
             kick,
         })
@@ -126,26 +130,32 @@ impl BridgeInner {
     /// Wakes every task whose stream became ready, in this one callback.
     fn drain(&self, py: Python<'_>) -> PyResult<()> {
         self.signalled.store(false, Ordering::Release);
-        let ready = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut ready = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|e| e.into_inner()));
+        std::mem::swap(
+            &mut ready,
+            &mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()),
+        );
         if let Some((_, hint)) = ready.first() {
             hint.issue();
         }
-        let mut ready = ready.into_iter().peekable();
-        while let Some((slot, _)) = ready.next() {
+        let mut woken = ready.drain(..).peekable();
+        while let Some((slot, _)) = woken.next() {
             // The next stream's lines come into cache while this one's task step runs.
-            if let Some((_, next)) = ready.peek() {
+            if let Some((_, next)) = woken.peek() {
                 next.issue();
             }
             if let Some(waiter) = slot.take() {
                 if let Err(e) = Waiter::wake(waiter.bind(py)) {
                     // Whatever was not served yet waits for the next round.
-                    for (rest, hint) in ready {
+                    for (rest, hint) in woken {
                         self.signal(rest, hint);
                     }
                     return Err(e);
                 }
             }
         }
+        drop(woken);
+        *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = ready;
         Ok(())
     }
 

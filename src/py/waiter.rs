@@ -54,8 +54,48 @@ direct_alloc!(Waiter);
 struct WaiterInner {
     blocking: bool,
     state: WaiterState,
-    /// `(callback, context)` pairs from `add_done_callback`.
-    callbacks: Vec<(Py<PyAny>, Option<Py<PyAny>>)>,
+    callbacks: Callbacks,
+}
+
+/// A callback from `add_done_callback`, with its `context`.
+type Callback = (Py<PyAny>, Option<Py<PyAny>>);
+
+/// The callbacks of `add_done_callback`, in order. A task adds one per wait:
+/// the first is kept inline, so a wait allocates no list.
+#[derive(Default)]
+struct Callbacks {
+    first: Option<Callback>,
+    more: Vec<Callback>,
+}
+
+impl Callbacks {
+    fn push(&mut self, callback: Callback) {
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(callback);
+        } else {
+            self.more.push(callback);
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Callback) -> bool) {
+        if self.first.as_ref().is_some_and(|c| !keep(c)) {
+            self.first = None;
+        }
+        self.more.retain(keep);
+    }
+}
+
+impl IntoIterator for Callbacks {
+    type Item = Callback;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Callback>, std::vec::IntoIter<Callback>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.more)
+    }
 }
 
 enum WaiterState {
@@ -72,7 +112,7 @@ impl Waiter {
             inner: Mutex::new(WaiterInner {
                 blocking: true,
                 state: WaiterState::Pending,
-                callbacks: Vec::new(),
+                callbacks: Callbacks::default(),
             }),
         }
     }
@@ -152,6 +192,26 @@ impl Waiter {
     }
 }
 
+/// asyncio's `Task` adds a new built-in method (its `task_wakeup`, bound to
+/// the task) for every wait. Left tracked by the collector, it is unlinked
+/// from the collector's list when freed after the wake-up, tens of
+/// milliseconds later, when its neighbours there have gone cold: at
+/// thousands of streams, cache misses on the loop's thread every chunk.
+/// Untracked here, while they are still hot. The collector loses nothing:
+/// the method's only references are its task and module, and the cycle
+/// it closes (task, waiter, method) already runs through this untracked
+/// waiter.
+fn untrack_task_wakeup(callback: &Py<PyAny>) {
+    let ptr = callback.as_ptr();
+    // SAFETY: `ptr` is a live object (held by `callback`); both calls accept
+    // any object, and untracking a tracked built-in method is allowed.
+    unsafe {
+        if pyo3::ffi::PyCFunction_Check(ptr) != 0 && pyo3::ffi::PyObject_GC_IsTracked(ptr) == 1 {
+            pyo3::ffi::PyObject_GC_UnTrack(ptr.cast());
+        }
+    }
+}
+
 fn asyncio_attr<'py>(
     py: Python<'py>,
     cell: &'static PyOnceLock<Py<PyAny>>,
@@ -208,6 +268,7 @@ impl Waiter {
         {
             let mut inner = slf.get().lock();
             if matches!(inner.state, WaiterState::Pending) {
+                untrack_task_wakeup(&callback);
                 inner.callbacks.push((callback, context));
                 return Ok(());
             }

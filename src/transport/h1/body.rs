@@ -1,11 +1,13 @@
 //! A response body read from the socket as it is polled, in the polling
 //! (stream's) task; the connection goes back to the pool at the body's end.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 
 use super::framing::Decoder;
@@ -88,12 +90,33 @@ impl Body {
                 return Poll::Ready(None);
             };
             if self.buf.is_empty() {
-                // Between reads a stream holds no buffer: LLM tokens come tens of
-                // ms apart, and thousands of idle streams would each keep one.
+                // Drops what the last read's pieces still share, if anything.
                 self.buf = BytesMut::new();
             }
-            match ready!(poll_read_buf(sock, cx, &mut self.buf, self.read_size)) {
-                Ok(0) => {
+            let read = if self.buf.is_empty() && self.read_size == READ_SIZE {
+                // Reads come in small (tokens tens of ms apart): between them a
+                // stream holds no buffer, as thousands of idle streams would each
+                // keep one. The read lands in the worker thread's buffer, and the
+                // body bytes it holds are copied out at their size.
+                let decoder = &mut self.decoder;
+                let buf = &mut self.buf;
+                READ.with_borrow_mut(|read| {
+                    let n = ready!(read.poll_read(sock, cx, READ_SIZE))?;
+                    let data = read.decode(n, decoder, buf).map_err(|e| e.to_string());
+                    Poll::Ready(Ok::<_, std::io::Error>((n, data)))
+                })
+            } else {
+                // Reads fill up (a body sent back to back), or an unfinished piece
+                // of framing waits for the rest: read into the stream's buffer,
+                // whose pieces are handed on without a copy.
+                poll_read_buf(sock, cx, &mut self.buf, self.read_size).map_ok(|n| (n, Ok(None)))
+            };
+            let (n, data) = match ready!(read) {
+                Ok(read) => read,
+                Err(e) => return self.fail(e.to_string()),
+            };
+            match n {
+                0 => {
                     return match self.decoder.eof() {
                         Ok(()) => {
                             self.sock = None;
@@ -102,14 +125,80 @@ impl Body {
                         Err(e) => self.fail(e.to_string()),
                     }
                 }
-                Ok(n) if n >= self.read_size => self.read_size = (self.read_size * 2).min(READ_MAX),
-                Ok(n) if n < self.read_size / 4 => {
-                    self.read_size = (self.read_size / 2).max(READ_SIZE)
+                n if n >= self.read_size => self.read_size = (self.read_size * 2).min(READ_MAX),
+                n if n < self.read_size / 4 => self.read_size = (self.read_size / 2).max(READ_SIZE),
+                _ => {}
+            }
+            match data {
+                Ok(Some(data)) => {
+                    if self.decoder.done() {
+                        self.release();
+                    }
+                    return Poll::Ready(Some(Ok(data)));
                 }
-                Ok(_) => {}
-                Err(e) => return self.fail(e.to_string()),
+                Ok(None) => {}
+                Err(e) => return self.fail(e),
             }
         }
+    }
+}
+
+thread_local! {
+    /// This thread's read buffer for bodies read from the socket.
+    static READ: RefCell<ReadBuffer> = const { RefCell::new(ReadBuffer { bytes: Vec::new(), pieces: Vec::new() }) };
+}
+
+/// A worker thread's read buffer: one per thread, not one per stream, and
+/// nothing allocated per read but the body bytes handed on.
+struct ReadBuffer {
+    bytes: Vec<u8>,
+    /// Where the body's pieces lie in the last read (start, length).
+    pieces: Vec<(usize, usize)>,
+}
+
+impl ReadBuffer {
+    /// Up to `size` bytes from the socket once it is readable. Through
+    /// tokio's `poll_read`, which takes a short read as the socket drained
+    /// (edge-triggered epoll reports the next bytes anyway), so a stream does
+    /// not pay a read that fails with `EAGAIN` after every chunk.
+    fn poll_read(
+        &mut self,
+        sock: &mut TcpStream,
+        cx: &mut Context<'_>,
+        size: usize,
+    ) -> Poll<std::io::Result<usize>> {
+        if self.bytes.len() < size {
+            self.bytes.resize(size, 0); // once per thread
+        }
+        let mut read = tokio::io::ReadBuf::new(&mut self.bytes[..size]);
+        ready!(std::pin::Pin::new(sock).poll_read(cx, &mut read))?;
+        Poll::Ready(Ok(read.filled().len()))
+    }
+
+    /// The body bytes in the first `n` bytes read, in one piece of their
+    /// size (`None` if there are none); an unfinished piece of framing, or
+    /// anything after the body's end, is kept in `rest`.
+    fn decode(
+        &mut self,
+        n: usize,
+        decoder: &mut Decoder,
+        rest: &mut BytesMut,
+    ) -> Result<Option<Bytes>, super::framing::FramingError> {
+        let input = &self.bytes[..n];
+        self.pieces.clear();
+        let used = decoder.decode_slice(input, &mut self.pieces)?;
+        rest.extend_from_slice(&input[used..]);
+        Ok(match self.pieces[..] {
+            [] => None,
+            [(at, len)] => Some(Bytes::copy_from_slice(&input[at..at + len])),
+            ref pieces => {
+                let mut body = Vec::with_capacity(pieces.iter().map(|&(_, len)| len).sum());
+                for &(at, len) in pieces {
+                    body.extend_from_slice(&input[at..at + len]);
+                }
+                Some(Bytes::from(body))
+            }
+        })
     }
 }
 

@@ -51,6 +51,17 @@ impl std::fmt::Display for FramingError {
 
 impl std::error::Error for FramingError {}
 
+/// What [`Decoder::step`] found at the start of its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// This many bytes of framing, consumed.
+    Framing(usize),
+    /// This many bytes of body.
+    Data(usize),
+    /// More input is needed first (or the body is done).
+    More,
+}
+
 /// The decoder of one response body.
 #[derive(Debug)]
 pub struct Decoder {
@@ -78,90 +89,121 @@ impl Decoder {
         self.state == State::Close
     }
 
-    /// The next piece of body decodable from `buf` (consumed from it), or
-    /// `Ok(None)` when more bytes are needed (or the body is done).
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FramingError> {
-        loop {
-            match self.state {
-                State::Size => {
-                    let Some(eol) = memchr::memchr(b'\n', buf) else {
-                        if buf.len() > MAX_SIZE_LINE {
-                            return Err(FramingError("chunk size line too long"));
-                        }
-                        return Ok(None);
-                    };
-                    if eol == 0 || buf[eol - 1] != b'\r' {
-                        return Err(FramingError("invalid chunk size line"));
+    /// What starts `input`, with the decoder's state moved past it: framing
+    /// to skip (a chunk-size line, a CRLF, trailer fields), body bytes, or
+    /// `More` when `input` ends inside a piece of framing (or the body is
+    /// done). Body bytes of a chunk cut by the end of `input` are reported
+    /// as they are (a chunk need not arrive whole).
+    pub fn step(&mut self, input: &[u8]) -> Result<Step, FramingError> {
+        match self.state {
+            State::Size => {
+                let Some(eol) = memchr::memchr(b'\n', input) else {
+                    if input.len() > MAX_SIZE_LINE {
+                        return Err(FramingError("chunk size line too long"));
                     }
-                    let size = chunk_size(&buf[..eol - 1])?;
-                    buf.advance(eol + 1);
-                    self.state = if size == 0 {
-                        State::Trailers(0)
-                    } else {
-                        State::Data(size)
-                    };
+                    return Ok(Step::More);
+                };
+                if eol == 0 || input[eol - 1] != b'\r' {
+                    return Err(FramingError("invalid chunk size line"));
                 }
-                State::Data(left) => {
-                    let Some((out, rest)) = take(buf, left) else {
-                        return Ok(None);
-                    };
-                    self.state = if rest == 0 {
-                        State::DataEnd
-                    } else {
-                        State::Data(rest)
-                    };
-                    return Ok(Some(out));
+                let size = chunk_size(&input[..eol - 1])?;
+                self.state = if size == 0 {
+                    State::Trailers(0)
+                } else {
+                    State::Data(size)
+                };
+                Ok(Step::Framing(eol + 1))
+            }
+            State::Data(left) => Ok(match take(input, left) {
+                None => Step::More,
+                Some((n, 0)) => {
+                    self.state = State::DataEnd;
+                    Step::Data(n)
                 }
-                State::DataEnd => {
-                    if buf.len() < 2 {
-                        if buf.first().is_some_and(|&b| b != b'\r') {
-                            return Err(FramingError("chunk data not followed by CRLF"));
-                        }
-                        return Ok(None);
-                    }
-                    if &buf[..2] != b"\r\n" {
+                Some((n, rest)) => {
+                    self.state = State::Data(rest);
+                    Step::Data(n)
+                }
+            }),
+            State::DataEnd => {
+                if input.len() < 2 {
+                    if input.first().is_some_and(|&b| b != b'\r') {
                         return Err(FramingError("chunk data not followed by CRLF"));
                     }
-                    buf.advance(2);
-                    self.state = State::Size;
+                    return Ok(Step::More);
                 }
-                State::Trailers(seen) => {
-                    let Some(eol) = memchr::memchr(b'\n', buf) else {
-                        if seen + buf.len() > MAX_TRAILERS {
-                            return Err(FramingError("trailer fields too large"));
-                        }
-                        return Ok(None);
-                    };
-                    if eol == 0 || buf[eol - 1] != b'\r' {
-                        return Err(FramingError("invalid trailer line"));
-                    }
-                    buf.advance(eol + 1);
-                    self.state = if eol == 1 {
-                        State::Done
-                    } else if seen + eol + 1 > MAX_TRAILERS {
+                if &input[..2] != b"\r\n" {
+                    return Err(FramingError("chunk data not followed by CRLF"));
+                }
+                self.state = State::Size;
+                Ok(Step::Framing(2))
+            }
+            State::Trailers(seen) => {
+                let Some(eol) = memchr::memchr(b'\n', input) else {
+                    if seen + input.len() > MAX_TRAILERS {
                         return Err(FramingError("trailer fields too large"));
-                    } else {
-                        State::Trailers(seen + eol + 1)
-                    };
+                    }
+                    return Ok(Step::More);
+                };
+                if eol == 0 || input[eol - 1] != b'\r' {
+                    return Err(FramingError("invalid trailer line"));
                 }
-                State::Fixed(left) => {
-                    let Some((out, rest)) = take(buf, left) else {
-                        return Ok(None);
-                    };
+                self.state = if eol == 1 {
+                    State::Done
+                } else if seen + eol + 1 > MAX_TRAILERS {
+                    return Err(FramingError("trailer fields too large"));
+                } else {
+                    State::Trailers(seen + eol + 1)
+                };
+                Ok(Step::Framing(eol + 1))
+            }
+            State::Fixed(left) => Ok(match take(input, left) {
+                None => Step::More,
+                Some((n, rest)) => {
                     self.state = if rest == 0 {
                         State::Done
                     } else {
                         State::Fixed(rest)
                     };
-                    return Ok(Some(out));
+                    Step::Data(n)
                 }
-                State::Close => {
-                    if buf.is_empty() {
-                        return Ok(None);
-                    }
-                    return Ok(Some(buf.split().freeze()));
+            }),
+            State::Close if input.is_empty() => Ok(Step::More),
+            State::Close => Ok(Step::Data(input.len())),
+            State::Done => Ok(Step::More),
+        }
+    }
+
+    /// The next piece of body decodable from `buf` (consumed from it), or
+    /// `Ok(None)` when more bytes are needed (or the body is done).
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FramingError> {
+        loop {
+            match self.step(buf)? {
+                Step::Framing(n) => buf.advance(n),
+                Step::Data(n) => return Ok(Some(buf.split_to(n).freeze())),
+                Step::More => return Ok(None),
+            }
+        }
+    }
+
+    /// Decodes as much of `input` as it can, pushing where each piece of
+    /// body lies in it (start, length) onto `pieces`; returns how many bytes
+    /// of `input` it used (what is left is an unfinished piece of framing,
+    /// or follows the body's end).
+    pub fn decode_slice(
+        &mut self,
+        input: &[u8],
+        pieces: &mut Vec<(usize, usize)>,
+    ) -> Result<usize, FramingError> {
+        let mut at = 0;
+        loop {
+            match self.step(&input[at..])? {
+                Step::Framing(n) => at += n,
+                Step::Data(n) => {
+                    pieces.push((at, n));
+                    at += n;
                 }
-                State::Done => return Ok(None),
+                Step::More => return Ok(at),
             }
         }
     }
@@ -180,14 +222,14 @@ impl Decoder {
     }
 }
 
-/// Up to `left` bytes of body from the buffer, and how many are left after
-/// them; `None` when the buffer is empty.
-fn take(buf: &mut BytesMut, left: u64) -> Option<(Bytes, u64)> {
-    if buf.is_empty() {
+/// How many of `left` bytes of body `input` holds, and how many are left
+/// after them; `None` when `input` is empty.
+fn take(input: &[u8], left: u64) -> Option<(usize, u64)> {
+    if input.is_empty() {
         return None;
     }
-    let n = left.min(buf.len() as u64);
-    Some((buf.split_to(n as usize).freeze(), left - n))
+    let n = left.min(input.len() as u64);
+    Some((n as usize, left - n))
 }
 
 /// A chunk-size line's size: hex digits, then optional whitespace and
@@ -220,8 +262,22 @@ fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
 mod tests {
     use super::*;
 
-    /// Feeds `wire` to a decoder `step` bytes at a time; the body, or the error.
+    /// Feeds `wire` to a decoder `step` bytes at a time; the body, or the
+    /// error. Decoded both ways `body.rs` does (from a buffer, and a read's
+    /// pieces located in place with the unfinished rest buffered), which must
+    /// agree on the body, the end, the bytes left over and any error.
     fn run(framing: Framing, wire: &[u8], step: usize) -> Result<(Vec<u8>, bool), FramingError> {
+        let buffered = run_buffered(framing, wire, step);
+        let in_place = run_in_place(framing, wire, step);
+        assert_eq!(buffered, in_place, "step {step}");
+        buffered.map(|(body, done, _)| (body, done))
+    }
+
+    fn run_buffered(
+        framing: Framing,
+        wire: &[u8],
+        step: usize,
+    ) -> Result<(Vec<u8>, bool, Vec<u8>), FramingError> {
         let mut d = Decoder::new(framing);
         let mut buf = BytesMut::new();
         let mut body = Vec::new();
@@ -231,7 +287,77 @@ mod tests {
                 body.extend_from_slice(&b);
             }
         }
-        Ok((body, d.done()))
+        Ok((body, d.done(), buf.to_vec()))
+    }
+
+    fn run_in_place(
+        framing: Framing,
+        wire: &[u8],
+        step: usize,
+    ) -> Result<(Vec<u8>, bool, Vec<u8>), FramingError> {
+        let mut d = Decoder::new(framing);
+        let mut rest = BytesMut::new();
+        let mut body = Vec::new();
+        let mut pieces = Vec::new();
+        for piece in wire.chunks(step.max(1)) {
+            if rest.is_empty() {
+                pieces.clear();
+                let used = d.decode_slice(piece, &mut pieces)?;
+                for &(at, len) in &pieces {
+                    body.extend_from_slice(&piece[at..at + len]);
+                }
+                rest.extend_from_slice(&piece[used..]);
+            } else {
+                rest.extend_from_slice(piece);
+                while let Some(b) = d.decode(&mut rest)? {
+                    body.extend_from_slice(&b);
+                }
+            }
+        }
+        Ok((body, d.done(), rest.to_vec()))
+    }
+
+    #[test]
+    fn a_body_after_which_bytes_follow_leaves_them_either_way() {
+        let wire = b"3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n";
+        for step in 1..=wire.len() {
+            let (body, done, rest) = run_buffered(Framing::Chunked, wire, step).unwrap();
+            assert_eq!(
+                (&body[..], done, &rest[..]),
+                (&b"abc"[..], true, &b"HTTP/1.1 200 OK\r\n"[..])
+            );
+            assert_eq!(
+                run_in_place(Framing::Chunked, wire, step),
+                Ok((body, done, rest))
+            );
+        }
+        for step in 1..=10 {
+            let got = run(Framing::Length(5), b"helloEXTRA", step);
+            assert_eq!(got, Ok((b"hello".to_vec(), true)), "step {step}");
+            assert_eq!(
+                run_in_place(Framing::Length(5), b"helloEXTRA", step)
+                    .unwrap()
+                    .2,
+                b"EXTRA"
+            );
+        }
+    }
+
+    #[test]
+    fn step_reports_framing_data_and_more() {
+        let mut d = Decoder::new(Framing::Chunked);
+        assert_eq!(d.step(b"1"), Ok(Step::More));
+        assert_eq!(d.step(b"a\r\n0123"), Ok(Step::Framing(3)));
+        assert_eq!(d.step(b"0123"), Ok(Step::Data(4)));
+        assert_eq!(d.step(b"456789xyz"), Ok(Step::Data(6)));
+        assert_eq!(d.step(b"\r"), Ok(Step::More));
+        assert_eq!(d.step(b"\r\n"), Ok(Step::Framing(2)));
+        assert_eq!(d.step(b"0\r\n\r\n"), Ok(Step::Framing(3)));
+        assert_eq!(d.step(b"\r\n"), Ok(Step::Framing(2)));
+        assert!(d.done());
+        assert_eq!(d.step(b"more"), Ok(Step::More));
+        let mut bad = Decoder::new(Framing::Chunked);
+        assert_eq!(bad.step(b"zz\r\n"), Err(FramingError("invalid chunk size")));
     }
 
     #[test]
