@@ -8,7 +8,15 @@ impl Doc {
     /// The value nodes of the members of `obj` named `names`, as `N` calls to
     /// [`Doc::get`] would give them: the last of a repeated key wins, and an
     /// escaped key matches what it decodes to (`json.loads`'s reading).
+    #[inline(always)]
     pub fn get_many<const N: usize>(&self, obj: u32, names: [&str; N]) -> [Option<u32>; N] {
+        // The names' lengths as a set of bits (63: that long or longer): a key
+        // of any other length, most keys, is passed over after one test. The
+        // set folds to a constant where the names are literals.
+        let mut lengths = 0u64;
+        for name in &names {
+            lengths |= 1 << name.len().min(63);
+        }
         let mut found = [None; N];
         for (k, v) in self.members(obj) {
             let node = self.node(k);
@@ -20,8 +28,11 @@ impl Doc {
                 }
                 continue;
             }
+            let len = (node.end - node.start) as usize;
+            if lengths & (1 << len.min(63)) == 0 {
+                continue;
+            }
             let key = self.raw_bytes(k);
-            // Lengths first (in `same_bytes`): most keys match none of the names.
             if let Some(i) = names
                 .iter()
                 .position(|n| super::same_bytes(n.as_bytes(), key))
@@ -34,9 +45,15 @@ impl Doc {
 
     /// An `Int` node's value if it fits an `i64` (what [`Doc::get_int`] reads).
     pub fn int_value(&self, i: u32) -> Option<i64> {
-        (self.node(i).kind == Kind::Int)
-            .then(|| self.raw(i).parse().ok())
-            .flatten()
+        if self.node(i).kind != Kind::Int {
+            return None;
+        }
+        // One digit (a choice's `index`, every chunk): no parse. The tape took
+        // the node for a JSON integer, so a lone byte is a digit.
+        if let [digit] = self.raw_bytes(i) {
+            return Some(i64::from(digit - b'0'));
+        }
+        self.raw(i).parse().ok()
     }
 
     /// `i` itself if it is an object node.

@@ -359,7 +359,8 @@ fn same_bytes_agrees_with_slice_equality_at_every_length_and_position() {
 
 #[test]
 fn get_finds_keys_of_every_length_and_keeps_the_last_duplicate() {
-    for n in 1..=24 {
+    // Past 63 bytes get_many's length set shares one bit.
+    for n in (1..=24).chain(62..=66).chain([100]) {
         let key: String = "k".repeat(n);
         let near: String = format!("{}j", "k".repeat(n - 1));
         let d = doc(&format!(r#"{{"{near}":0,"{key}":1,"{key}":2,"x":3}}"#));
@@ -367,5 +368,36 @@ fn get_finds_keys_of_every_length_and_keeps_the_last_duplicate() {
         assert_eq!(d.get(0, &format!("{key}k")), None);
         let many = d.get_many(0, [key.as_str(), near.as_str()]);
         assert_eq!(many.map(|v| v.map(|v| d.raw(v))), [Some("2"), Some("0")]);
+        let longer = format!("{key}k");
+        let many = d.get_many(0, [longer.as_str(), "x", &key[..n - 1]]);
+        assert_eq!(
+            many.map(|v| v.map(|v| d.raw(v))),
+            [None, Some("3"), None],
+            "length {n}"
+        );
+    }
+}
+
+#[test]
+fn int_value_reads_every_integer_as_get_int_does() {
+    for text in [
+        "0",
+        "7",
+        "9",
+        "-0",
+        "-5",
+        "10",
+        "42",
+        "-123",
+        "9223372036854775807",
+        "-9223372036854775808",
+    ] {
+        let d = doc(&format!("[{text}]"));
+        assert_eq!(d.int_value(1), text.parse::<i64>().ok(), "{text}");
+    }
+    // Past i64, a float or another kind: none.
+    for text in ["9223372036854775808", "1.0", "1e3", "\"1\"", "true", "null"] {
+        let d = doc(&format!("[{text}]"));
+        assert_eq!(d.int_value(1), None, "{text}");
     }
 }
