@@ -1,19 +1,16 @@
 //! `ChatCompletionStreamEvent`: one event of `chat.completions.stream()`, its
 //! type and the fields of the openai SDK's event of that type, read from the
-//! state (`chat_stream.rs`) when asked for.
+//! state (`chat_state.rs`) when asked for.
 
-use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyAttributeError, PyValueError};
 use pyo3::prelude::*;
 use serde_json::Value;
 
-use super::chat_stream::{lock, ChatState};
+use super::chat_state::{json_to_py, lock, prefix, str_at, tool_function, ChatState};
 use crate::items::chat_events::{ChatState as State, Parsed};
-use crate::providers::openai::schema;
-use crate::py::chunk::to_py;
 use crate::py::values::{new_str, to_plain};
 use crate::wire::json::Doc;
 use crate::wire::partial_json;
-use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -283,7 +280,10 @@ impl ChatEvent {
             |v: &Option<Py<PyAny>>| v.as_ref().map_or_else(|| py.None(), |v| v.clone_ref(py));
         Ok(match (self.kind, name) {
             (Kind::Chunk, "chunk") => clone(&self.chunk),
-            (Kind::Chunk, "snapshot") => self.state().snapshot(py)?.unwrap_or_else(|| py.None()),
+            (Kind::Chunk, "snapshot") => self
+                .state()
+                .snapshot_object(py)?
+                .unwrap_or_else(|| py.None()),
             (Kind::ContentDelta | Kind::RefusalDelta, "delta")
             | (Kind::ToolDelta, "arguments_delta") => clone(&self.text),
             (Kind::ContentDelta, "snapshot") => new_str(py, &self.string_so_far("content")),
@@ -314,37 +314,9 @@ impl ChatEvent {
     }
 }
 
-pub(super) fn message(state: &State, choice: usize) -> Option<&serde_json::Map<String, Value>> {
-    state.choice(choice)?.get("message")?.as_object()
-}
-
-pub(super) fn tool_function(state: &State, choice: usize, pos: usize) -> Option<&Value> {
-    message(state, choice)?
-        .get("tool_calls")?
-        .get(pos)?
-        .get("function")
-}
-
-pub(super) fn str_at<'a>(v: Option<&'a Value>, key: &str) -> &'a str {
-    v.and_then(|v| v.get(key))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-pub(super) fn prefix(s: &str, len: usize) -> &str {
-    s.get(..len).unwrap_or(s)
-}
-
 /// jiter's `from_json(text, partial_mode=True)`.
 pub(super) fn partial_value(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
     let json = partial_json::complete(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let doc = Doc::parse(json).map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(to_plain(py, &doc, 0)?.unbind())
-}
-
-pub(super) fn json_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
-    let doc = Doc::parse(v.to_string())
-        .map_err(|e| PyRuntimeError::new_err(format!("sserpent built invalid JSON: {e}")))?;
-    let doc = Arc::new(doc);
-    to_py(py, &doc, 0, &schema::ANY)
 }

@@ -1,5 +1,7 @@
-//! `_ChatState` and its events: the bindings of `chat.completions.stream()`
-//! (crate::items::chat_events), fed the chunks of a chat stream.
+//! `_ChatState`'s methods and its events: the bindings of
+//! `chat.completions.stream()` (crate::items::chat_events), fed the chunks of
+//! a chat stream. The state itself, and what its events read of it, is in
+//! `chat_state.rs`.
 //!
 //! Each event is one small object made here; what it shows of the snapshot
 //! (the string so far, `parsed`, the completion) is read from the state only
@@ -7,53 +9,19 @@
 //! Python for the SDK's parsing (a pydantic model, `json.loads`).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use serde_json::Value;
 
-use super::chat_event::{json_to_py, prefix, str_at, tool_function, ChatEvent, Kind};
+use super::chat_event::{ChatEvent, Kind};
+use super::chat_state::{json_to_py, lock, str_at, tool_function, ChatState, Inner};
 use crate::items::chat_events::{ChatState as State, Fire, HandleError, Options, Parsed};
-use crate::providers::openai::schema;
-use crate::py::chunk::{doc_to_py, Chunk};
+use crate::py::chunk::Chunk;
 use crate::py::stream::{Stream, Want};
 use crate::py::values::new_str;
-use crate::wire::json::Doc;
-use crate::wire::partial_json;
-
-#[pyclass(frozen, module = "sserpent._sserpent", name = "_ChatState")]
-pub struct ChatState {
-    pub(super) inner: Mutex<Inner>,
-    parse_content: Option<Py<PyAny>>,
-    parse_arguments: Option<Py<PyAny>>,
-    finish_error: Py<PyAny>,
-}
-
-pub(super) struct Inner {
-    pub(super) state: State,
-    snapshot: Option<(u64, Py<PyAny>)>,
-}
-
-pub(super) fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn partial_json_value(text: &str) -> Value {
-    partial_json::complete(text)
-        .ok()
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or(Value::Null)
-}
-
-fn parsed_json(parsed: Parsed, text: &str) -> Value {
-    match parsed {
-        Parsed::No => Value::Null,
-        Parsed::Prefix(n) => partial_json_value(prefix(text, n)),
-        Parsed::Whole => serde_json::from_str(text).unwrap_or(Value::Null),
-    }
-}
 
 impl ChatState {
     /// The events of one chunk (see `push`).
@@ -144,44 +112,6 @@ impl ChatState {
             out.push(Py::new(py, e)?.into_any());
         }
         Ok(out)
-    }
-
-    fn snapshot_value(&self) -> Option<Value> {
-        let inner = lock(&self.inner);
-        let state = &inner.state;
-        let mut snap = state.snapshot()?.clone();
-        if let Some(Value::Array(choices)) = snap.get_mut("choices") {
-            for (pos, choice) in choices.iter_mut().enumerate() {
-                let Some(Value::Object(msg)) = choice.get_mut("message") else {
-                    continue;
-                };
-                let content = msg
-                    .get("content")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                msg.insert(
-                    "parsed".into(),
-                    parsed_json(state.content_parsed(pos), &content),
-                );
-                if let Some(Value::Array(tools)) = msg.get_mut("tool_calls") {
-                    for (t, tool) in tools.iter_mut().enumerate() {
-                        if let Some(Value::Object(f)) = tool.get_mut("function") {
-                            let args = f
-                                .get("arguments")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string();
-                            f.insert(
-                                "parsed_arguments".into(),
-                                parsed_json(state.tool_parsed(pos, t), &args),
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        Some(snap)
     }
 
     fn event(&self, slf: &Bound<'_, ChatState>, kind: Kind, choice: usize) -> ChatEvent {
@@ -349,22 +279,8 @@ impl ChatState {
     /// The completion so far (``None`` before the first chunk), as the SDK's
     /// ``current_completion_snapshot``; ``parsed`` / ``parsed_arguments`` are
     /// the JSON parsed so far.
-    pub(super) fn snapshot(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let version = lock(&self.inner).state.version;
-        if let Some((v, s)) = &lock(&self.inner).snapshot {
-            if *v == version {
-                return Ok(Some(s.clone_ref(py)));
-            }
-        }
-        let Some(value) = self.snapshot_value() else {
-            return Ok(None);
-        };
-        let doc = Doc::parse(value.to_string())
-            .map_err(|e| PyRuntimeError::new_err(format!("sserpent built invalid JSON: {e}")))?;
-        let (schema, _) = schema::detect(&doc);
-        let obj = doc_to_py(py, Arc::new(doc), schema)?;
-        lock(&self.inner).snapshot = Some((version, obj.clone_ref(py)));
-        Ok(Some(obj))
+    fn snapshot(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.snapshot_object(py)
     }
 
     /// The snapshot's JSON text (``None`` before the first chunk).

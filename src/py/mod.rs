@@ -9,6 +9,7 @@ pub mod args;
 pub mod awaitable;
 pub mod bridge;
 pub mod chat_event;
+pub mod chat_state;
 pub mod chat_stream;
 pub mod chunk;
 pub mod chunk_methods;
@@ -59,7 +60,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(end_hook::_clock_ns, m)?)?;
     bridge::register(m)?;
     m.add_class::<anthropic::MessageState>()?;
-    m.add_class::<chat_stream::ChatState>()?;
+    m.add_class::<chat_state::ChatState>()?;
     m.add_class::<chat_event::ChatEvent>()?;
     m.add_class::<chat_stream::ChatEvents>()?;
     m.add_class::<event::PyEvent>()?;
