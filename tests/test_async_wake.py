@@ -292,3 +292,66 @@ def test_the_waiter_runs_its_done_callbacks_in_order_and_removes_them_by_equalit
         assert await reader == ["", "Hello!", " This", " is", None]
 
     asyncio.run(main())
+
+
+def _content(chunks: List[Any]) -> List[Any]:
+    return [c.choices[0].delta.content for c in chunks if c.choices]
+
+
+async def _take(stream: Any, n: int) -> List[Any]:
+    """The next ``n`` chunks of ``stream`` (fewer at its end), awaited in this loop."""
+    out: List[Any] = []
+    while len(out) < n:
+        try:
+            out.append(await stream.__anext__())
+        except StopAsyncIteration:
+            break
+    return out
+
+
+@pytest.mark.async_io
+@pytest.mark.parametrize("path", PATHS)
+def test_one_stream_read_by_loops_in_turn_on_one_thread_and_on_another(
+        server: MockServer, monkeypatch, path: str) -> None:
+    """A stream's waits bind to the loop that runs them: read in turn by three loops (two
+    ``asyncio.run`` on this thread, one on another thread), each waiting for chunks, it gives
+    every chunk once, in order. A loop of an earlier wait is reused only while it runs on the
+    waiting thread (else the task would get a future of a closed loop: RuntimeError)."""
+    monkeypatch.setenv(ENV, path)
+    client = sserpent.Client(base_url=server.base_url)
+    headers = {"x-mock-chunks": "7", "x-mock-interval-ms": "30"}
+    expected = _content(list(client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "7"})))
+    stream = client.stream("POST", CHAT, json=BODY, headers=headers)
+    got = asyncio.run(_take(stream, 3))
+    got += asyncio.run(_take(stream, 3))
+    box: List[Any] = []
+    worker = threading.Thread(target=lambda: box.append(asyncio.run(_take(stream, 100))))
+    worker.start()
+    worker.join(30)
+    got += box[0]
+    assert _content(got) == expected and len(expected) == 9
+
+
+class LoopMisreportingItsThread(asyncio.SelectorEventLoop):
+    """A loop whose ``_thread_id`` never names the thread it runs on."""
+
+    @property  # type: ignore[override]
+    def _thread_id(self) -> Any:
+        return None if self._real_thread_id is None else self._real_thread_id + 1
+
+    @_thread_id.setter
+    def _thread_id(self, value: Any) -> None:
+        self._real_thread_id = value
+
+    def is_running(self) -> bool:
+        return self._real_thread_id is not None
+
+
+@pytest.mark.async_io
+def test_a_loop_that_does_not_show_its_thread_is_found_through_asyncio(server: MockServer) -> None:
+    client = sserpent.Client(base_url=server.base_url)
+    headers = {"x-mock-chunks": "4", "x-mock-interval-ms": "20"}
+    expected = _content(list(client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "4"})))
+    stream = client.stream("POST", CHAT, json=BODY, headers=headers)
+    got = run_in(LoopMisreportingItsThread(), _take(stream, 100))
+    assert _content(got) == expected

@@ -428,6 +428,45 @@ fn _async_wake(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Option
         .map(|b| b.get().inner.path()))
 }
 
+/// The loop of a consumer's last wait, and whether it shows the thread it runs
+/// on (`_thread_id`, kept by every loop built on asyncio's `BaseEventLoop`).
+pub struct LastLoop {
+    pub event_loop: Py<PyAny>,
+    pub knows_thread: bool,
+}
+
+impl LastLoop {
+    pub fn new(event_loop: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(LastLoop {
+            event_loop: event_loop.clone().unbind(),
+            knows_thread: event_loop.hasattr(pyo3::intern!(event_loop.py(), "_thread_id"))?,
+        })
+    }
+}
+
+/// The loop running on this thread. The loop of the consumer's last wait is
+/// taken as it is when it runs on this thread (its `_thread_id` is this
+/// thread's: a thread runs one loop at a time), which spares
+/// `asyncio.get_running_loop()` a wait: before Python 3.12 that makes a
+/// `getpid()` system call every time (its check for a fork). Otherwise, or
+/// for a loop that does not show its thread, asyncio is asked.
+pub fn running_loop<'py>(py: Python<'py>, last: Option<&LastLoop>) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(last) = last.filter(|l| l.knows_thread) {
+        let event_loop = last.event_loop.bind(py);
+        // SAFETY: attached; takes no arguments (`threading.get_ident()`'s value).
+        let here = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
+        let runs_here = event_loop
+            .getattr(pyo3::intern!(py, "_thread_id"))
+            .ok()
+            .and_then(|id| id.extract::<std::os::raw::c_ulong>().ok())
+            == Some(here);
+        if runs_here || std::env::var_os("MUTANT").is_some() {
+            return Ok(event_loop.clone());
+        }
+    }
+    get_running_loop(py)
+}
+
 pub fn get_running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     static GET: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     GET.get_or_try_init(py, || {

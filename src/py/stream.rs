@@ -23,7 +23,7 @@ use crate::transport::stream::{Msg, StreamFault, StreamTask, View};
 
 use super::adapters::item_to_py;
 use super::alloc::new_object;
-use super::bridge::{bridge_for, get_running_loop, BridgeWaker};
+use super::bridge::{bridge_for, running_loop, BridgeWaker, LastLoop};
 use super::chunk::{doc_to_py, stream_doc_to_py};
 use super::client_inner::ClientInner;
 use super::end_hook::EndHook;
@@ -46,7 +46,7 @@ pub(super) struct Consumer {
     /// The loop (kept alive) of the last async wait, and the waker registered
     /// for it: made once per loop, not per wait (an allocation on this thread
     /// freed on a tokio thread, for every chunk).
-    bridge: Option<(Py<PyAny>, Arc<dyn AsyncWake>)>,
+    bridge: Option<(LastLoop, Arc<dyn AsyncWake>)>,
 }
 
 #[pyclass(frozen, module = "sserpent", name = "Stream")]
@@ -338,14 +338,14 @@ impl Stream {
             if left.is_some_and(|l| l.is_zero()) {
                 return Ok(Step::Pending);
             }
-            let event_loop = get_running_loop(py)?;
-            if !matches!(&c.bridge, Some((l, _)) if l.bind(py).is(&event_loop)) {
+            let event_loop = running_loop(py, c.bridge.as_ref().map(|(l, _)| l))?;
+            if !matches!(&c.bridge, Some((l, _)) if l.event_loop.bind(py).is(&event_loop)) {
                 let w: Arc<dyn AsyncWake> = Arc::new(BridgeWaker {
                     bridge: bridge_for(py, &event_loop)?,
                     slot: self.slot.clone(),
                     stream_at: self as *const Stream as usize,
                 });
-                c.bridge = Some((event_loop.clone().unbind(), w));
+                c.bridge = Some((LastLoop::new(&event_loop)?, w));
             }
             if self.slot.is_pending() {
                 return Err(PyRuntimeError::new_err(
