@@ -8,8 +8,8 @@
 //! that was about 900 instructions a chunk, an eighth of the in-memory path
 //! (docs/performance.md, "Issue #18, third pass"). These classes are frozen plain
 //! data behind the object header, so they can be made the way CPython makes its own
-//! small objects: `PyType_GenericAlloc` (pymalloc, zeroed, header set, the type
-//! increfed) and the Rust value written where pyo3 keeps it. pyo3's `tp_dealloc`
+//! small objects: `PyObject_GC_New` (pymalloc, header set, the type increfed,
+//! untracked) and the Rust value written where pyo3 keeps it. pyo3's `tp_dealloc`
 //! then drops the value and frees the object as it does any other instance.
 //!
 //! Where pyo3 keeps the value is not public API, so it is measured once per class:
@@ -42,7 +42,8 @@ unsafe impl Sync for Layout {}
 ///
 /// # Safety
 /// The class must have no `freelist` (its `tp_alloc` must stay
-/// `PyType_GenericAlloc`, matching the `tp_free` pyo3's `tp_dealloc` calls),
+/// `PyType_GenericAlloc`, whose memory is `PyObject_GC_New`'s, matching the
+/// `tp_free` pyo3's `tp_dealloc` calls),
 /// no `__traverse__`, `dict` or `weakref`, and must be `frozen`.
 pub unsafe trait DirectAlloc:
     pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync
@@ -92,26 +93,26 @@ pub fn new_object<T: DirectAlloc>(py: Python<'_>, value: T) -> PyResult<Bound<'_
     };
     // SAFETY: `type_ptr` is `T`'s type object, whose instances are `basicsize` bytes
     // with the value at `offset` and nothing else to initialise (the probe checked
-    // both on an instance pyo3 made). `PyType_GenericAlloc` returns a zeroed object
-    // with its header set and one reference, which `from_owned_ptr` takes over; the
-    // value is moved in before anything can see the object.
+    // both on an instance pyo3 made). `PyObject_GC_New` returns an object of that size
+    // with its header set (one reference, the type increfed), which `from_owned_ptr`
+    // takes over; the value is moved in, filling the rest, before anything can see it.
+    //
+    // Every pyo3 class is a GC type, but these have no `__traverse__`: the collector
+    // sees no reference they hold, so tracking them would change no collection's
+    // outcome. It would cost: freeing a tracked object unlinks it from the collector's
+    // list, writing to its neighbours there, objects made around the same time. For a
+    // `_Waiter` or `_Pending`, which live for a whole wait, with thousands of streams
+    // those neighbours are long cold (5.5% of the Python thread's samples at 5,000
+    // streams). `PyObject_GC_New`, unlike `PyType_GenericAlloc`, leaves the object
+    // untracked (and unzeroed): it is never linked, and pyo3's `tp_dealloc`
+    // (`PyObject_GC_UnTrack`) finds nothing to unlink.
     unsafe {
-        let object = ffi::PyType_GenericAlloc(layout.type_ptr, 0);
+        let object = ffi::PyObject_GC_New::<ffi::PyObject>(layout.type_ptr);
         if object.is_null() {
             drop(value);
             return Err(PyErr::fetch(py));
         }
         std::ptr::write(object.cast::<u8>().add(layout.offset).cast::<T>(), value);
-        // Every pyo3 class is a GC type, but these have no `__traverse__`: the collector
-        // sees no reference they hold, so tracking them changes no collection's outcome.
-        // It does cost: freeing a tracked object unlinks it from the collector's list,
-        // writing to its neighbours there, objects made around the same time. For a
-        // `_Waiter` or `_Pending`, which live for a whole wait, with thousands of streams
-        // those neighbours are long cold (5.5% of the Python thread's samples at 5,000
-        // streams). Untracked now, while its neighbours are the objects just made, it is
-        // freed without touching them (`PyObject_GC_UnTrack` in pyo3's `tp_dealloc`
-        // then does nothing).
-        ffi::PyObject_GC_UnTrack(object.cast());
         Ok(Bound::from_owned_ptr(py, object).cast_into_unchecked())
     }
 }
