@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import signal
 import threading
+import warnings
 import weakref
 from typing import Any, Callable, Iterator, List
 
@@ -332,6 +334,74 @@ def test_one_stream_read_by_loops_in_turn_on_one_thread_and_on_another(
     assert _content(got) == expected and len(expected) == 9
 
 
+@pytest.mark.async_io
+def test_a_loop_run_inside_another_on_the_same_thread_gets_that_loops_waits(server: MockServer) -> None:
+    """A loop run inside a task of another on the same thread (asyncio's running loop cleared
+    for it, as some notebook code does): the stream's waits there bind to the inner loop,
+    though the outer one, where it waited before, still runs on this thread."""
+    client = sserpent.Client(base_url=server.base_url)
+    expected = _content(list(client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "6"})))
+    stream = client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "6", "x-mock-interval-ms": "30"})
+
+    async def outer() -> List[Any]:
+        got = await _take(stream, 2)  # waits in the outer loop
+        outer_loop = asyncio.get_running_loop()
+        asyncio.events._set_running_loop(None)
+        inner = asyncio.new_event_loop()
+        try:
+            got += inner.run_until_complete(_take(stream, 100))
+        finally:
+            inner.close()
+            asyncio.events._set_running_loop(outer_loop)
+        return got
+
+    assert _content(asyncio.run(outer())) == expected
+
+
+@pytest.mark.async_io
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork: POSIX only")
+def test_a_forked_child_awaiting_the_parents_stream_gets_runtime_error_not_a_hang(server: MockServer) -> None:
+    """Forked inside a coroutine after a wait, the child has no running loop (asyncio's rule)
+    and none of the parent's tokio threads: its next wait raises ``RuntimeError`` at once
+    instead of waiting on the parent's loop. The parent's stream goes on."""
+    client = sserpent.Client(base_url=server.base_url)
+    expected = _content(list(client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "5"})))
+    headers = {"x-mock-chunks": "5", "x-mock-interval-ms": "300"}
+    stream = client.stream("POST", CHAT, json=BODY, headers=headers)
+
+    async def main() -> int:
+        first = await _take(stream, 2)  # the second one waited for
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads (3.12+)
+            pid = os.fork()
+        if pid == 0:
+            signal.alarm(10)  # a hang ends the child with SIGALRM
+            try:
+                await _take(stream, 1)
+            except RuntimeError:
+                os._exit(0)
+            except BaseException:
+                os._exit(2)
+            os._exit(3)
+        # Bounded waits: a child waiting on the parent's loop would share its epoll
+        # instance and could take the parent's events (the failure this test guards).
+        for _ in range(150):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child hung")
+        rest = await asyncio.wait_for(_take(stream, 100), 20)
+        assert _content(first + rest) == expected
+        return status
+
+    status = asyncio.run(main())
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
 class LoopMisreportingItsThread(asyncio.SelectorEventLoop):
     """A loop whose ``_thread_id`` never names the thread it runs on."""
 
@@ -348,10 +418,32 @@ class LoopMisreportingItsThread(asyncio.SelectorEventLoop):
 
 
 @pytest.mark.async_io
-def test_a_loop_that_does_not_show_its_thread_is_found_through_asyncio(server: MockServer) -> None:
+def test_a_loop_that_misreports_its_thread_still_gets_its_waits(server: MockServer) -> None:
     client = sserpent.Client(base_url=server.base_url)
     headers = {"x-mock-chunks": "4", "x-mock-interval-ms": "20"}
     expected = _content(list(client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "4"})))
     stream = client.stream("POST", CHAT, json=BODY, headers=headers)
     got = run_in(LoopMisreportingItsThread(), _take(stream, 100))
     assert _content(got) == expected
+
+
+@pytest.mark.async_io
+def test_only_the_tasks_own_wake_up_is_untracked_not_a_callers_builtin(server: MockServer) -> None:
+    """The waiter takes the task's per-wait wake-up method out of the collector's lists (3.10+),
+    and nothing else: a built-in method a caller adds stays tracked."""
+
+    async def main() -> None:
+        client = sserpent.Client(base_url=server.base_url)
+        stream = client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "2", "x-mock-interval-ms": "200"})
+        reader = asyncio.create_task(_take(stream, 100))
+        await asyncio.sleep(0.1)
+        waiter = reader._fut_waiter  # type: ignore[attr-defined]
+        seen: List[Any] = []
+        callback = seen.append  # a built-in method, tracked
+        assert gc.is_tracked(callback)
+        waiter.add_done_callback(callback)
+        assert gc.is_tracked(callback)
+        await reader
+        assert seen == [waiter]
+
+    asyncio.run(main())

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod mock_records;
 pub mod mock_server;
 pub mod oci;
+pub mod running_loop;
 pub mod sse_out;
 pub mod stream;
 pub mod stream_errors;

@@ -23,11 +23,12 @@ use crate::transport::stream::{Msg, StreamFault, StreamTask, View};
 
 use super::adapters::item_to_py;
 use super::alloc::new_object;
-use super::bridge::{bridge_for, running_loop, BridgeWaker, LastLoop};
+use super::bridge::{bridge_for, BridgeWaker};
 use super::chunk::{doc_to_py, stream_doc_to_py};
 use super::client_inner::ClientInner;
 use super::end_hook::EndHook;
 use super::errors::{content_decoding_error, incomplete_stream_error, make_error};
+use super::running_loop::{running_loop, LastLoop};
 use super::stream_errors::{fault_to_pyerr, http_to_pyerr, target_of};
 use super::values::new_str;
 use super::waiter::{resolve_future, FutureSlot, Waiter};
@@ -345,7 +346,7 @@ impl Stream {
                     slot: self.slot.clone(),
                     stream_at: self as *const Stream as usize,
                 });
-                c.bridge = Some((LastLoop::new(&event_loop)?, w));
+                c.bridge = Some((LastLoop::new(&event_loop), w));
             }
             if self.slot.is_pending() {
                 return Err(PyRuntimeError::new_err(

@@ -4,6 +4,7 @@
 
 use std::sync::Mutex;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
@@ -197,18 +198,38 @@ impl Waiter {
 /// from the collector's list when freed after the wake-up, tens of
 /// milliseconds later, when its neighbours there have gone cold: at
 /// thousands of streams, cache misses on the loop's thread every chunk.
-/// Untracked here, while they are still hot. The collector loses nothing:
-/// the method's only references are its task and module, and the cycle
-/// it closes (task, waiter, method) already runs through this untracked
-/// waiter.
-fn untrack_task_wakeup(callback: &Py<PyAny>) {
+/// Untracked here, while they are still hot. Only that method: a built-in
+/// method bound to an `asyncio.Task`, from Python 3.10 (3.9's task adds a
+/// wrapper object instead, and before 3.9.7 freeing an untracked built-in
+/// method crashed). The collector loses nothing: the method refers to its
+/// task only, and the cycle it closes (task, waiter, method) already runs
+/// through this untracked waiter.
+fn untrack_task_wakeup(py: Python<'_>, callback: &Py<PyAny>) {
+    // `asyncio.Task` (the C task where asyncio has one), from 3.10 on.
+    static TASK: PyOnceLock<Option<Py<PyAny>>> = PyOnceLock::new();
+    let task_type = TASK.get_or_init(py, || {
+        (py.version_info() >= (3, 10))
+            .then(|| py.import("asyncio").and_then(|m| m.getattr("Task")).ok())
+            .flatten()
+            .map(Bound::unbind)
+    });
+    let Some(task_type) = task_type else {
+        return;
+    };
     let ptr = callback.as_ptr();
-    // SAFETY: `ptr` is a live object (held by `callback`); both calls accept
-    // any object, and untracking a tracked built-in method is allowed.
+    // SAFETY: `ptr` is a live object (held by `callback`); `PyCFunction_GetSelf`
+    // is called on a built-in function only and returns a borrowed reference
+    // (or null); untracking a tracked built-in method is allowed (3.10 on free
+    // it with the checked `PyObject_GC_UnTrack`).
     unsafe {
-        if pyo3::ffi::PyCFunction_Check(ptr) != 0 && pyo3::ffi::PyObject_GC_IsTracked(ptr) == 1 {
-            pyo3::ffi::PyObject_GC_UnTrack(ptr.cast());
+        if ffi::PyCFunction_Check(ptr) == 0 || ffi::PyObject_GC_IsTracked(ptr) != 1 {
+            return;
         }
+        let bound_to = ffi::PyCFunction_GetSelf(ptr);
+        if bound_to.is_null() || ffi::PyObject_TypeCheck(bound_to, task_type.as_ptr().cast()) == 0 {
+            return;
+        }
+        ffi::PyObject_GC_UnTrack(ptr.cast());
     }
 }
 
@@ -268,7 +289,7 @@ impl Waiter {
         {
             let mut inner = slf.get().lock();
             if matches!(inner.state, WaiterState::Pending) {
-                untrack_task_wakeup(&callback);
+                untrack_task_wakeup(slf.py(), &callback);
                 inner.callbacks.push((callback, context));
                 return Ok(());
             }

@@ -100,11 +100,17 @@ impl Body {
                 // body bytes it holds are copied out at their size.
                 let decoder = &mut self.decoder;
                 let buf = &mut self.buf;
-                READ.with_borrow_mut(|read| {
+                let in_thread_buffer = READ.try_with(|read| {
+                    let mut read = read.borrow_mut();
                     let n = ready!(read.poll_read(sock, cx, READ_SIZE))?;
                     let data = read.decode(n, decoder, buf).map_err(|e| e.to_string());
                     Poll::Ready(Ok::<_, std::io::Error>((n, data)))
-                })
+                });
+                match in_thread_buffer {
+                    Ok(read) => read,
+                    // The thread is ending (its buffer gone): the stream's own.
+                    Err(_) => poll_read_buf(sock, cx, buf, READ_SIZE).map_ok(|n| (n, Ok(None))),
+                }
             } else {
                 // Reads fill up (a body sent back to back), or an unfinished piece
                 // of framing waits for the rest: read into the stream's buffer,

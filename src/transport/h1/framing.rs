@@ -189,7 +189,10 @@ impl Decoder {
     /// Decodes as much of `input` as it can, pushing where each piece of
     /// body lies in it (start, length) onto `pieces`; returns how many bytes
     /// of `input` it used (what is left is an unfinished piece of framing,
-    /// or follows the body's end).
+    /// or follows the body's end). Broken framing after some body stops
+    /// there, that body reported: the error comes when the rest is decoded
+    /// (`step` moves no state on an error), as [`Decoder::decode`] gives the
+    /// body before an error too.
     pub fn decode_slice(
         &mut self,
         input: &[u8],
@@ -197,13 +200,15 @@ impl Decoder {
     ) -> Result<usize, FramingError> {
         let mut at = 0;
         loop {
-            match self.step(&input[at..])? {
-                Step::Framing(n) => at += n,
-                Step::Data(n) => {
+            match self.step(&input[at..]) {
+                Ok(Step::Framing(n)) => at += n,
+                Ok(Step::Data(n)) => {
                     pieces.push((at, n));
                     at += n;
                 }
-                Step::More => return Ok(at),
+                Ok(Step::More) => return Ok(at),
+                Err(_) if !pieces.is_empty() => return Ok(at),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -270,31 +275,35 @@ mod tests {
         let buffered = run_buffered(framing, wire, step);
         let in_place = run_in_place(framing, wire, step);
         assert_eq!(buffered, in_place, "step {step}");
-        buffered.map(|(body, done, _)| (body, done))
+        let (body, end) = buffered;
+        end.map(|(done, _)| (body, done))
     }
 
-    fn run_buffered(
-        framing: Framing,
-        wire: &[u8],
-        step: usize,
-    ) -> Result<(Vec<u8>, bool, Vec<u8>), FramingError> {
+    /// The body decoded from `buffer`-style reads (`decode` on a buffer), and
+    /// how the framing ended: done or not and the bytes left over, or the error.
+    type Outcome = (Vec<u8>, Result<(bool, Vec<u8>), FramingError>);
+
+    fn run_buffered(framing: Framing, wire: &[u8], step: usize) -> Outcome {
         let mut d = Decoder::new(framing);
         let mut buf = BytesMut::new();
         let mut body = Vec::new();
         for piece in wire.chunks(step.max(1)) {
             buf.extend_from_slice(piece);
-            while let Some(b) = d.decode(&mut buf)? {
-                body.extend_from_slice(&b);
+            loop {
+                match d.decode(&mut buf) {
+                    Ok(Some(b)) => body.extend_from_slice(&b),
+                    Ok(None) => break,
+                    Err(e) => return (body, Err(e)),
+                }
             }
         }
-        Ok((body, d.done(), buf.to_vec()))
+        (body, Ok((d.done(), buf.to_vec())))
     }
 
-    fn run_in_place(
-        framing: Framing,
-        wire: &[u8],
-        step: usize,
-    ) -> Result<(Vec<u8>, bool, Vec<u8>), FramingError> {
+    /// The same, the way `body.rs` reads into its thread's buffer: a read's
+    /// pieces located in place while nothing is left over, the unfinished
+    /// rest buffered and decoded with `decode`.
+    fn run_in_place(framing: Framing, wire: &[u8], step: usize) -> Outcome {
         let mut d = Decoder::new(framing);
         let mut rest = BytesMut::new();
         let mut body = Vec::new();
@@ -302,45 +311,78 @@ mod tests {
         for piece in wire.chunks(step.max(1)) {
             if rest.is_empty() {
                 pieces.clear();
-                let used = d.decode_slice(piece, &mut pieces)?;
+                let used = match d.decode_slice(piece, &mut pieces) {
+                    Ok(used) => used,
+                    Err(e) => return (body, Err(e)),
+                };
                 for &(at, len) in &pieces {
                     body.extend_from_slice(&piece[at..at + len]);
                 }
                 rest.extend_from_slice(&piece[used..]);
             } else {
                 rest.extend_from_slice(piece);
-                while let Some(b) = d.decode(&mut rest)? {
-                    body.extend_from_slice(&b);
+            }
+            // What was left over (or just buffered) goes through `decode`, as
+            // `Body::poll_chunk` does before its next read.
+            loop {
+                match d.decode(&mut rest) {
+                    Ok(Some(b)) => body.extend_from_slice(&b),
+                    Ok(None) => break,
+                    Err(e) => return (body, Err(e)),
                 }
             }
         }
-        Ok((body, d.done(), rest.to_vec()))
+        (body, Ok((d.done(), rest.to_vec())))
     }
 
     #[test]
     fn a_body_after_which_bytes_follow_leaves_them_either_way() {
         let wire = b"3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n";
         for step in 1..=wire.len() {
-            let (body, done, rest) = run_buffered(Framing::Chunked, wire, step).unwrap();
-            assert_eq!(
-                (&body[..], done, &rest[..]),
-                (&b"abc"[..], true, &b"HTTP/1.1 200 OK\r\n"[..])
-            );
+            let got = run_buffered(Framing::Chunked, wire, step);
+            let want = (b"abc".to_vec(), Ok((true, b"HTTP/1.1 200 OK\r\n".to_vec())));
+            assert_eq!(got, want, "step {step}");
             assert_eq!(
                 run_in_place(Framing::Chunked, wire, step),
-                Ok((body, done, rest))
+                want,
+                "step {step}"
             );
         }
         for step in 1..=10 {
-            let got = run(Framing::Length(5), b"helloEXTRA", step);
-            assert_eq!(got, Ok((b"hello".to_vec(), true)), "step {step}");
+            let want = (b"hello".to_vec(), Ok((true, b"EXTRA".to_vec())));
+            assert_eq!(run_buffered(Framing::Length(5), b"helloEXTRA", step), want);
+            assert_eq!(run_in_place(Framing::Length(5), b"helloEXTRA", step), want);
+        }
+    }
+
+    #[test]
+    fn the_body_before_broken_framing_comes_out_either_way() {
+        // The last event arrives whole in the same read as a corrupt chunk header.
+        let wire = b"e\r\ndata: [DONE]\n\n\r\nzz\r\nmore";
+        for step in 1..=wire.len() {
+            let want = (
+                b"data: [DONE]\n\n".to_vec(),
+                Err(FramingError("invalid chunk size")),
+            );
             assert_eq!(
-                run_in_place(Framing::Length(5), b"helloEXTRA", step)
-                    .unwrap()
-                    .2,
-                b"EXTRA"
+                run_buffered(Framing::Chunked, wire, step),
+                want,
+                "step {step}"
+            );
+            assert_eq!(
+                run_in_place(Framing::Chunked, wire, step),
+                want,
+                "step {step}"
             );
         }
+        let mut d = Decoder::new(Framing::Chunked);
+        let mut pieces = Vec::new();
+        assert_eq!(d.decode_slice(wire, &mut pieces), Ok(19));
+        assert_eq!(pieces, [(3, 14)]);
+        assert_eq!(
+            d.decode_slice(&wire[19..], &mut Vec::new()),
+            Err(FramingError("invalid chunk size"))
+        );
     }
 
     #[test]
