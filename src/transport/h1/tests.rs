@@ -28,6 +28,9 @@ enum Respond {
     ReplyAndClose(&'static [u8]),
     /// Close the connection without a reply.
     Close,
+    /// The head, then 50 ms later the body: it arrives in reads of its own (a
+    /// small read goes through the worker thread's buffer, `body.rs`).
+    Split(&'static [u8], &'static [u8]),
 }
 use Respond::*;
 
@@ -93,6 +96,11 @@ async fn serve(
                 Close => {
                     let _ = tx.send(Seen::Closed(conn));
                     return;
+                }
+                Split(head, body) => {
+                    sock.write_all(head).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    sock.write_all(body).await.unwrap();
                 }
             }
         }
@@ -365,4 +373,77 @@ fn the_reader_is_chosen_by_the_options_and_the_environment() {
         reads_directly(true, Some("fast"), false),
         Err("SSERPENT_HTTP1=\"fast\" is not an HTTP/1.1 reader; allowed values: direct, hyper (unset or empty: direct)".into())
     );
+}
+
+/// The body's pieces as they come, and how it ended (`None`: at its end).
+async fn pieces_of(resp: Response) -> (Vec<Vec<u8>>, Option<String>) {
+    let mut resp = crate::transport::response::Response::Direct(resp);
+    let mut pieces = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(b)) => pieces.push(b.to_vec()),
+            Ok(None) => return (pieces, None),
+            Err(e) => return (pieces, Some(e)),
+        }
+    }
+}
+
+const HEAD: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+
+#[tokio::test]
+async fn a_body_read_apart_from_its_head_comes_whole_and_its_connection_is_reused() {
+    let body: &'static [u8] = b"b\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n0\r\n\r\n";
+    let (port, mut seen) = server(vec![Split(HEAD, body), Split(HEAD, body)]).await;
+    let pool = pool();
+    for _ in 0..2 {
+        let resp = send(&pool, &Method::GET, &url(port), &HeaderMap::new(), None)
+            .await
+            .unwrap();
+        // (Normally one read holds both events, copied out of the thread's buffer in
+        // one piece; a client slowed past the 50 ms reads them with the head.)
+        let (pieces, end) = pieces_of(resp).await;
+        assert_eq!(
+            (pieces.concat(), end),
+            (b"data: one\n\ndata: two\n\n".to_vec(), None)
+        );
+    }
+    assert_eq!(log_of(&mut seen).await, ["request on 1", "request on 1"]);
+    assert_eq!(pool.idle(), 1);
+}
+
+#[tokio::test]
+async fn bytes_after_the_body_in_its_read_keep_the_connection_out_of_the_pool() {
+    let body: &'static [u8] = b"b\r\ndata: one\n\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n";
+    let (port, _seen) = server(vec![Split(HEAD, body)]).await;
+    let pool = pool();
+    let resp = send(&pool, &Method::GET, &url(port), &HeaderMap::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        pieces_of(resp).await,
+        (vec![b"data: one\n\n".to_vec()], None)
+    );
+    assert_eq!(
+        pool.idle(),
+        0,
+        "a response nobody asked for follows: not reusable"
+    );
+}
+
+#[tokio::test]
+async fn the_events_before_broken_framing_in_the_same_read_come_first() {
+    let body: &'static [u8] = b"e\r\ndata: [DONE]\n\n\r\nzz\r\n";
+    let (port, _seen) = server(vec![Split(HEAD, body)]).await;
+    let pool = pool();
+    let resp = send(&pool, &Method::GET, &url(port), &HeaderMap::new(), None)
+        .await
+        .unwrap();
+    let (pieces, end) = pieces_of(resp).await;
+    assert_eq!(pieces.concat(), b"data: [DONE]\n\n");
+    assert_eq!(
+        end.as_deref(),
+        Some("error reading the response body: invalid chunk size")
+    );
+    assert_eq!(pool.idle(), 0);
 }
