@@ -10,13 +10,14 @@
 //! samples at 5,000 streams). The Python thread is the one every stream shares, so
 //! that work is moved: the last reference to a document joins a batch, and a full batch
 //! is dropped by a task on the shared runtime. (Other references, those of the nested
-//! chunks read from the same document, are only a count to lower: dropped at once.) There the frees are the owner's own for the
-//! documents that worker parsed (about half, with two workers) and cross-thread for the
-//! rest, off the Python thread either way.
+//! chunks read from the same document, are only a count to lower: dropped at once.)
+//! There the frees are the owner's own for the documents that worker parsed (about
+//! half, with two workers) and cross-thread for the rest, off the Python thread either
+//! way.
 //!
 //! Bounded: a batch is handed over at 256 documents or 1 MiB of them, whichever comes
-//! first, and a document over
-//! 64 KiB is freed at once; so at most about 1 MiB waits when streams stop. With no
+//! first, and a document over 64 KiB is freed at once; so at most about 1 MiB waits
+//! when streams stop. With no
 //! runtime started in this process (a forked child dropping its parent's chunks), a
 //! full batch is freed where it is, as are documents of `iter_chunks` and other
 //! in-memory reads (`py/chunk.rs` never hands those here).

@@ -163,10 +163,8 @@ struct ReadBuffer {
 }
 
 impl ReadBuffer {
-    /// Up to `size` bytes from the socket once it is readable. Through
-    /// tokio's `poll_read`, which takes a short read as the socket drained
-    /// (edge-triggered epoll reports the next bytes anyway), so a stream does
-    /// not pay a read that fails with `EAGAIN` after every chunk.
+    /// Up to `size` bytes from the socket once it is readable, through tokio's
+    /// `poll_read` as `poll_read_buf` reads (no failing read after each chunk).
     fn poll_read(
         &mut self,
         sock: &mut TcpStream,

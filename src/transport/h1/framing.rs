@@ -289,15 +289,23 @@ mod tests {
         let mut body = Vec::new();
         for piece in wire.chunks(step.max(1)) {
             buf.extend_from_slice(piece);
-            loop {
-                match d.decode(&mut buf) {
-                    Ok(Some(b)) => body.extend_from_slice(&b),
-                    Ok(None) => break,
-                    Err(e) => return (body, Err(e)),
-                }
+            if let Err(e) = decode_all(&mut d, &mut buf, &mut body) {
+                return (body, Err(e));
             }
         }
         (body, Ok((d.done(), buf.to_vec())))
+    }
+
+    /// `decode` until it wants more, the body appended to `body`.
+    fn decode_all(
+        d: &mut Decoder,
+        buf: &mut BytesMut,
+        body: &mut Vec<u8>,
+    ) -> Result<(), FramingError> {
+        while let Some(b) = d.decode(buf)? {
+            body.extend_from_slice(&b);
+        }
+        Ok(())
     }
 
     /// The same, the way `body.rs` reads into its thread's buffer: a read's
@@ -324,12 +332,8 @@ mod tests {
             }
             // What was left over (or just buffered) goes through `decode`, as
             // `Body::poll_chunk` does before its next read.
-            loop {
-                match d.decode(&mut rest) {
-                    Ok(Some(b)) => body.extend_from_slice(&b),
-                    Ok(None) => break,
-                    Err(e) => return (body, Err(e)),
-                }
+            if let Err(e) = decode_all(&mut d, &mut rest, &mut body) {
+                return (body, Err(e));
             }
         }
         (body, Ok((d.done(), rest.to_vec())))
