@@ -106,28 +106,36 @@ impl<T> Channel<T> {
         }
     }
 
-    /// Pushes a batch, draining `items` (its capacity stays for the next
-    /// batch), and wakes a waiting consumer once: one lock per batch when
-    /// there is room. Waits for space as needed. Returns false when the
-    /// consumer is gone.
+    /// Pushes a batch (one socket read's items), draining `items` (its capacity stays
+    /// for the next batch), and wakes a waiting consumer once. Waits while the channel
+    /// holds `capacity` items or more; then the whole batch goes in, even past
+    /// `capacity`. Its items exist already, so where they wait changes no bound: the
+    /// producer reads nothing more until the consumer has taken them. Returns false
+    /// when the consumer is gone.
+    ///
+    /// Filling up to `capacity` and waiting with the rest made every read of more
+    /// than `capacity` items wait for a wake-up from the consumer's thread, and tokio
+    /// gives a task woken from outside its workers to whichever worker it unparks: one
+    /// stream read back to back moved between the two workers on most reads, its state
+    /// and its memory following it (docs/performance.md).
     pub async fn push_many(&self, items: &mut Vec<T>) -> bool {
-        let mut items = items.drain(..).peekable();
         loop {
             let notified = self.space.notified();
             {
                 let mut st = self.lock();
                 if st.cancelled {
+                    items.clear();
                     return false;
                 }
-                let room = self.capacity.saturating_sub(st.items.len());
-                st.items.extend(items.by_ref().take(room));
-                let done = items.peek().is_none();
-                if !st.items.is_empty() {
-                    self.wake(st);
-                }
-                if done {
+                if st.items.len() < self.capacity {
+                    st.items.extend(items.drain(..));
+                    if !st.items.is_empty() {
+                        self.wake(st);
+                    }
                     return true;
                 }
+                // Full: the consumer must hear about what is queued before we wait.
+                self.wake(st);
             }
             notified.await;
         }
@@ -315,6 +323,40 @@ mod tests {
         }
         producer.join().unwrap();
         assert_eq!(got, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_batch_goes_in_whole_and_the_next_waits_until_the_consumer_takes() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ch = Channel::<u32>::new(4);
+        let mut buf = VecDeque::new();
+        // Below capacity: a batch of 6 goes in whole, past the capacity of 4.
+        let mut batch: Vec<u32> = (0..6).collect();
+        assert!(rt.block_on(ch.push_many(&mut batch)));
+        assert!(batch.is_empty());
+        // At capacity or more: the next batch waits, untouched, for the consumer.
+        let mut next: Vec<u32> = (6..8).collect();
+        let waited = rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(50), ch.push_many(&mut next)).await
+        });
+        assert!(waited.is_err(), "pushed into a full channel");
+        assert_eq!(next, vec![6, 7]);
+        assert!(matches!(ch.take_ready(&mut buf), Wait::Ready));
+        assert_eq!(
+            buf.drain(..).collect::<Vec<_>>(),
+            (0..6).collect::<Vec<_>>()
+        );
+        assert!(rt.block_on(ch.push_many(&mut next)));
+        assert!(matches!(ch.take_ready(&mut buf), Wait::Ready));
+        assert_eq!(buf.drain(..).collect::<Vec<_>>(), vec![6, 7]);
+        // A cancelled consumer: the batch is dropped and the producer told to stop.
+        let mut last = vec![9];
+        ch.cancel();
+        assert!(!rt.block_on(ch.push_many(&mut last)));
+        assert!(last.is_empty());
     }
 
     #[test]

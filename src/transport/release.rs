@@ -8,29 +8,38 @@
 //! line the owner also writes, so with thousands of streams each free misses and the
 //! line moves between cores (`mi_free_block_delayed_mt`, 5% of the Python thread's
 //! samples at 5,000 streams). The Python thread is the one every stream shares, so
-//! that work is moved: the last reference to a document joins a batch, and a full batch
-//! is dropped by a task on the shared runtime. (Other references, those of the nested
-//! chunks read from the same document, are only a count to lower: dropped at once.)
-//! There the frees are the owner's own for the documents that worker parsed (about
-//! half, with two workers) and cross-thread for the rest, off the Python thread either
-//! way.
+//! that work is moved: the last reference to a document waits in one list, and once
+//! 256 wait (or 256 KiB of them) the next stream read on a tokio thread takes the
+//! whole list and frees it there ([`collect`], after each read's items are delivered).
+//! (Other references, those of the nested chunks read from the same document, are only
+//! a count to lower: dropped at once.)
 //!
-//! Bounded: a batch is handed over at 256 documents or 1 MiB of them, whichever comes
-//! first, and a document over 64 KiB is freed at once; so at most about 1 MiB waits
-//! when streams stop. With no
-//! runtime started in this process (a forked child dropping its parent's chunks), a
-//! full batch is freed where it is, as are documents of `iter_chunks` and other
-//! in-memory reads (`py/chunk.rs` never hands those here).
+//! No task is spawned for it while reads come: spawning one from the Python thread (as
+//! this module first did, every 256 documents) woke the idle worker, which then often
+//! took the next socket wake-up too, so one stream's reads moved between the two workers
+//! about once every 30 reads, its state and its documents' memory following it (freed
+//! cross-thread then). Only when 2,048 documents (or 2 MiB) wait, because no stream
+//! has read since, is the list handed to a task of its own.
+//!
+//! Bounded: at most 2,048 documents or 2 MiB wait, and a document over 64 KiB is freed
+//! at once. With no runtime started in this process (a forked child dropping its
+//! parent's chunks), the list is freed where it is once it is due, as are documents
+//! of `iter_chunks` and other in-memory reads (`py/chunk.rs` never hands those here).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::runtime::running;
 use crate::wire::json::Doc;
 
-/// Documents per batch: one task spawn (an allocation, a wake-up) per this many.
+/// Documents waiting: the next stream read frees them once this many wait.
 const BATCH: usize = 256;
-/// Bytes of documents per batch, at most (text and tape, as `size`).
-const BATCH_BYTES: usize = 1 << 20;
+/// Or once they hold this many bytes (text and tape, as `size`).
+const BATCH_BYTES: usize = 256 << 10;
+/// Documents waiting with no read to free them: a task of their own does, at this many.
+const HELD: usize = 2048;
+/// Or at this many bytes.
+const HELD_BYTES: usize = 2 << 20;
 /// A document this large is freed at once: batching saves little, and holds a lot.
 const LARGE: usize = 64 << 10;
 
@@ -44,9 +53,23 @@ static WAITING: Mutex<Waiting> = Mutex::new(Waiting {
     bytes: 0,
 });
 
+/// A batch is due: read by every stream read without taking the lock.
+static DUE: AtomicBool = AtomicBool::new(false);
+
 /// What a document holds, roughly: its text and its tape.
 fn size(doc: &Doc) -> usize {
     doc.text.len() + std::mem::size_of_val(doc.nodes.as_slice())
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Waiting> {
+    WAITING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes every waiting document, leaving room for the next batch.
+fn take(waiting: &mut Waiting) -> Vec<Arc<Doc>> {
+    DUE.store(false, Ordering::Relaxed);
+    waiting.bytes = 0;
+    std::mem::replace(&mut waiting.docs, Vec::with_capacity(BATCH))
 }
 
 /// Releases one reference to `doc`; if it is the last, the document is freed on a tokio
@@ -61,31 +84,53 @@ pub fn free_off_thread(doc: Arc<Doc>) {
     if bytes > LARGE {
         return drop(doc);
     }
-    let batch = {
-        let mut waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
+    let held = {
+        let mut waiting = lock();
         if waiting.docs.capacity() == 0 {
             waiting.docs.reserve_exact(BATCH);
         }
         waiting.docs.push(doc);
         waiting.bytes += bytes;
-        if waiting.docs.len() < BATCH && waiting.bytes < BATCH_BYTES {
+        let (count, bytes) = (waiting.docs.len(), waiting.bytes);
+        if count < BATCH && bytes < BATCH_BYTES {
             return;
         }
-        waiting.bytes = 0;
-        std::mem::replace(&mut waiting.docs, Vec::with_capacity(BATCH))
+        if count < HELD && bytes < HELD_BYTES {
+            if DUE.load(Ordering::Relaxed) {
+                return;
+            }
+            // With no runtime no read will come: freed here, below.
+            if running().is_some() {
+                DUE.store(true, Ordering::Release);
+                return;
+            }
+        }
+        take(&mut waiting)
     };
     match running() {
-        Some(rt) => drop(rt.spawn(async move { drop(batch) })),
-        None => drop(batch),
+        Some(rt) => drop(rt.spawn(async move { drop(held) })),
+        None => drop(held),
     }
+}
+
+/// Frees the waiting documents if a batch is due. Called by stream tasks on tokio
+/// threads after each read: one relaxed load when none is.
+#[inline]
+pub fn collect() {
+    if !DUE.load(Ordering::Relaxed) {
+        return;
+    }
+    let docs = take(&mut lock());
+    drop(docs);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Weak;
     use std::time::{Duration, Instant};
 
-    fn freed_within(probe: &std::sync::Weak<Doc>, secs: u64) -> bool {
+    fn freed_within(probe: &Weak<Doc>, secs: u64) -> bool {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while probe.upgrade().is_some() {
             if Instant::now() > deadline {
@@ -96,45 +141,76 @@ mod tests {
         true
     }
 
-    // One test, so no other test's documents share the batch while it runs.
+    /// Releases the last reference to a new document of `text`; a probe of it.
+    fn release(text: String) -> Weak<Doc> {
+        let doc = Arc::new(Doc::parse(text).unwrap());
+        let probe = Arc::downgrade(&doc);
+        free_off_thread(doc);
+        probe
+    }
+
+    // One test, so no other test's documents share the list while it runs (stream
+    // tasks, the only other callers of `collect`, run in the Python tests).
     #[test]
-    fn batches_are_freed_by_count_by_bytes_and_large_documents_at_once() {
+    fn documents_wait_for_a_read_then_a_task_and_large_ones_go_at_once() {
         let _rt = super::super::runtime::runtime();
-        // A reference that is not the last is dropped at once, not batched.
+        // A reference that is not the last is dropped at once, not kept.
         let shared = Arc::new(Doc::parse("{\"s\":1}".into()).unwrap());
         free_off_thread(Arc::clone(&shared));
         assert_eq!(Arc::strong_count(&shared), 1);
 
-        // A full batch (by count) goes to the runtime and is freed there.
-        let doc = Arc::new(Doc::parse("{\"a\":1}".into()).unwrap());
-        let probe = Arc::downgrade(&doc);
-        free_off_thread(doc);
-        assert!(
-            probe.upgrade().is_some(),
-            "one reference waits for its batch"
-        );
-        for _ in 0..BATCH {
-            free_off_thread(Arc::new(Doc::parse("{}".into()).unwrap()));
+        // Fewer than a batch wait; a read frees nothing yet.
+        let first = release("{\"a\":1}".into());
+        for _ in 1..BATCH - 1 {
+            release("{}".into());
         }
-        assert!(freed_within(&probe, 10), "a full batch was never freed");
+        collect();
+        assert!(first.upgrade().is_some(), "freed before a batch was due");
+        // The batch's last document makes it due: the next read frees them all.
+        let last = release("{}".into());
+        assert!(first.upgrade().is_some() && last.upgrade().is_some());
+        collect();
+        assert!(first.upgrade().is_none() && last.upgrade().is_none());
+        collect(); // nothing due: a no-op
+
+        // With no read, they keep waiting up to HELD, then a task frees them.
+        let first = release("{\"a\":1}".into());
+        for _ in 1..HELD - 1 {
+            release("{}".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            first.upgrade().is_some(),
+            "no read came, and fewer than HELD"
+        );
+        release("{}".into());
+        assert!(freed_within(&first, 10), "HELD documents were kept");
+        assert_eq!(lock().docs.len(), 0);
+        assert!(!DUE.load(Ordering::Relaxed));
 
         // A large document is freed at once.
-        let big = Arc::new(Doc::parse(format!("\"{}\"", "x".repeat(LARGE))).unwrap());
-        let probe = Arc::downgrade(&big);
-        free_off_thread(big);
-        assert!(probe.upgrade().is_none());
+        let big = release(format!("\"{}\"", "x".repeat(LARGE)));
+        assert!(big.upgrade().is_none());
 
-        // Documents adding up to BATCH_BYTES hand the batch over before BATCH references.
+        // Bytes make a batch due before BATCH documents do, and HELD_BYTES hand it over.
         let text = format!("\"{}\"", "y".repeat(LARGE / 2));
-        let first = Arc::new(Doc::parse(text.clone()).unwrap());
-        let probe = Arc::downgrade(&first);
-        free_off_thread(first);
-        for _ in 0..(BATCH_BYTES / (LARGE / 2)) {
-            free_off_thread(Arc::new(Doc::parse(text.clone()).unwrap()));
+        let first = release(text.clone());
+        while !DUE.load(Ordering::Relaxed) {
+            release(text.clone());
+        }
+        assert!(lock().docs.len() < BATCH);
+        collect();
+        assert!(
+            first.upgrade().is_none(),
+            "a batch over its byte bound was kept"
+        );
+        let first = release(text.clone());
+        for _ in 0..HELD_BYTES / (LARGE / 2) {
+            release(text.clone());
         }
         assert!(
-            freed_within(&probe, 10),
-            "a batch over its byte bound was kept"
+            freed_within(&first, 10),
+            "HELD_BYTES of documents were kept"
         );
     }
 }

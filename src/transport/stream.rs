@@ -13,6 +13,7 @@ use crate::transport::channel::Channel;
 use crate::transport::http::{ClientOptions, HttpError, RequestSpec, ResponseHead};
 use crate::transport::metrics::Metrics;
 use crate::transport::prefetch::Prefetch;
+use crate::transport::release;
 use crate::transport::response::Response;
 use crate::transport::retry::{failure_kind, send_with_retries};
 use crate::wire::encoding::Gzip;
@@ -303,6 +304,8 @@ impl StreamTask {
             Err(fault) => channel.push_now(Msg::Fault(fault)),
         }
         channel.close();
+        // A stream's end may be the last read for a while: leave no batch waiting.
+        release::collect();
     }
 
     async fn work(&mut self) -> Result<(), StreamFault> {
@@ -512,6 +515,8 @@ impl StreamTask {
             }
         });
         out.clear();
+        // Chunks' documents the consumer let go of, freed here (see `release.rs`).
+        release::collect();
         if !self.channel.push_many(batch).await {
             return false;
         }
