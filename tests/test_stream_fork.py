@@ -109,6 +109,32 @@ def test_child_streams_async(server):
     assert asyncio.run(parent_stream(4)) == expected_text(words, 4)
 
 
+def test_child_drops_chunks_read_by_its_parent(server):
+    """Released chunks' documents wait for the next stream read (transport/release.rs); a
+    child inherits them, and the parent's chunks, with no runtime to read: it frees them
+    itself, then streams with its own runtime."""
+    words = mock_words()
+    client = make_client(server)
+    chunks = list(chat(client, 1000))
+    contents = [c.choices[0].delta.content for c in chunks]
+    assert "".join(c or "" for c in contents) == expected_text(words, 1000)
+    kept, dropped = chunks[:700], chunks[700:]
+    del chunks, dropped  # about 300 documents now wait for a read that never comes
+    gc.collect()
+
+    def child():
+        nonlocal kept
+        assert [c.choices[0].delta.content for c in kept] == contents[:700]
+        kept = None
+        gc.collect()
+        return text(chat(client, 9)) == expected_text(words, 9)
+
+    assert in_child(child) == 0
+    assert [c.choices[0].delta.content for c in kept] == contents[:700]
+    del kept
+    assert text(chat(client, 5)) == expected_text(words, 5)
+
+
 def test_child_uses_the_default_client(server):
     words = mock_words()
     url = server.base_url + "/chat/completions"

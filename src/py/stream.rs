@@ -33,7 +33,8 @@ use super::stream_errors::{fault_to_pyerr, http_to_pyerr, target_of};
 use super::values::new_str;
 use super::waiter::{resolve_future, FutureSlot, Waiter};
 
-/// Items the reader task may hold ready before it stops reading the socket.
+/// Items the channel may hold before the reader task stops reading the socket (a read's
+/// items go in whole below this: `Channel::push_many`).
 const CHANNEL_CAPACITY: usize = 1024;
 /// How often a blocked sync consumer checks for Ctrl-C.
 const SIGNAL_POLL: Duration = Duration::from_millis(50);

@@ -109,9 +109,12 @@ impl<T> Channel<T> {
     /// Pushes a batch (one socket read's items), draining `items` (its capacity stays
     /// for the next batch), and wakes a waiting consumer once. Waits while the channel
     /// holds `capacity` items or more; then the whole batch goes in, even past
-    /// `capacity`. Its items exist already, so where they wait changes no bound: the
-    /// producer reads nothing more until the consumer has taken them. Returns false
-    /// when the consumer is gone.
+    /// `capacity`. Returns false when the consumer is gone.
+    ///
+    /// The bound on a stream's ready items is then `capacity` and two reads' items in
+    /// the channel and the consumer's buffer, and one more read's in the producer's
+    /// hands, where it was `capacity` twice and one read's (a read is at most 256 KiB
+    /// of body, decoded; `transport/stream.rs`).
     ///
     /// Filling up to `capacity` and waiting with the rest made every read of more
     /// than `capacity` items wait for a wake-up from the consumer's thread, and tokio
@@ -126,6 +129,9 @@ impl<T> Channel<T> {
                 if st.cancelled {
                     items.clear();
                     return false;
+                }
+                if items.is_empty() {
+                    return true;
                 }
                 if st.items.len() < self.capacity {
                     st.items.extend(items.drain(..));
@@ -325,6 +331,12 @@ mod tests {
         assert_eq!(got, (0..10).collect::<Vec<_>>());
     }
 
+    /// `f`'s output, which must come without waiting for the consumer.
+    fn at_once<F: std::future::Future>(rt: &tokio::runtime::Runtime, f: F) -> F::Output {
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), f).await })
+            .expect("waited for the consumer")
+    }
+
     #[test]
     fn a_batch_goes_in_whole_and_the_next_waits_until_the_consumer_takes() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -335,27 +347,29 @@ mod tests {
         let mut buf = VecDeque::new();
         // Below capacity: a batch of 6 goes in whole, past the capacity of 4.
         let mut batch: Vec<u32> = (0..6).collect();
-        assert!(rt.block_on(ch.push_many(&mut batch)));
+        assert!(at_once(&rt, ch.push_many(&mut batch)));
         assert!(batch.is_empty());
-        // At capacity or more: the next batch waits, untouched, for the consumer.
+        // At capacity or more: the next batch waits, untouched, for the consumer; an
+        // empty one (a read that made no item) does not.
         let mut next: Vec<u32> = (6..8).collect();
         let waited = rt.block_on(async {
             tokio::time::timeout(Duration::from_millis(50), ch.push_many(&mut next)).await
         });
         assert!(waited.is_err(), "pushed into a full channel");
         assert_eq!(next, vec![6, 7]);
+        assert!(at_once(&rt, ch.push_many(&mut Vec::new())));
         assert!(matches!(ch.take_ready(&mut buf), Wait::Ready));
         assert_eq!(
             buf.drain(..).collect::<Vec<_>>(),
             (0..6).collect::<Vec<_>>()
         );
-        assert!(rt.block_on(ch.push_many(&mut next)));
+        assert!(at_once(&rt, ch.push_many(&mut next)));
         assert!(matches!(ch.take_ready(&mut buf), Wait::Ready));
         assert_eq!(buf.drain(..).collect::<Vec<_>>(), vec![6, 7]);
         // A cancelled consumer: the batch is dropped and the producer told to stop.
         let mut last = vec![9];
         ch.cancel();
-        assert!(!rt.block_on(ch.push_many(&mut last)));
+        assert!(!at_once(&rt, ch.push_many(&mut last)));
         assert!(last.is_empty());
     }
 

@@ -21,13 +21,14 @@
 //! cross-thread then). Only when 2,048 documents (or 2 MiB) wait, because no stream
 //! has read since, is the list handed to a task of its own.
 //!
-//! Bounded: at most 2,048 documents or 2 MiB wait, and a document over 64 KiB is freed
-//! at once. With no runtime started in this process (a forked child dropping its
-//! parent's chunks), the list is freed where it is once it is due, as are documents
-//! of `iter_chunks` and other in-memory reads (`py/chunk.rs` never hands those here).
+//! Bounded: at most 2,048 documents or 2 MiB wait (when streams stop, until the next
+//! read), and a document over 64 KiB is freed at once. With no runtime started in this
+//! process (a forked child dropping its parent's chunks), the list is freed where it is
+//! once it is due, as are documents of `iter_chunks` and other in-memory reads
+//! (`py/chunk.rs` never hands those here).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use super::runtime::running;
 use crate::wire::json::Doc;
@@ -61,15 +62,16 @@ fn size(doc: &Doc) -> usize {
     doc.text.len() + std::mem::size_of_val(doc.nodes.as_slice())
 }
 
-fn lock() -> std::sync::MutexGuard<'static, Waiting> {
+fn lock() -> MutexGuard<'static, Waiting> {
     WAITING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Takes every waiting document, leaving room for the next batch.
+/// Takes every waiting document. Nothing is allocated while the lock is held (the
+/// next push reserves the room), so a fork never finds it held by an allocation.
 fn take(waiting: &mut Waiting) -> Vec<Arc<Doc>> {
     DUE.store(false, Ordering::Relaxed);
     waiting.bytes = 0;
-    std::mem::replace(&mut waiting.docs, Vec::with_capacity(BATCH))
+    std::mem::take(&mut waiting.docs)
 }
 
 /// Releases one reference to `doc`; if it is the last, the document is freed on a tokio
@@ -85,7 +87,14 @@ pub fn free_off_thread(doc: Arc<Doc>) {
         return drop(doc);
     }
     let held = {
-        let mut waiting = lock();
+        // Not `lock()`: a tokio thread holds this lock for a moment in `collect`, and a
+        // child forked then would wait on it forever. A document that finds it held is
+        // freed here.
+        let mut waiting = match WAITING.try_lock() {
+            Ok(waiting) => waiting,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return drop(doc),
+        };
         if waiting.docs.capacity() == 0 {
             waiting.docs.reserve_exact(BATCH);
         }
@@ -96,14 +105,17 @@ pub fn free_off_thread(doc: Arc<Doc>) {
             return;
         }
         if count < HELD && bytes < HELD_BYTES {
-            if DUE.load(Ordering::Relaxed) {
+            // Due already: a read will come. Every BATCH documents the runtime is looked
+            // at again (a child forked while a batch was due has none: nothing will read).
+            if DUE.load(Ordering::Relaxed) && count % BATCH != 0 {
                 return;
             }
-            // With no runtime no read will come: freed here, below.
             if running().is_some() {
-                DUE.store(true, Ordering::Release);
+                // Relaxed: the lock orders the list; the flag only says when to look.
+                DUE.store(true, Ordering::Relaxed);
                 return;
             }
+            // No runtime in this process, so no read will come: freed here, below.
         }
         take(&mut waiting)
     };
@@ -149,8 +161,9 @@ mod tests {
         probe
     }
 
-    // One test, so no other test's documents share the list while it runs (stream
-    // tasks, the only other callers of `collect`, run in the Python tests).
+    // One test, so no other test's documents share the list while it runs. Stream tasks,
+    // the only other callers of `collect`, run only in the Python tests: a Rust test that
+    // ran one alongside would free these documents early (this test would fail).
     #[test]
     fn documents_wait_for_a_read_then_a_task_and_large_ones_go_at_once() {
         let _rt = super::super::runtime::runtime();
