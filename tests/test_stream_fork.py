@@ -110,29 +110,43 @@ def test_child_streams_async(server):
 
 
 def test_child_drops_chunks_read_by_its_parent(server):
-    """Released chunks' documents wait for the next stream read (transport/release.rs); a
-    child inherits them, and the parent's chunks, with no runtime to read: it frees them
-    itself, then streams with its own runtime."""
+    """Released chunks' documents wait for the next stream read to free them
+    (transport/release.rs). A child inherits a due list and the parent's chunks, with no
+    runtime and so no read to come: it frees them itself (at most 255 left waiting), then
+    streams with its own runtime; the parent's next stream frees what waits there."""
+    from sserpent._sserpent import _live_tasks, _released_waiting
+
     words = mock_words()
     client = make_client(server)
     chunks = list(chat(client, 1000))
     contents = [c.choices[0].delta.content for c in chunks]
     assert "".join(c or "" for c in contents) == expected_text(words, 1000)
+    # No reader task left in this process (an earlier test's) to read and free the list.
+    for _ in range(250):
+        if _live_tasks() == 0:
+            break
+        time.sleep(0.02)
+    assert _live_tasks() == 0
     kept, dropped = chunks[:700], chunks[700:]
-    del chunks, dropped  # about 300 documents now wait for a read that never comes
+    del chunks, dropped
     gc.collect()
+    assert _released_waiting() >= 256  # due, and no stream read since
 
     def child():
         nonlocal kept
         assert [c.choices[0].delta.content for c in kept] == contents[:700]
         kept = None
         gc.collect()
+        assert _released_waiting() < 256, _released_waiting()
         return text(chat(client, 9)) == expected_text(words, 9)
 
     assert in_child(child) == 0
     assert [c.choices[0].delta.content for c in kept] == contents[:700]
     del kept
+    gc.collect()
+    assert _released_waiting() >= 256
     assert text(chat(client, 5)) == expected_text(words, 5)
+    assert _released_waiting() < 256
 
 
 def test_child_uses_the_default_client(server):

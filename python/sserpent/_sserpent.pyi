@@ -332,6 +332,9 @@ def _clock_ns() -> int:
 def _live_tasks() -> int:
     """Reader tasks alive in this process (leak checks)."""
 
+def _released_waiting() -> int:
+    """Stream documents waiting to be freed on a tokio thread (leak checks)."""
+
 def _fast_alloc() -> List[Tuple[str, Optional[bool]]]:
     """Per class: whether its objects are made directly rather than through pyo3's
     constructor (``None`` before the first one)."""

@@ -42,6 +42,13 @@ fn _live_tasks() -> usize {
     crate::transport::stream::LIVE_TASKS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Internal counters for leak checks: stream documents waiting to be freed on a tokio
+/// thread (`transport/release.rs`).
+#[pyfunction]
+fn _released_waiting() -> usize {
+    crate::transport::release::waiting()
+}
+
 /// Per class made by `alloc::new_object`: `True` once its instances are made directly,
 /// `False` if pyo3's layout did not allow it, `None` before its first instance.
 #[pyfunction]
@@ -57,6 +64,7 @@ fn _fast_alloc(py: Python<'_>) -> Vec<(&'static str, Option<bool>)> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
+    m.add_function(wrap_pyfunction!(_released_waiting, m)?)?;
     m.add_function(wrap_pyfunction!(_fast_alloc, m)?)?;
     m.add_function(wrap_pyfunction!(end_hook::_clock_ns, m)?)?;
     bridge::register(m)?;

@@ -111,10 +111,11 @@ impl<T> Channel<T> {
     /// holds `capacity` items or more; then the whole batch goes in, even past
     /// `capacity`. Returns false when the consumer is gone.
     ///
-    /// The bound on a stream's ready items is then `capacity` and two reads' items in
-    /// the channel and the consumer's buffer, and one more read's in the producer's
-    /// hands, where it was `capacity` twice and one read's (a read is at most 256 KiB
-    /// of body, decoded; `transport/stream.rs`).
+    /// A stream's ready items are then bounded by twice `capacity` and three reads'
+    /// items (the consumer's buffer, taken whole from the channel, and the channel
+    /// each hold less than `capacity` and one read's; the producer holds one more
+    /// read's), where it was twice `capacity` and one read's (a read is at most 256 KiB
+    /// of body, decoded: `transport/stream.rs`).
     ///
     /// Filling up to `capacity` and waiting with the rest made every read of more
     /// than `capacity` items wait for a wake-up from the consumer's thread, and tokio
@@ -135,9 +136,7 @@ impl<T> Channel<T> {
                 }
                 if st.items.len() < self.capacity {
                     st.items.extend(items.drain(..));
-                    if !st.items.is_empty() {
-                        self.wake(st);
-                    }
+                    self.wake(st);
                     return true;
                 }
                 // Full: the consumer must hear about what is queued before we wait.

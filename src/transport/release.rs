@@ -10,7 +10,7 @@
 //! samples at 5,000 streams). The Python thread is the one every stream shares, so
 //! that work is moved: the last reference to a document waits in one list, and once
 //! 256 wait (or 256 KiB of them) the next stream read on a tokio thread takes the
-//! whole list and frees it there ([`collect`], after each read's items are delivered).
+//! whole list and frees it there ([`collect`], as each read's items are handed over).
 //! (Other references, those of the nested chunks read from the same document, are only
 //! a count to lower: dropped at once.)
 //!
@@ -22,10 +22,11 @@
 //! has read since, is the list handed to a task of its own.
 //!
 //! Bounded: at most 2,048 documents or 2 MiB wait (when streams stop, until the next
-//! read), and a document over 64 KiB is freed at once. With no runtime started in this
-//! process (a forked child dropping its parent's chunks), the list is freed where it is
-//! once it is due, as are documents of `iter_chunks` and other in-memory reads
-//! (`py/chunk.rs` never hands those here).
+//! read; fewer than 256 may wait for good), and a document over 64 KiB is freed at
+//! once. With no runtime started in this process (a forked child dropping its parent's
+//! chunks), the list is freed where it is once it is due (in a child that inherited a
+//! due list, at the next 256th document), as are documents of `iter_chunks` and other
+//! in-memory reads (`py/chunk.rs` never hands those here).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -66,8 +67,8 @@ fn lock() -> MutexGuard<'static, Waiting> {
     WAITING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Takes every waiting document. Nothing is allocated while the lock is held (the
-/// next push reserves the room), so a fork never finds it held by an allocation.
+/// Takes every waiting document, allocating nothing while the lock is held (the next
+/// push reserves the room).
 fn take(waiting: &mut Waiting) -> Vec<Arc<Doc>> {
     DUE.store(false, Ordering::Relaxed);
     waiting.bytes = 0;
@@ -132,8 +133,19 @@ pub fn collect() {
     if !DUE.load(Ordering::Relaxed) {
         return;
     }
-    let docs = take(&mut lock());
+    // Not `lock()`: held, the list is being taken by another thread (or, in a child
+    // forked at that moment, never will be released: its reads must not wait on it).
+    let docs = match WAITING.try_lock() {
+        Ok(mut waiting) => take(&mut waiting),
+        Err(TryLockError::Poisoned(e)) => take(&mut e.into_inner()),
+        Err(TryLockError::WouldBlock) => return,
+    };
     drop(docs);
+}
+
+/// Documents waiting to be freed (tests and leak checks).
+pub fn waiting() -> usize {
+    lock().docs.len()
 }
 
 #[cfg(test)]

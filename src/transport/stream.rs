@@ -299,13 +299,14 @@ impl StreamTask {
         metrics.with(|m| {
             m.ended_at.get_or_insert_with(Instant::now);
         });
+        // A stream's end may be the last read for a while: leave no batch waiting (before
+        // the end is pushed, so a consumer that saw it sees this done).
+        release::collect();
         match outcome {
             Ok(()) => channel.push_now(Msg::End),
             Err(fault) => channel.push_now(Msg::Fault(fault)),
         }
         channel.close();
-        // A stream's end may be the last read for a while: leave no batch waiting.
-        release::collect();
     }
 
     async fn work(&mut self) -> Result<(), StreamFault> {
