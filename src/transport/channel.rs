@@ -296,12 +296,16 @@ impl<T> Channel<T> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn bounded_push_waits_for_space() {
-        let rt = tokio::runtime::Builder::new_current_thread()
+    fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn bounded_push_waits_for_space() {
+        let rt = current_thread();
         let ch = Channel::<u32>::new(2);
         let producer = {
             let ch = ch.clone();
@@ -338,10 +342,7 @@ mod tests {
 
     #[test]
     fn a_batch_goes_in_whole_and_the_next_waits_until_the_consumer_takes() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread();
         let ch = Channel::<u32>::new(4);
         let mut buf = VecDeque::new();
         // Below capacity: a batch of 6 goes in whole, past the capacity of 4.
@@ -374,10 +375,7 @@ mod tests {
 
     #[test]
     fn cancel_stops_producer() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread();
         let ch = Channel::<u32>::new(1);
         ch.cancel();
         assert!(!rt.block_on(ch.push(1)));

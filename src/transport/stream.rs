@@ -516,9 +516,11 @@ impl StreamTask {
             }
         });
         out.clear();
-        // Chunks' documents the consumer let go of, freed here (see `release.rs`).
+        let delivered = self.channel.push_many(batch).await;
+        // Chunks' documents the consumer let go of, freed here (see `release.rs`): after
+        // this read's items are on their way, so the frees never delay them.
         release::collect();
-        if !self.channel.push_many(batch).await {
+        if !delivered {
             return false;
         }
         if let Some(f) = fault {

@@ -123,6 +123,13 @@ fn pool() -> Arc<Pool> {
     Pool::new(Duration::from_secs(2), Duration::from_secs(30))
 }
 
+/// A GET of `port`'s root through `pool`, answered.
+async fn get(pool: &Arc<Pool>, port: u16) -> Response {
+    send(pool, &Method::GET, &url(port), &HeaderMap::new(), None)
+        .await
+        .unwrap()
+}
+
 fn url(port: u16) -> reqwest::Url {
     reqwest::Url::parse(&format!("http://127.0.0.1:{port}/v1/chat")).unwrap()
 }
@@ -290,9 +297,7 @@ async fn a_body_cut_short_is_an_error_naming_why() {
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nb\r\ndata: one\n\n\r\n5\r\nda";
     let (port, _seen) = server(vec![ReplyAndClose(cut)]).await;
     let pool = pool();
-    let resp = send(&pool, &Method::GET, &url(port), &HeaderMap::new(), None)
-        .await
-        .unwrap();
+    let resp = get(&pool, port).await;
     let mut resp = resp;
     assert_eq!(resp.chunk().await.unwrap().unwrap(), &b"data: one\n\n"[..]);
     assert_eq!(resp.chunk().await.unwrap().unwrap(), &b"da"[..]);
@@ -309,9 +314,7 @@ async fn a_body_cut_short_is_an_error_naming_why() {
 async fn idle_connections_close_after_the_idle_timeout() {
     let (port, mut seen) = server(vec![Reply(SSE)]).await;
     let pool = Pool::new(Duration::from_secs(2), Duration::from_millis(100));
-    let resp = send(&pool, &Method::GET, &url(port), &HeaderMap::new(), None)
-        .await
-        .unwrap();
+    let resp = get(&pool, port).await;
     body_of(resp).await.unwrap();
     assert_eq!(pool.idle(), 1);
     assert!(matches!(seen.recv().await, Some(Seen::Request(1, _))));
@@ -397,9 +400,7 @@ async fn a_body_read_apart_from_its_head_comes_whole_and_its_connection_is_reuse
     let (port, mut seen) = server(vec![Split(HEAD, body), Split(HEAD, body)]).await;
     let pool = pool();
     for _ in 0..2 {
-        let resp = send(&pool, &Method::GET, &url(port), &HeaderMap::new(), None)
-            .await
-            .unwrap();
+        let resp = get(&pool, port).await;
         // (Normally one read holds both events, copied out of the thread's buffer in
         // one piece; a client slowed past the 50 ms reads them with the head.)
         let (pieces, end) = pieces_of(resp).await;
@@ -417,9 +418,7 @@ async fn bytes_after_the_body_in_its_read_keep_the_connection_out_of_the_pool() 
     let body: &'static [u8] = b"b\r\ndata: one\n\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n";
     let (port, _seen) = server(vec![Split(HEAD, body)]).await;
     let pool = pool();
-    let resp = send(&pool, &Method::GET, &url(port), &HeaderMap::new(), None)
-        .await
-        .unwrap();
+    let resp = get(&pool, port).await;
     assert_eq!(
         pieces_of(resp).await,
         (vec![b"data: one\n\n".to_vec()], None)
@@ -436,9 +435,7 @@ async fn the_events_before_broken_framing_in_the_same_read_come_first() {
     let body: &'static [u8] = b"e\r\ndata: [DONE]\n\n\r\nzz\r\n";
     let (port, _seen) = server(vec![Split(HEAD, body)]).await;
     let pool = pool();
-    let resp = send(&pool, &Method::GET, &url(port), &HeaderMap::new(), None)
-        .await
-        .unwrap();
+    let resp = get(&pool, port).await;
     let (pieces, end) = pieces_of(resp).await;
     assert_eq!(pieces.concat(), b"data: [DONE]\n\n");
     assert_eq!(
