@@ -22,8 +22,10 @@ mod py;
 #[cfg(feature = "python")]
 use pyo3::prelude::*;
 
+// `gil_used`: chunks count the holders of their document under the GIL (py/doc_ref.rs),
+// so a free-threaded interpreter must keep it enabled while this module is loaded.
 #[cfg(feature = "python")]
-#[pymodule]
+#[pymodule(gil_used = true)]
 fn _sserpent(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py::register(m)?;
     Ok(())

@@ -335,6 +335,9 @@ def _live_tasks() -> int:
 def _released_waiting() -> int:
     """Stream documents waiting to be freed on a tokio thread (leak checks)."""
 
+def _doc_refs(chunk: Chunk) -> Tuple[int, int]:
+    """How many chunk objects hold ``chunk``'s document, and its other references (tests)."""
+
 def _fast_alloc() -> List[Tuple[str, Optional[bool]]]:
     """Per class: whether its objects are made directly rather than through pyo3's
     constructor (``None`` before the first one)."""

@@ -366,10 +366,7 @@ impl Pipeline {
         let Ok(nodes) = Doc::tape(data) else {
             return false;
         };
-        let doc = Doc {
-            text: data.to_owned(),
-            nodes,
-        };
+        let doc = Doc::new(data.to_owned(), nodes);
         let done = (doc.node(0).kind == Kind::Object)
             .then(|| doc.get(0, "done"))
             .flatten();
@@ -415,7 +412,7 @@ impl Pipeline {
         let sse::Event {
             event, data, id, ..
         } = ev;
-        let doc = Arc::new(Doc { text: data, nodes });
+        let doc = Arc::new(Doc::new(data, nodes));
         let (mut schema, has_error) = schema::detect(&doc);
         if std::ptr::eq(schema, &schema::ANY) {
             schema = crate::providers::ollama::detect(&doc);

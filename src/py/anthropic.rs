@@ -39,7 +39,7 @@ impl MessageState {
         let chunk = event.cast::<Chunk>().map_err(|_| {
             PyTypeError::new_err("expected an event chunk of an Anthropic messages stream")
         })?;
-        let doc = chunk.get().doc().clone();
+        let doc = chunk.get().doc_arc();
         let mut inner = self.lock();
         inner.snapshot = None;
         inner.state.apply(&doc).map_err(|e| match e {

@@ -136,5 +136,5 @@ pub(super) fn json_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
     let doc = Doc::parse(v.to_string())
         .map_err(|e| PyRuntimeError::new_err(format!("sserpent built invalid JSON: {e}")))?;
     let doc = Arc::new(doc);
-    to_py(py, &doc, 0, &schema::ANY)
+    to_py(py, doc, 0, &schema::ANY)
 }

@@ -34,7 +34,7 @@ impl ChatState {
         let c = chunk
             .cast::<Chunk>()
             .map_err(|_| PyTypeError::new_err("expected a chunk of a chat completion stream"))?;
-        let doc = c.get().doc().clone();
+        let doc = c.get().doc_arc();
         let mut out = Vec::new();
         let fired = lock(&this.inner).state.handle(&doc);
         let fired = match fired {

@@ -9,13 +9,15 @@
 //! and `Event.json()` makes chunks.
 
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicPtr, AtomicU32};
 use std::sync::Arc;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::alloc::{direct_alloc, new_object};
+use super::doc_ref::DocRef;
 use super::values::scalar;
 use crate::providers::openai::schema::{Schema, ANY};
 use crate::transport::release;
@@ -27,7 +29,7 @@ use crate::wire::json::{Doc, Kind};
 #[pyclass(frozen, module = "sserpent", name = "Chunk")]
 pub struct Chunk {
     /// Taken in `drop` (see there); always present before.
-    pub(super) doc: ManuallyDrop<Arc<Doc>>,
+    pub(super) doc: ManuallyDrop<DocRef>,
     pub(super) node: u32,
     pub(super) schema: &'static Schema,
     /// A stream's chunk, whose document a tokio thread made: it is freed there too
@@ -41,8 +43,12 @@ impl Drop for Chunk {
     fn drop(&mut self) {
         // SAFETY: `doc` is taken only here, and the chunk is not used after `drop`.
         let doc = unsafe { ManuallyDrop::take(&mut self.doc) };
-        if self.free_off_thread {
-            release::free_off_thread(doc);
+        // The nested chunks kept in `kept` leave after this one (fields drop after
+        // `drop`): the last of them releases the document.
+        if let Some(doc) = doc.release() {
+            if self.free_off_thread {
+                release::free_off_thread(doc);
+            }
         }
     }
 }
@@ -57,10 +63,11 @@ impl Drop for Chunk {
 /// list a caller could change. Chunks are immutable and hold only chunks, so what is
 /// kept can never form a reference cycle (chunks have no `__traverse__`; none is needed).
 ///
-/// Two atomics rather than a lock or a `OnceLock`: this is set at most once per
-/// chunk, on the per-chunk hot path, where an allocation or a lock would cost more
-/// than the object it saves. The pointer is published first, the node after it,
-/// so a reader that sees the node sees its object.
+/// Read and set only with the GIL held (`get` and `offer` take its token), which orders
+/// them: plain loads and stores (atomic types only to keep the chunk `Sync`), set at
+/// most once per chunk on the per-chunk hot path, where a lock, a compare-and-swap or
+/// an allocation would cost more than the object it saves. Nothing between `offer`'s
+/// test and its stores can call into Python (and so let another thread in).
 struct Kept {
     /// The member's value node, or `NONE`.
     node: AtomicU32,
@@ -80,32 +87,22 @@ impl Kept {
 
     /// The object kept for value node `v`, if that is what is kept.
     fn get<'py>(&self, py: Python<'py>, v: u32) -> Option<Bound<'py, PyAny>> {
-        if self.node.load(Ordering::Acquire) != v {
+        if self.node.load(Relaxed) != v {
             return None;
         }
-        let ptr = self.object.load(Ordering::Acquire);
-        // SAFETY: the node is published after the pointer, which is non-null and owned
-        // by this slot until the chunk is dropped; borrowed here and increfed.
+        let ptr = self.object.load(Relaxed);
+        // SAFETY: a node is set only with its object, which is non-null and owned by
+        // this slot until the chunk is dropped; borrowed here and increfed.
         Some(unsafe { Bound::from_borrowed_ptr(py, ptr) })
     }
 
     /// Keeps `object` for node `v` unless something is kept already.
     fn offer(&self, v: u32, object: &Bound<'_, PyAny>) {
-        if !self.object.load(Ordering::Relaxed).is_null() {
+        if !self.object.load(Relaxed).is_null() {
             return;
         }
-        let ptr = object.clone().into_ptr();
-        match self.object.compare_exchange(
-            std::ptr::null_mut(),
-            ptr,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => self.node.store(v, Ordering::Release),
-            // Another thread kept one first: give our reference back.
-            // SAFETY: `ptr` is the strong reference made just above.
-            Err(_) => unsafe { ffi::Py_DECREF(ptr) },
-        }
+        self.object.store(object.clone().into_ptr(), Relaxed);
+        self.node.store(v, Relaxed);
     }
 }
 
@@ -124,11 +121,7 @@ impl Drop for Kept {
 direct_alloc!(Chunk);
 
 impl Chunk {
-    pub fn new(doc: Arc<Doc>, node: u32, schema: &'static Schema) -> Self {
-        Self::freed(doc, node, schema, false)
-    }
-
-    fn freed(doc: Arc<Doc>, node: u32, schema: &'static Schema, off_thread: bool) -> Self {
+    fn freed(doc: DocRef, node: u32, schema: &'static Schema, off_thread: bool) -> Self {
         Chunk {
             doc: ManuallyDrop::new(doc),
             node,
@@ -139,8 +132,8 @@ impl Chunk {
     }
 
     /// A chunk of node `node` of the same document, freed where this one is.
-    fn nested(&self, node: u32, schema: &'static Schema) -> Self {
-        Self::freed(Arc::clone(&self.doc), node, schema, self.free_off_thread)
+    fn nested(&self, py: Python<'_>, node: u32, schema: &'static Schema) -> Self {
+        Self::freed(self.doc.share(py), node, schema, self.free_off_thread)
     }
 
     /// The Python value of node `idx` of this chunk's document.
@@ -170,7 +163,7 @@ impl Chunk {
             Some(o) => o,
             None => {
                 let schema = self.schema.child(attr);
-                let o = new_object(py, self.nested(target, schema))?.into_any();
+                let o = new_object(py, self.nested(py, target, schema))?.into_any();
                 self.kept.offer(v, &o);
                 o
             }
@@ -182,8 +175,9 @@ impl Chunk {
         }
     }
 
-    pub fn doc(&self) -> &Arc<Doc> {
-        &self.doc
+    /// A reference to this chunk's document of the caller's own.
+    pub fn doc_arc(&self) -> Arc<Doc> {
+        self.doc.to_arc()
     }
 
     /// This object's JSON text exactly as received.
@@ -194,18 +188,18 @@ impl Chunk {
 /// A Python object for one tape node, for attribute and item access.
 pub fn to_py(
     py: Python<'_>,
-    doc: &Arc<Doc>,
+    doc: Arc<Doc>,
     idx: u32,
     schema: &'static Schema,
 ) -> PyResult<Py<PyAny>> {
-    node_to_py(py, doc, false, idx, schema)
+    node_to_py(py, &DocRef::adopt(py, doc), false, idx, schema)
 }
 
 /// Node `idx` of `doc` as a Python object; chunks made from it are freed off the Python
 /// thread if `off_thread` (a stream's document).
 fn node_to_py(
     py: Python<'_>,
-    doc: &Arc<Doc>,
+    doc: &DocRef,
     off_thread: bool,
     idx: u32,
     schema: &'static Schema,
@@ -213,7 +207,7 @@ fn node_to_py(
     let node = doc.node(idx);
     match node.kind {
         Kind::Object => {
-            let chunk = Chunk::freed(doc.clone(), idx, schema, off_thread);
+            let chunk = Chunk::freed(doc.share(py), idx, schema, off_thread);
             Ok(new_object(py, chunk)?.into_any().unbind())
         }
         Kind::Array => {
@@ -254,7 +248,7 @@ fn new_list(
 
 /// The Python value of a whole parsed document (the root node).
 pub fn doc_to_py(py: Python<'_>, doc: Arc<Doc>, schema: &'static Schema) -> PyResult<Py<PyAny>> {
-    root_to_py(py, Chunk::new(doc, 0, schema))
+    root_to_py(py, Chunk::freed(DocRef::adopt(py, doc), 0, schema, false))
 }
 
 /// The same for a stream's chunk, whose document a tokio thread made: freed there too.
@@ -263,7 +257,7 @@ pub fn stream_doc_to_py(
     doc: Arc<Doc>,
     schema: &'static Schema,
 ) -> PyResult<Py<PyAny>> {
-    root_to_py(py, Chunk::freed(doc, 0, schema, true))
+    root_to_py(py, Chunk::freed(DocRef::adopt(py, doc), 0, schema, true))
 }
 
 fn root_to_py(py: Python<'_>, root: Chunk) -> PyResult<Py<PyAny>> {

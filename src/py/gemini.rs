@@ -4,8 +4,6 @@
 //! answers for these names on a Gemini response, with the SDK's return values
 //! (`None` in the same cases).
 
-use std::sync::Arc;
-
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
@@ -18,7 +16,7 @@ pub(super) fn property(py: Python<'_>, chunk: &Chunk, name: &str) -> Option<PyRe
     if !std::ptr::eq(chunk.schema, &GENERATE_CONTENT_RESPONSE) {
         return None;
     }
-    let doc: &Arc<Doc> = &chunk.doc;
+    let doc: &Doc = &chunk.doc;
     let parts = || gemini::first_parts(doc, chunk.node);
     // The SDK's `not ...content.parts`: an empty list reads as none too.
     let nonempty = || parts().filter(|&p| doc.node(p).len > 0);

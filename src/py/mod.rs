@@ -15,6 +15,7 @@ pub mod chunk;
 pub mod chunk_methods;
 pub mod client;
 pub mod client_inner;
+pub mod doc_ref;
 pub mod dump;
 pub mod end_hook;
 pub mod errors;
@@ -49,6 +50,15 @@ fn _released_waiting() -> usize {
     crate::transport::release::waiting()
 }
 
+/// For a chunk: how many chunk objects hold its document (`doc_ref.rs`), and how many
+/// `Arc` references it has besides the one this call makes (theirs is one of them).
+#[pyfunction]
+fn _doc_refs(chunk: &Bound<'_, chunk::Chunk>) -> (u32, usize) {
+    let doc = chunk.get().doc_arc();
+    let holders = doc.holders.load(std::sync::atomic::Ordering::Relaxed);
+    (holders, std::sync::Arc::strong_count(&doc) - 1)
+}
+
 /// Per class made by `alloc::new_object`: `True` once its instances are made directly,
 /// `False` if pyo3's layout did not allow it, `None` before its first instance.
 #[pyfunction]
@@ -65,6 +75,7 @@ fn _fast_alloc(py: Python<'_>) -> Vec<(&'static str, Option<bool>)> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(_released_waiting, m)?)?;
+    m.add_function(wrap_pyfunction!(_doc_refs, m)?)?;
     m.add_function(wrap_pyfunction!(_fast_alloc, m)?)?;
     m.add_function(wrap_pyfunction!(end_hook::_clock_ns, m)?)?;
     bridge::register(m)?;

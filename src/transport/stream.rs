@@ -595,10 +595,7 @@ impl StreamTask {
         };
         match Doc::tape(&event.data) {
             Ok(nodes) => {
-                let doc = Arc::new(Doc {
-                    text: event.data,
-                    nodes,
-                });
+                let doc = Arc::new(Doc::new(event.data, nodes));
                 let (mut schema, _) = crate::providers::openai::schema::detect(&doc);
                 if std::ptr::eq(schema, &crate::providers::openai::schema::ANY) {
                     schema = crate::providers::ollama::detect(&doc);

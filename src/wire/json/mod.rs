@@ -9,6 +9,7 @@
 //! that parses here never fails later.
 
 use std::fmt;
+use std::sync::atomic::AtomicU32;
 
 mod tape;
 use tape::parse_tape;
@@ -90,12 +91,27 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 pub struct Doc {
     pub text: String,
     pub nodes: Vec<Node>,
+    /// How many objects share one reference to this document on behalf of a single
+    /// owner that orders its own accesses, so that it can count them without atomic
+    /// instructions: the Python bindings' chunk objects, under the interpreter's lock
+    /// (`py/doc_ref.rs`). 0 while no such owner holds one. Only plain loads and stores
+    /// touch it; an atomic type just makes the document shareable across threads.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) holders: AtomicU32,
 }
 
 impl Doc {
+    pub fn new(text: String, nodes: Vec<Node>) -> Doc {
+        Doc {
+            text,
+            nodes,
+            holders: AtomicU32::new(0),
+        }
+    }
+
     pub fn parse(text: String) -> Result<Doc, JsonError> {
         let nodes = Self::tape(&text)?;
-        Ok(Doc { text, nodes })
+        Ok(Doc::new(text, nodes))
     }
 
     /// Validates `text` and builds its tape; `Doc { text, nodes }` then owns both.
