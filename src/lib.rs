@@ -23,7 +23,8 @@ mod py;
 use pyo3::prelude::*;
 
 // `gil_used`: chunks count the holders of their document under the GIL (py/doc_ref.rs),
-// so a free-threaded interpreter must keep it enabled while this module is loaded.
+// so a free-threaded interpreter enables it to load this module (and one forced to run
+// without it gets an ImportError: `py::require_gil`).
 #[cfg(feature = "python")]
 #[pymodule(gil_used = true)]
 fn _sserpent(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -39,10 +39,9 @@ impl MessageState {
         let chunk = event.cast::<Chunk>().map_err(|_| {
             PyTypeError::new_err("expected an event chunk of an Anthropic messages stream")
         })?;
-        let doc = chunk.get().doc_arc();
         let mut inner = self.lock();
         inner.snapshot = None;
-        inner.state.apply(&doc).map_err(|e| match e {
+        inner.state.apply(&chunk.get().doc).map_err(|e| match e {
             ApplyError::ToolInput(m) => PyValueError::new_err(m),
             ApplyError::Shape(m) => PyRuntimeError::new_err(m),
         })

@@ -34,9 +34,8 @@ impl ChatState {
         let c = chunk
             .cast::<Chunk>()
             .map_err(|_| PyTypeError::new_err("expected a chunk of a chat completion stream"))?;
-        let doc = c.get().doc_arc();
         let mut out = Vec::new();
-        let fired = lock(&this.inner).state.handle(&doc);
+        let fired = lock(&this.inner).state.handle(&c.get().doc);
         let fired = match fired {
             Ok(f) => f,
             Err(HandleError::Finish(reason)) => {

@@ -63,7 +63,7 @@ impl Drop for Chunk {
 /// list a caller could change. Chunks are immutable and hold only chunks, so what is
 /// kept can never form a reference cycle (chunks have no `__traverse__`; none is needed).
 ///
-/// Read and set only with the GIL held (`get` and `offer` take its token), which orders
+/// Read and set only with the GIL held (`get` takes its token, `offer` a bound object), which orders
 /// them: plain loads and stores (atomic types only to keep the chunk `Sync`), set at
 /// most once per chunk on the per-chunk hot path, where a lock, a compare-and-swap or
 /// an allocation would cost more than the object it saves. Nothing between `offer`'s
@@ -110,8 +110,9 @@ impl Drop for Kept {
     fn drop(&mut self) {
         let ptr = *self.object.get_mut();
         if !ptr.is_null() {
-            // SAFETY: chunks are dropped in their `tp_dealloc`, attached to the
-            // interpreter; the pointer is this slot's own strong reference.
+            // SAFETY: chunks are dropped with the GIL held (in their `tp_dealloc`, or
+            // made and dropped unshared in a function that holds it); the pointer is
+            // this slot's own strong reference.
             unsafe { ffi::Py_DECREF(ptr) };
         }
     }
@@ -175,9 +176,11 @@ impl Chunk {
         }
     }
 
-    /// A reference to this chunk's document of the caller's own.
-    pub fn doc_arc(&self) -> Arc<Doc> {
-        self.doc.to_arc()
+    /// How many chunk objects hold this chunk's document, and how many `Arc`
+    /// references it has (the holders' one and any other): `_doc_refs`, for tests.
+    pub(super) fn doc_refs(&self) -> (u32, usize) {
+        let doc = self.doc.to_arc();
+        (doc.holders.load(Relaxed), Arc::strong_count(&doc) - 1)
     }
 
     /// This object's JSON text exactly as received.

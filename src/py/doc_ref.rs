@@ -9,7 +9,8 @@
 //! made and dropped by a thread holding the GIL (a `Python<'_>` token to make one, and
 //! `tp_dealloc` to drop one), and nothing between a load and its store can call into
 //! Python, so the GIL orders them. The module asks for the GIL (`gil_used = true` in
-//! `lib.rs`), so a free-threaded interpreter keeps it enabled while sserpent is loaded.
+//! `lib.rs`): a free-threaded interpreter enables it to import sserpent, and one told to
+//! keep it off (`PYTHON_GIL=0`) gets an `ImportError` (`py::require_gil`).
 //!
 //! The last holder to go gives the shared reference back (freed off the Python thread
 //! for a stream's documents: `transport/release.rs`). Other `Arc`s of the same document
@@ -26,8 +27,9 @@ use pyo3::Python;
 use crate::wire::json::Doc;
 
 /// A holder of the one reference the chunks of a document share. Made and dropped only
-/// with the GIL held (see the module comment).
-pub struct DocRef(NonNull<Doc>);
+/// with the GIL held (see the module comment): kept inside chunk objects, or made and
+/// dropped within one function that holds it.
+pub(super) struct DocRef(NonNull<Doc>);
 
 // SAFETY: the document is `Send + Sync`; the holder count is only touched with the GIL
 // held (module comment), which makes its plain loads and stores exclusive.

@@ -37,6 +37,24 @@ pub mod waiter;
 
 use pyo3::prelude::*;
 
+/// Chunk objects count the holders of their document under the GIL (`doc_ref.rs`).
+/// The module declares that it needs it (`gil_used` in `lib.rs`), so a free-threaded
+/// interpreter enables it to import sserpent, unless told not to (`PYTHON_GIL=0`,
+/// `-X gil=0`): then the import fails here, rather than chunks racing later.
+fn require_gil(py: Python<'_>) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    let Ok(is_gil_enabled) = sys.getattr("_is_gil_enabled") else {
+        return Ok(()); // before 3.13: always enabled
+    };
+    if is_gil_enabled.call0()?.is_truthy()? {
+        return Ok(());
+    }
+    Err(pyo3::exceptions::PyImportError::new_err(
+        "sserpent needs the GIL, which this interpreter runs without (PYTHON_GIL=0 or -X gil=0): \
+         run it with the GIL enabled",
+    ))
+}
+
 /// Internal counters for leak checks: live reader tasks.
 #[pyfunction]
 fn _live_tasks() -> usize {
@@ -51,12 +69,10 @@ fn _released_waiting() -> usize {
 }
 
 /// For a chunk: how many chunk objects hold its document (`doc_ref.rs`), and how many
-/// `Arc` references it has besides the one this call makes (theirs is one of them).
+/// `Arc` references it has (the holders' one and any other).
 #[pyfunction]
 fn _doc_refs(chunk: &Bound<'_, chunk::Chunk>) -> (u32, usize) {
-    let doc = chunk.get().doc_arc();
-    let holders = doc.holders.load(std::sync::atomic::Ordering::Relaxed);
-    (holders, std::sync::Arc::strong_count(&doc) - 1)
+    chunk.get().doc_refs()
 }
 
 /// Per class made by `alloc::new_object`: `True` once its instances are made directly,
@@ -73,6 +89,7 @@ fn _fast_alloc(py: Python<'_>) -> Vec<(&'static str, Option<bool>)> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    require_gil(m.py())?;
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(_released_waiting, m)?)?;
     m.add_function(wrap_pyfunction!(_doc_refs, m)?)?;

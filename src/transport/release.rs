@@ -11,8 +11,8 @@
 //! that work is moved: the last reference to a document waits in one list, and once
 //! 256 wait (or 256 KiB of them) the next stream read on a tokio thread takes the
 //! whole list and frees it there ([`collect`], as each read's items are handed over).
-//! (Other references, those of the nested chunks read from the same document, are only
-//! a count to lower: dropped at once.)
+//! (The chunk objects of one document share one reference, `py/doc_ref.rs`: the last of
+//! them to go hands it here. Any other reference is only a count to lower: dropped at once.)
 //!
 //! No task is spawned for it while reads come: spawning one from the Python thread (as
 //! this module first did, every 256 documents) woke the idle worker, which then often

@@ -114,7 +114,7 @@ impl Doc {
         Ok(Doc::new(text, nodes))
     }
 
-    /// Validates `text` and builds its tape; `Doc { text, nodes }` then owns both.
+    /// Validates `text` and builds its tape; `Doc::new(text, nodes)` then owns both.
     pub fn tape(text: &str) -> Result<Vec<Node>, JsonError> {
         if text.len() >= u32::MAX as usize {
             return Err(JsonError {
