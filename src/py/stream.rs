@@ -42,6 +42,8 @@ const SIGNAL_POLL: Duration = Duration::from_millis(50);
 pub(super) struct Consumer {
     started: bool,
     buf: VecDeque<Msg>,
+    /// How many of `buf`'s first items `final()`'s fold has seen (`fold_taken`).
+    folded: usize,
     pub(super) finished: bool,
     pub(super) view: Option<View>,
     head: Option<ResponseHead>,
@@ -70,6 +72,13 @@ pub struct Stream {
     view_tx: tokio::sync::watch::Sender<Option<View>>,
     /// Called once when the stream ends, fails or is closed (telemetry, logging).
     pub(super) end_hook: EndHook,
+}
+
+impl Consumer {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.folded = 0;
+    }
 }
 
 impl Drop for Stream {
@@ -119,6 +128,7 @@ impl Stream {
             consumer: Mutex::new(Consumer {
                 started: false,
                 buf: VecDeque::new(),
+                folded: 0,
                 finished: false,
                 view: None,
                 head: None,
@@ -225,11 +235,13 @@ impl Stream {
             if want == Want::Head && c.head.is_some() {
                 return Ok(Step::End);
             }
+            self.fold_taken(c);
             if let Some(msg) = c.buf.front() {
                 if want == Want::Head && !matches!(msg, Msg::Head(_) | Msg::Fault(_)) {
                     return Ok(Step::End);
                 }
                 let msg = c.buf.pop_front().expect("front exists");
+                c.folded = c.folded.saturating_sub(1);
                 match msg {
                     Msg::Head(h) => {
                         c.head = Some(h);
@@ -243,7 +255,7 @@ impl Stream {
                     Msg::Text(t) => return Ok(Step::Value(new_str(py, &t))),
                     Msg::Fault(f) => {
                         c.finished = true;
-                        c.buf.clear();
+                        c.clear();
                         self.shutdown();
                         let err = self.fault_to_pyerr(py, f);
                         self.fire_end_with(py, c, Some(err.value(py).as_any()));
@@ -251,7 +263,7 @@ impl Stream {
                     }
                     Msg::End => {
                         c.finished = true;
-                        c.buf.clear();
+                        c.clear();
                         self.fire_end_with(py, c, None);
                         return Ok(Step::End);
                     }
@@ -270,6 +282,24 @@ impl Stream {
                 Wait::Empty => return Ok(Step::Pending),
             }
         }
+    }
+
+    /// Folds the chunks a refill brought into `final()`'s result, when this consumer
+    /// reads chunks (other views' reader task folds them: their documents do not come
+    /// here). The reader task, not this thread, bounds a single stream back to back:
+    /// folding here, once per refill, takes about a tenth of its work off it, and the
+    /// tapes folded are the ones this thread reads next.
+    fn fold_taken(&self, c: &mut Consumer) {
+        if c.folded >= c.buf.len() || c.view != Some(View::Chunks) {
+            return;
+        }
+        let mut acc = self.acc.lock().unwrap_or_else(|e| e.into_inner());
+        for msg in c.buf.range(c.folded..) {
+            if let Msg::Item(Item::Chunk(p)) = msg {
+                acc.add(p);
+            }
+        }
+        c.folded = c.buf.len();
     }
 
     /// Sync consumer: waits with the GIL released, checking for Ctrl-C.
@@ -420,7 +450,7 @@ impl Stream {
     pub(crate) fn close_now(&self) {
         if let Ok(mut c) = self.consumer.try_lock() {
             c.finished = true;
-            c.buf.clear();
+            c.clear();
         }
         self.shutdown();
         if self.end_hook.is_set() {
@@ -433,7 +463,7 @@ impl Stream {
     pub(crate) fn close_with(&self, py: Python<'_>, error: &Bound<'_, PyAny>) {
         if let Ok(mut c) = self.consumer.try_lock() {
             c.finished = true;
-            c.buf.clear();
+            c.clear();
         }
         self.shutdown();
         self.fire_end(py, Some(error));

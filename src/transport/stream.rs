@@ -469,7 +469,8 @@ impl StreamTask {
         if out.is_empty() {
             return true;
         }
-        if let Some(acc) = &self.acc {
+        // A chunk consumer folds what it takes itself (`py/stream.rs`, `fold_taken`).
+        if let Some(acc) = self.acc.as_ref().filter(|_| self.resolved != View::Chunks) {
             let mut acc = acc.lock().unwrap_or_else(|e| e.into_inner());
             for item in out.iter() {
                 if let Ok(Item::Chunk(c)) = item {
