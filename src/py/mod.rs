@@ -75,6 +75,13 @@ fn _doc_refs(chunk: &Bound<'_, chunk::Chunk>) -> (u32, usize) {
     chunk.get().doc_refs()
 }
 
+/// Whether a stream's consumer has taken over `final()`'s fold from its reader task
+/// (`Msg::ConsumerFolds`; tests). `None` while the stream is being read elsewhere.
+#[pyfunction]
+fn _consumer_folds(stream: &Bound<'_, stream::Stream>) -> Option<bool> {
+    stream.get().consumer.try_lock().ok().map(|c| c.folds)
+}
+
 /// Per class made by `alloc::new_object`: `True` once its instances are made directly,
 /// `False` if pyo3's layout did not allow it, `None` before its first instance.
 #[pyfunction]
@@ -93,6 +100,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(_released_waiting, m)?)?;
     m.add_function(wrap_pyfunction!(_doc_refs, m)?)?;
+    m.add_function(wrap_pyfunction!(_consumer_folds, m)?)?;
     m.add_function(wrap_pyfunction!(_fast_alloc, m)?)?;
     m.add_function(wrap_pyfunction!(end_hook::_clock_ns, m)?)?;
     bridge::register(m)?;

@@ -42,8 +42,11 @@ const SIGNAL_POLL: Duration = Duration::from_millis(50);
 pub(super) struct Consumer {
     started: bool,
     buf: VecDeque<Msg>,
-    /// How many of `buf`'s first items `final()`'s fold has seen (`fold_taken`).
+    /// How many of `buf`'s first items `final()`'s fold has looked at (`fold_taken`).
     folded: usize,
+    /// The reader task said so (`Msg::ConsumerFolds`): chunks taken from here on are
+    /// folded by this consumer.
+    pub(super) folds: bool,
     pub(super) finished: bool,
     pub(super) view: Option<View>,
     head: Option<ResponseHead>,
@@ -129,6 +132,7 @@ impl Stream {
                 started: false,
                 buf: VecDeque::new(),
                 folded: 0,
+                folds: false,
                 finished: false,
                 view: None,
                 head: None,
@@ -247,6 +251,7 @@ impl Stream {
                         c.head = Some(h);
                         continue;
                     }
+                    Msg::ConsumerFolds => continue,
                     Msg::Item(_) | Msg::Text(_) if want == Want::Drain => continue,
                     Msg::Item(Item::Chunk(c)) => {
                         return stream_doc_to_py(py, c.doc, c.schema).map(Step::Value)
@@ -284,14 +289,30 @@ impl Stream {
         }
     }
 
-    /// Folds the chunks a refill brought into `final()`'s result, when this consumer
-    /// reads chunks (other views' reader task folds them: their documents do not come
-    /// here). The reader task, not this thread, bounds a single stream back to back:
-    /// folding here, once per refill, takes about a tenth of its work off it, and the
+    /// Folds the chunks a refill brought into `final()`'s result, once the reader task
+    /// has handed the fold over (`Msg::ConsumerFolds`: a stream read faster than it is
+    /// consumed, bound by that task; see `StreamTask::deliver`). Once per refill, and the
     /// tapes folded are the ones this thread reads next.
     fn fold_taken(&self, c: &mut Consumer) {
-        if c.folded >= c.buf.len() || c.view != Some(View::Chunks) {
+        if c.folded >= c.buf.len() {
             return;
+        }
+        if !c.folds {
+            // Only the hand-over can start it, and it comes before the chunks it is for.
+            match c
+                .buf
+                .range(c.folded..)
+                .position(|m| matches!(m, Msg::ConsumerFolds))
+            {
+                Some(at) => {
+                    c.folds = true;
+                    c.folded += at;
+                }
+                None => {
+                    c.folded = c.buf.len();
+                    return;
+                }
+            }
         }
         let mut acc = self.acc.lock().unwrap_or_else(|e| e.into_inner());
         for msg in c.buf.range(c.folded..) {

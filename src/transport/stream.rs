@@ -58,6 +58,9 @@ pub enum Msg {
     Head(ResponseHead),
     Item(Item),
     Text(String),
+    /// From here on the consumer folds the chunks it takes into `final()`'s result
+    /// (those before were folded by the reader task: see `StreamTask::deliver`).
+    ConsumerFolds,
     Fault(StreamFault),
     End,
 }
@@ -229,6 +232,18 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 const DRAIN_WAIT: Duration = Duration::from_millis(200);
 /// Bytes gathered from frames already received before a batch is handed over.
 const BATCH_BYTES: usize = 256 * 1024;
+/// Items in one delivery from which a chunk consumer folds `final()`'s result itself
+/// (see `deliver`): a 64 KiB read of content chunks is about 300; a paced stream's, one.
+const CONSUMER_FOLDS_AT: usize = 64;
+
+/// What the deliveries of one stream have done so far.
+#[derive(Default)]
+struct Delivered {
+    /// A chunk carried text (the first one's is looked for; then only `text()`'s).
+    seen_text: bool,
+    /// `Msg::ConsumerFolds` was sent: this task folds no more chunks.
+    consumer_folds: bool,
+}
 
 /// The read-idle timeout, restarted by every read without touching tokio's
 /// timer wheel per read: the timer is armed once and, when it fires early
@@ -356,7 +371,7 @@ impl StreamTask {
         }
         let mut out = Out::new();
         let mut batch = Vec::new();
-        let mut seen_text = false;
+        let mut so_far = Delivered::default();
         let read_timeout = self.opts.read_timeout;
         let mut idle = IdleTimer::new(read_timeout);
         let mut body = Decoding::new(&resp);
@@ -369,7 +384,7 @@ impl StreamTask {
             idle.touch(at);
             match read {
                 Err(_) => {
-                    self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
+                    self.deliver(&mut out, &mut batch, at, &mut so_far).await;
                     return Err(StreamFault::Http(HttpError::Timeout(format!(
                         "no data received for {:.3}s (read_timeout) after {} chunks",
                         read_timeout.as_secs_f64(),
@@ -377,7 +392,7 @@ impl StreamTask {
                     ))));
                 }
                 Ok(Err(e)) => {
-                    self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
+                    self.deliver(&mut out, &mut batch, at, &mut so_far).await;
                     let chunks = metrics.with(|m| m.chunks);
                     return Err(broken(&e, chunks));
                 }
@@ -412,7 +427,7 @@ impl StreamTask {
                     match ended {
                         Some(Ok(())) => body.finish(&mut pipeline, &mut out),
                         Some(Err(e)) if body.ok() => {
-                            self.deliver(&mut out, &mut batch, at, &mut seen_text).await;
+                            self.deliver(&mut out, &mut batch, at, &mut so_far).await;
                             let chunks = metrics.with(|m| m.chunks);
                             return Err(broken(&e, chunks));
                         }
@@ -421,13 +436,13 @@ impl StreamTask {
                     loop {
                         if !body.ok() && !pipeline.finished() {
                             // Everything decoded before the corrupt or missing part goes first.
-                            if self.deliver(&mut out, &mut batch, at, &mut seen_text).await {
+                            if self.deliver(&mut out, &mut batch, at, &mut so_far).await {
                                 let chunks = metrics.with(|m| m.chunks);
                                 return Err(body.fault(chunks).expect("failed"));
                             }
                             return Ok(());
                         }
-                        if !self.deliver(&mut out, &mut batch, at, &mut seen_text).await
+                        if !self.deliver(&mut out, &mut batch, at, &mut so_far).await
                             || ended.is_some()
                         {
                             return Ok(());
@@ -446,7 +461,7 @@ impl StreamTask {
                 }
                 Ok(Ok(None)) => {
                     body.finish(&mut pipeline, &mut out);
-                    if self.deliver(&mut out, &mut batch, at, &mut seen_text).await {
+                    if self.deliver(&mut out, &mut batch, at, &mut so_far).await {
                         if let Some(fault) = body.fault(metrics.with(|m| m.chunks)) {
                             return Err(fault);
                         }
@@ -464,13 +479,27 @@ impl StreamTask {
         out: &mut Out,
         batch: &mut Vec<Msg>,
         at: Instant,
-        seen_text: &mut bool,
+        so_far: &mut Delivered,
     ) -> bool {
         if out.is_empty() {
             return true;
         }
-        // A chunk consumer folds what it takes itself (`py/stream.rs`, `fold_taken`).
-        if let Some(acc) = self.acc.as_ref().filter(|_| self.resolved != View::Chunks) {
+        // `final()`'s fold. A stream read faster than its consumer takes it (one this
+        // large delivery in) is bound by this task, where the fold was a tenth of the
+        // work while the consumer's thread had room: from then on, a chunk consumer folds
+        // what it takes (`py/stream.rs`, `fold_taken`), told by `ConsumerFolds`. Every
+        // chunk before that message was folded here before it was pushed, so the fold
+        // still sees them in order. Many slow streams keep it here: their consumers share
+        // one Python thread, and a chunk's fold there costs more than a batch's.
+        if self.resolved == View::Chunks
+            && !so_far.consumer_folds
+            && self.acc.is_some()
+            && out.len() >= CONSUMER_FOLDS_AT
+        {
+            so_far.consumer_folds = true;
+            batch.push(Msg::ConsumerFolds);
+        }
+        if let Some(acc) = self.acc.as_ref().filter(|_| !so_far.consumer_folds) {
             let mut acc = acc.lock().unwrap_or_else(|e| e.into_inner());
             for item in out.iter() {
                 if let Ok(Item::Chunk(c)) = item {
@@ -480,6 +509,7 @@ impl StreamTask {
         }
         let mut fault = None;
         let resolved = self.resolved;
+        let seen_text = &mut so_far.seen_text;
         self.metrics.with(|m| {
             for item in out.drain(..) {
                 match item {

@@ -1,0 +1,164 @@
+"""``final()``'s fold moves from the reader task to the consumer when a stream comes faster than
+it is read (a delivery of 64 chunks or more: ``StreamTask::deliver``, ``Stream::fold_taken``).
+
+A scripted server sends a stream in three parts: paced chunks one write at a time (the task
+folds them), a burst of 2,000 in one write (the task hands the fold over, the consumer folds
+from there), then paced chunks again and the usage chunk (still the consumer's). The result
+must be exactly the fold of every chunk once, in order, however the stream is read; and a
+stream that is never fast keeps the fold in the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, List
+
+import pytest
+import sserpent
+from sserpent._sserpent import _consumer_folds
+
+BODY = {"model": "m", "stream": True, "messages": []}
+PACED, BURST = 8, 2000
+
+
+def chunk(i: int, **delta: Any) -> bytes:
+    data = {"id": "c1", "object": "chat.completion.chunk", "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+def word(i: int) -> str:
+    return f"w{i} "
+
+
+def script(burst: bool) -> List[bytes]:
+    """The writes: each an SSE piece sent on its own, 20 ms apart."""
+    n = 0
+    writes = [chunk(0, role="assistant", content="")]
+    for _ in range(PACED):
+        writes.append(chunk(n, content=word(n)))
+        n += 1
+    if burst:
+        writes.append(b"".join(chunk(n + k, content=word(n + k)) for k in range(BURST)))
+        n += BURST
+    for _ in range(PACED):
+        writes.append(chunk(n, content=word(n)))
+        n += 1
+    last = {"id": "c1", "object": "chat.completion.chunk", "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": n + 3}}
+    writes.append(b"data: " + json.dumps(last).encode() + b"\n\ndata: [DONE]\n\n")
+    return writes
+
+
+def expected_text(burst: bool) -> str:
+    return "".join(word(i) for i in range(2 * PACED + (BURST if burst else 0)))
+
+
+@contextmanager
+def scripted_server(writes: List[bytes]) -> Iterator[str]:
+    """Answers every request with ``writes``, one HTTP chunk each, 20 ms apart."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                         b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n")
+            for piece in writes:
+                time.sleep(0.02)
+                conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            conn.sendall(b"0\r\n\r\n")
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def check(result: Any, burst: bool) -> None:
+    n = 2 * PACED + (BURST if burst else 0)
+    assert result.text == expected_text(burst)
+    assert (result.role, result.finish_reason) == ("assistant", "stop")
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.total_tokens) == (3, n, n + 3)
+
+
+@pytest.mark.parametrize("read", ["iterate", "final_only", "half_then_final", "late"])
+def test_a_burst_hands_the_fold_to_the_consumer_and_every_chunk_counts_once(read: str) -> None:
+    with scripted_server(script(burst=True)) as url:
+        s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
+        texts = []
+        if read == "late":
+            # The first chunk fixes the view; the rest is read once the paced chunks, the
+            # hand-over and the burst are all queued: one refill then takes chunks the task
+            # folded and chunks it left to the consumer.
+            assert next(s).choices[0].delta.role == "assistant"
+            time.sleep(0.1 + PACED * 0.02)
+            read = "iterate"
+        if read == "iterate":
+            texts = [c.choices[0].delta.content for c in s if c.choices and c.choices[0].delta.content]
+            assert "".join(texts) == expected_text(True)
+        elif read == "half_then_final":
+            for c in s:
+                texts.append(c.choices[0].delta.content)
+                if len(texts) == PACED + BURST // 2:
+                    break
+        check(s.final(), burst=True)
+        assert _consumer_folds(s) is True
+
+
+def test_async_iteration_with_the_hand_over() -> None:
+    async def main() -> Any:
+        with scripted_server(script(burst=True)) as url:
+            s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
+            n = 0
+            async for _ in s:
+                n += 1
+            assert n == 2 * PACED + BURST + 2
+            return s, await s.afinal()
+
+    s, result = asyncio.run(main())
+    check(result, burst=True)
+    assert _consumer_folds(s) is True
+
+
+def test_a_paced_stream_keeps_the_fold_in_the_reader_task() -> None:
+    with scripted_server(script(burst=False)) as url:
+        s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
+        assert len(list(s)) == 2 * PACED + 2
+        check(s.final(), burst=False)
+        assert _consumer_folds(s) is False
+
+
+def test_the_text_view_is_folded_by_the_task_even_in_a_burst() -> None:
+    with scripted_server(script(burst=True)) as url:
+        s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
+        assert "".join(s.text()) == expected_text(True)
+        check(s.final(), burst=True)
+        assert _consumer_folds(s) is False
