@@ -71,12 +71,18 @@ def scripted_server(writes: List[bytes]) -> Iterator[str]:
         with conn:
             data = b""
             while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
+                more = conn.recv(65536)
+                if not more:
+                    return
+                data += more
             head, _, body = data.partition(b"\r\n\r\n")
             length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                            if line.lower().startswith(b"content-length:")), 0)
             while len(body) < length:
-                body += conn.recv(65536)
+                more = conn.recv(65536)
+                if not more:
+                    return
+                body += more
             conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                          b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n")
             for piece in writes:
@@ -115,11 +121,11 @@ def test_a_burst_hands_the_fold_to_the_consumer_and_every_chunk_counts_once(read
         s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
         texts = []
         if read == "late":
-            # The first chunk fixes the view; the rest is read once the paced chunks, the
-            # hand-over and the burst are all queued: one refill then takes chunks the task
-            # folded and chunks it left to the consumer.
+            # The first chunk fixes the view; the rest is read once the whole stream is
+            # written (about 0.4 s) and queued: one refill then takes chunks the task folded
+            # and chunks it left to the consumer.
             assert next(s).choices[0].delta.role == "assistant"
-            time.sleep(0.1 + PACED * 0.02)
+            time.sleep(0.7)
             read = "iterate"
         if read == "iterate":
             texts = [c.choices[0].delta.content for c in s if c.choices and c.choices[0].delta.content]
@@ -162,3 +168,18 @@ def test_the_text_view_is_folded_by_the_task_even_in_a_burst() -> None:
         assert "".join(s.text()) == expected_text(True)
         check(s.final(), burst=True)
         assert _consumer_folds(s) is False
+
+
+def test_chunks_still_queued_when_the_stream_is_closed_are_folded_too() -> None:
+    """What the reader task had folded before the hand-over, the consumer folds on close:
+    `final()` (and the end hook's telemetry) after `close()` still see every chunk read."""
+    with scripted_server(script(burst=True)) as url:
+        s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
+        assert next(s).choices[0].delta.role == "assistant"
+        time.sleep(0.7)  # the whole stream is written; the task fills the channel
+        for _ in range(5):
+            next(s)  # the first refill takes what was queued; the task queues the rest
+        time.sleep(0.3)
+        assert _consumer_folds(s) is True
+        s.close()
+        check(s.final(), burst=True)

@@ -76,7 +76,8 @@ fn _doc_refs(chunk: &Bound<'_, chunk::Chunk>) -> (u32, usize) {
 }
 
 /// Whether a stream's consumer has taken over `final()`'s fold from its reader task
-/// (`Msg::ConsumerFolds`; tests). `None` while the stream is being read elsewhere.
+/// (`Msg::ConsumerFolds`; tests). `None` while the stream is being read elsewhere (or
+/// its consumer's lock is poisoned).
 #[pyfunction]
 fn _consumer_folds(stream: &Bound<'_, stream::Stream>) -> Option<bool> {
     stream.get().consumer.try_lock().ok().map(|c| c.folds)

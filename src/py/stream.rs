@@ -86,6 +86,9 @@ impl Consumer {
 
 impl Drop for Stream {
     fn drop(&mut self) {
+        if let Ok(mut c) = self.consumer.try_lock() {
+            self.fold_queued(&mut c);
+        }
         self.shutdown();
         if self.end_hook.is_set() {
             Python::attach(|py| self.fire_end(py, None));
@@ -290,9 +293,10 @@ impl Stream {
     }
 
     /// Folds the chunks a refill brought into `final()`'s result, once the reader task
-    /// has handed the fold over (`Msg::ConsumerFolds`: a stream read faster than it is
-    /// consumed, bound by that task; see `StreamTask::deliver`). Once per refill, and the
-    /// tapes folded are the ones this thread reads next.
+    /// has handed the fold over (`Msg::ConsumerFolds`: a stream read in large batches,
+    /// bound by that task; see `StreamTask::deliver`). Called on every step; it does
+    /// something only after a refill, for all its chunks at once, and the tapes folded
+    /// are the ones this thread reads next.
     fn fold_taken(&self, c: &mut Consumer) {
         if c.folded >= c.buf.len() {
             return;
@@ -321,6 +325,15 @@ impl Stream {
             }
         }
         c.folded = c.buf.len();
+    }
+
+    /// A stream ending early (closed, dropped, interrupted): the chunks taken or queued
+    /// are folded, as the reader task folded everything it had read before the hand-over
+    /// (what `final()` and the end hook's telemetry see). Before the channel is cancelled,
+    /// which drops what it holds.
+    fn fold_queued(&self, c: &mut Consumer) {
+        let _ = self.channel.take_ready(&mut c.buf);
+        self.fold_taken(c);
     }
 
     /// Sync consumer: waits with the GIL released, checking for Ctrl-C.
@@ -361,6 +374,7 @@ impl Stream {
                     let buf = &mut c.buf;
                     py.detach(|| channel.wait_sync(buf, slice));
                     if let Err(e) = py.check_signals() {
+                        self.fold_queued(&mut c);
                         c.finished = true;
                         self.shutdown();
                         self.fire_end_with(py, &c, Some(e.value(py).as_any()));
@@ -470,6 +484,7 @@ impl Stream {
     /// Closes the stream (also from `sse()` and the awaitables).
     pub(crate) fn close_now(&self) {
         if let Ok(mut c) = self.consumer.try_lock() {
+            self.fold_queued(&mut c);
             c.finished = true;
             c.clear();
         }
@@ -483,6 +498,7 @@ impl Stream {
     /// task, an exception leaving a `with` block): the end hook sees the error.
     pub(crate) fn close_with(&self, py: Python<'_>, error: &Bound<'_, PyAny>) {
         if let Ok(mut c) = self.consumer.try_lock() {
+            self.fold_queued(&mut c);
             c.finished = true;
             c.clear();
         }

@@ -222,7 +222,8 @@ pub struct StreamTask {
     pub framing: Option<Framing>,
     /// False: a stream owing `data: [DONE]` may end without it.
     pub require_done: bool,
-    /// Folds every chunk into the `final()` result (chunk views only).
+    /// `final()`'s result: every chunk is folded into it here, except a chunk view's after
+    /// a large delivery, which its consumer folds (`Msg::ConsumerFolds`, see `deliver`).
     pub acc: Option<Arc<std::sync::Mutex<Accumulator>>>,
 }
 
@@ -233,7 +234,8 @@ const DRAIN_WAIT: Duration = Duration::from_millis(200);
 /// Bytes gathered from frames already received before a batch is handed over.
 const BATCH_BYTES: usize = 256 * 1024;
 /// Items in one delivery from which a chunk consumer folds `final()`'s result itself
-/// (see `deliver`): a 64 KiB read of content chunks is about 300; a paced stream's, one.
+/// (see `deliver`): a stream back to back delivers hundreds at once (its reads and what
+/// the socket holds besides, up to `BATCH_BYTES`); a paced stream's delivery, one.
 const CONSUMER_FOLDS_AT: usize = 64;
 
 /// What the deliveries of one stream have done so far.
