@@ -19,6 +19,7 @@ import os
 import random
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Iterator, List, Tuple
@@ -209,9 +210,10 @@ def wait_request_closed(server: Any, request_index: int = -1, timeout: float = 2
 
 
 @contextmanager
-def raw_http_server(response: bytes) -> Iterator[str]:
+def raw_http_server(response: bytes | List[bytes], gap: float = 0.0) -> Iterator[str]:
     """A loopback server answering every request with ``response`` (then closing the
-    connection); yields its ``http://127.0.0.1:PORT`` URL."""
+    connection); yields its ``http://127.0.0.1:PORT`` URL. A list is sent one piece a write,
+    each after ``gap`` seconds."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -239,7 +241,9 @@ def raw_http_server(response: bytes) -> Iterator[str]:
                     if not more:
                         return
                     body += more
-                conn.sendall(response)
+                for piece in [response] if isinstance(response, bytes) else response:
+                    time.sleep(gap)
+                    conn.sendall(piece)
             except OSError:
                 pass
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator, List
 
 import pytest
 import sserpent
+from live_helpers import raw_http_server
 from sserpent._sserpent import _consumer_folds
 
 BODY = {"model": "m", "stream": True, "messages": []}
@@ -63,49 +62,11 @@ def expected_text(burst: bool) -> str:
 @contextmanager
 def scripted_server(writes: List[bytes]) -> Iterator[str]:
     """Answers every request with ``writes``, one HTTP chunk each, 20 ms apart."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve(conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                more = conn.recv(65536)
-                if not more:
-                    return
-                data += more
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
-            while len(body) < length:
-                more = conn.recv(65536)
-                if not more:
-                    return
-                body += more
-            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                         b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n")
-            for piece in writes:
-                time.sleep(0.02)
-                conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
-            conn.sendall(b"0\r\n\r\n")
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except socket.timeout:
-                continue
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+    head = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n")
+    pieces = [head] + [b"%x\r\n%s\r\n" % (len(w), w) for w in writes] + [b"0\r\n\r\n"]
+    with raw_http_server(pieces, gap=0.02) as url:
+        yield url
 
 
 def check(result: Any, burst: bool) -> None:
