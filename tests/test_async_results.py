@@ -113,3 +113,30 @@ def test_context_managers_and_aclose_resolve_to_their_values(server: MockServer)
         assert (await opened.aopen()) is opened
 
     asyncio.run(main())
+
+
+def test_a_ready_awaitable_keeps_the_coroutine_protocol(server: MockServer) -> None:
+    """``_Ready`` (a type of its own, ``src/py/ready.rs``): ``throw`` raises what is thrown
+    in, ``close`` does nothing, and a task wrapping it (``wait_for``, ``ensure_future``)
+    gets its value."""
+    client = sserpent.Client(base_url=server.base_url)
+    stream = client.stream("POST", CHAT, json=BODY, headers={"x-mock-chunks": "3"})
+    awaitable = stream.__aenter__()
+    assert type(awaitable).__name__ == "_Ready"
+    assert awaitable.close() is None
+    with pytest.raises(ValueError, match="thrown in"):
+        awaitable.throw(ValueError("thrown in"))
+    with pytest.raises(KeyError):
+        awaitable.throw(KeyError)
+    with pytest.raises(TypeError):
+        awaitable.throw()
+    with pytest.raises(StopIteration) as stop:
+        awaitable.send("anything")
+    assert stop.value.value is stream
+
+    async def main() -> Any:
+        assert await asyncio.wait_for(stream.__aenter__(), 1) is stream
+        assert await asyncio.ensure_future(stream.__aexit__(None, None, None)) is False
+        return await stream.__aexit__(None, None, None)
+
+    assert asyncio.run(main()) is False

@@ -1,5 +1,6 @@
-"""The per-chunk objects (``Chunk``, ``_Ready``, ``_Pending``, ``_Waiter``) are made by
-``src/py/alloc.rs`` straight through ``PyType_GenericAlloc``, not pyo3's constructor. That path
+"""The per-chunk objects (``Chunk``, ``_Pending``, ``_Waiter``) are made by
+``src/py/alloc.rs`` straight through ``PyType_GenericAlloc``, not pyo3's constructor (``_Ready``,
+the awaitable of a chunk already there, is a type of its own: ``src/py/ready.rs``). That path
 relies on pyo3's instance layout, measured on each class's first instance: these tests fail if
 a pyo3 upgrade changes it (every chunk would silently take the slower path), and check that
 objects made this way are whole Python objects: the right type and reference counts, untracked by
@@ -51,7 +52,7 @@ def test_every_class_takes_the_direct_path_after_its_first_instance(server: Mock
     # chunk ready (`_Ready`).
     assert asyncio.run(read({"x-mock-chunks": "5", "x-mock-interval-ms": "2"})) >= 5
     assert asyncio.run(read({"x-mock-chunks": "500"})) >= 500
-    assert dict(_fast_alloc()) == {"Chunk": True, "_Ready": True, "_Pending": True, "_Waiter": True}
+    assert dict(_fast_alloc()) == {"Chunk": True, "_Pending": True, "_Waiter": True}
 
 
 def test_chunks_made_directly_are_ordinary_objects() -> None:

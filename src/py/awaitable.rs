@@ -70,52 +70,7 @@ fn as_send(py: Python<'_>, next: PyResult<Option<Py<PyAny>>>) -> PyResult<Py<PyA
     }
 }
 
-/// An already-resolved awaitable.
-pub(crate) fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
-    Ok(new_object(py, Ready { value })?.into_any())
-}
-
-/// An awaitable whose value is already known (no event-loop round trip).
-// One per `__anext__` that finds its chunk ready: made by `alloc::new_object`
-// (no `freelist`: that module relies on the default `tp_alloc` and `tp_free`).
-#[pyclass(frozen, module = "sserpent._sserpent", name = "_Ready")]
-pub struct Ready {
-    pub(super) value: Py<PyAny>,
-}
-
-// SAFETY: `Ready` is frozen, with no free list, `__traverse__`, dict or weakref.
-direct_alloc!(Ready);
-
-#[pymethods]
-impl Ready {
-    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        stop_with(py, self.value.clone_ref(py))
-    }
-
-    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        as_send(py, self.__next__(py))
-    }
-
-    #[pyo3(signature = (typ, val = None, _tb = None))]
-    fn throw(
-        &self,
-        typ: &Bound<'_, PyAny>,
-        val: Option<&Bound<'_, PyAny>>,
-        _tb: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        Err(thrown(typ, val))
-    }
-
-    fn close(&self) {}
-}
+pub(crate) use super::ready::ready;
 
 /// The awaitable of an `__anext__` (or `aopen()`) that has to wait: yields
 /// an asyncio future resolved through the loop bridge, then tries again.

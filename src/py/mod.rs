@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod mock_records;
 pub mod mock_server;
 pub mod oci;
+pub mod ready;
 pub mod running_loop;
 pub mod sse_out;
 pub mod stream;
@@ -90,7 +91,6 @@ fn _fast_alloc(py: Python<'_>) -> Vec<(&'static str, Option<bool>)> {
     use alloc::fast_alloc_active as active;
     vec![
         ("Chunk", active::<chunk::Chunk>(py)),
-        ("_Ready", active::<awaitable::Ready>(py)),
         ("_Pending", active::<awaitable::Pending>(py)),
         ("_Waiter", active::<waiter::Waiter>(py)),
     ]

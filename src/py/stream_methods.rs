@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use crate::transport::stream::View;
 
-use super::awaitable::{anext, Pending, Ready};
+use super::awaitable::{anext, ready, Pending};
 use super::headers::Headers;
 use super::metrics::StreamMetrics;
 use super::sse_out::SseIter;
@@ -149,7 +149,7 @@ impl Stream {
 
     fn aclose(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.close();
-        Ok(Py::new(py, Ready { value: py.None() })?.into_any())
+        Ok(ready(py, py.None())?.unbind())
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -170,13 +170,7 @@ impl Stream {
     }
 
     fn __aenter__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        Ok(Py::new(
-            slf.py(),
-            Ready {
-                value: slf.clone().into_any().unbind(),
-            },
-        )?
-        .into_any())
+        Ok(ready(slf.py(), slf.clone().into_any().unbind())?.unbind())
     }
 
     fn __aexit__(
@@ -190,13 +184,8 @@ impl Stream {
             Some(e) => self.close_with(py, e),
             None => self.close(),
         }
-        Ok(Py::new(
-            py,
-            Ready {
-                value: false.into_pyobject(py)?.to_owned().into_any().unbind(),
-            },
-        )?
-        .into_any())
+        let value = false.into_pyobject(py)?.to_owned().into_any().unbind();
+        Ok(ready(py, value)?.unbind())
     }
 
     /// HTTP status, once the response headers arrived (``None`` before).

@@ -1,0 +1,216 @@
+//! `_Ready`: the awaitable `__anext__` returns when its chunk is already there, as a type
+//! object made here (`PyType_FromSpec`) rather than a pyo3 class.
+//!
+//! `async for` takes each ready chunk in three steps: `__anext__`, the awaitable's
+//! `__await__`, then one step of it. A pyo3 class answers the last two through its
+//! trampolines, and can end the step only by raising `StopIteration(chunk)`, which the
+//! interpreter then fetches, matches and clears. This type answers `__await__` with
+//! itself and the step with `am_send` (CPython 3.10 and 3.11 step an awaitable through
+//! it): the chunk comes back as the step's return value, with no exception at all. 3.12
+//! on step a non-coroutine through `__next__` (`tp_iternext` here, no trampoline) and 3.9
+//! has no `am_send`: there the step raises `StopIteration(chunk)`, set straight in the
+//! interpreter as before. `send`, `throw` and `close` keep the coroutine protocol that
+//! asyncio uses on an awaitable it wraps in a task.
+
+use std::ffi::{c_int, c_void};
+use std::ptr;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyTuple, PyType};
+
+use super::awaitable::thrown;
+
+/// The object: the header and one strong reference to the value.
+#[repr(C)]
+struct ReadyObject {
+    ob_base: ffi::PyObject,
+    value: *mut ffi::PyObject,
+}
+
+static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// The type, made on first use (`am_send` only where the interpreter has it: 3.10 on).
+fn type_object(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    TYPE.get_or_try_init(py, || make_type(py))
+        .map(|t| t.bind(py))
+}
+
+fn make_type(py: Python<'_>) -> PyResult<Py<PyType>> {
+    // `PyType_FromSpec` keeps pointers to the methods table (and the name), not to the
+    // spec or the slots: the table is leaked once, the rest lives on this stack frame.
+    let methods: &'static mut [ffi::PyMethodDef; 4] = Box::leak(Box::new([
+        ffi::PyMethodDef {
+            ml_name: c"send".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunction: send_method,
+            },
+            ml_flags: ffi::METH_O,
+            ml_doc: ptr::null(),
+        },
+        ffi::PyMethodDef {
+            ml_name: c"throw".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunction: throw_method,
+            },
+            ml_flags: ffi::METH_VARARGS,
+            ml_doc: ptr::null(),
+        },
+        ffi::PyMethodDef {
+            ml_name: c"close".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunction: close_method,
+            },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: ptr::null(),
+        },
+        ffi::PyMethodDef::zeroed(),
+    ]));
+    let slot = |slot: c_int, pfunc: *mut c_void| ffi::PyType_Slot { slot, pfunc };
+    let mut slots = vec![
+        slot(ffi::Py_tp_dealloc, dealloc as *mut c_void),
+        slot(ffi::Py_am_await, itself as *mut c_void),
+        slot(ffi::Py_tp_iter, itself as *mut c_void),
+        slot(ffi::Py_tp_iternext, next as *mut c_void),
+        slot(ffi::Py_tp_methods, methods.as_mut_ptr().cast()),
+    ];
+    if py.version_info() >= (3, 10) {
+        slots.push(slot(ffi::Py_am_send, am_send as *mut c_void));
+    }
+    slots.push(slot(0, ptr::null_mut()));
+    let mut spec = ffi::PyType_Spec {
+        name: c"sserpent._sserpent._Ready".as_ptr(),
+        basicsize: std::mem::size_of::<ReadyObject>() as c_int,
+        itemsize: 0,
+        flags: ffi::Py_TPFLAGS_DEFAULT as _,
+        slots: slots.as_mut_ptr(),
+    };
+    // SAFETY: a complete spec whose slots have the signatures CPython calls them with.
+    unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpec(&mut spec))
+            .and_then(|t| Ok(t.cast_into::<PyType>()?.unbind()))
+    }
+}
+
+/// An awaitable that returns `value` at once.
+pub(crate) fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    let tp = type_object(py)?;
+    // SAFETY: `tp` is this module's type, whose instances are `ReadyObject`s;
+    // `PyType_GenericAlloc` returns one zeroed, with a reference and the type increfed,
+    // and the value's reference moves into it.
+    unsafe {
+        let obj = ffi::PyType_GenericAlloc(tp.as_ptr().cast(), 0);
+        if obj.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        (*obj.cast::<ReadyObject>()).value = value.into_ptr();
+        Ok(Bound::from_owned_ptr(py, obj))
+    }
+}
+
+/// The value of a `_Ready`.
+///
+/// # Safety
+/// `obj` is a live `_Ready`.
+unsafe fn value_of(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    unsafe { (*obj.cast::<ReadyObject>()).value }
+}
+
+unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
+    // SAFETY: called once by CPython on a `_Ready` whose count reached zero; a heap
+    // type's instance holds a reference to its type, given back last.
+    unsafe {
+        let tp = ffi::Py_TYPE(obj);
+        let value = value_of(obj);
+        (*obj.cast::<ReadyObject>()).value = ptr::null_mut();
+        ffi::Py_XDECREF(value);
+        ffi::PyObject_Free(obj.cast());
+        ffi::Py_DECREF(tp.cast());
+    }
+}
+
+unsafe extern "C" fn itself(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: a new reference to a live object.
+    unsafe { ffi::Py_INCREF(obj) };
+    obj
+}
+
+/// The step ends with the value returned: no exception raised.
+unsafe extern "C" fn am_send(
+    obj: *mut ffi::PyObject,
+    _arg: *mut ffi::PyObject,
+    result: *mut *mut ffi::PyObject,
+) -> c_int {
+    // SAFETY: `obj` is a live `_Ready`; the result is a new reference (`PYGEN_RETURN`).
+    unsafe {
+        let value = value_of(obj);
+        ffi::Py_INCREF(value);
+        *result = value;
+    }
+    0 // PYGEN_RETURN
+}
+
+/// The step ends with `StopIteration(value)`, set straight in the interpreter (it takes
+/// the value as is; a tuple or an exception would be taken for its arguments, so those
+/// are wrapped, as the interpreter's own `_PyGen_SetStopIterationValue` does).
+unsafe extern "C" fn next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: `obj` is a live `_Ready`; the calls take their own references.
+    unsafe {
+        let value = value_of(obj);
+        if ffi::PyTuple_Check(value) != 0 || ffi::PyExceptionInstance_Check(value) != 0 {
+            let args = ffi::PyTuple_Pack(1, value);
+            if !args.is_null() {
+                ffi::PyErr_SetObject(ffi::PyExc_StopIteration, args);
+                ffi::Py_DECREF(args);
+            }
+        } else {
+            ffi::PyErr_SetObject(ffi::PyExc_StopIteration, value);
+        }
+    }
+    ptr::null_mut()
+}
+
+/// `send(x)`: one step, its end raised as `StopIteration(value)`.
+unsafe extern "C" fn send_method(
+    obj: *mut ffi::PyObject,
+    _arg: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: as `next`.
+    unsafe { next(obj) }
+}
+
+/// `throw(typ[, val[, tb]])`: raises what is thrown in (nothing to clean up).
+unsafe extern "C" fn throw_method(
+    _obj: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls a method with the GIL held and `args` a tuple.
+    let py = unsafe { Python::assume_attached() };
+    let args = unsafe { Bound::from_borrowed_ptr(py, args) };
+    let err = match args.cast::<PyTuple>() {
+        Ok(t) if !t.is_empty() => {
+            let typ = t.get_item(0);
+            let val = t.get_item(1).ok();
+            match typ {
+                Ok(typ) => thrown(&typ, val.as_ref()),
+                Err(e) => e,
+            }
+        }
+        _ => pyo3::exceptions::PyTypeError::new_err("throw expected at least 1 argument, got 0"),
+    };
+    err.restore(py);
+    ptr::null_mut()
+}
+
+unsafe extern "C" fn close_method(
+    _obj: *mut ffi::PyObject,
+    _arg: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: a new reference to None.
+    unsafe {
+        let none = ffi::Py_None();
+        ffi::Py_INCREF(none);
+        none
+    }
+}
