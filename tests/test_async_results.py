@@ -133,10 +133,20 @@ def test_a_ready_awaitable_keeps_the_coroutine_protocol(server: MockServer) -> N
     with pytest.raises(StopIteration) as stop:
         awaitable.send("anything")
     assert stop.value.value is stream
+    with pytest.raises(TypeError, match="cannot create"):
+        type(awaitable)()  # an instance without a value: refused, not a crash later
+    if sys.version_info >= (3, 10):  # Py_TPFLAGS_IMMUTABLETYPE came with 3.10
+        with pytest.raises(TypeError):
+            type(awaitable).__next__ = lambda self: None  # immutable, as a pyo3 class
 
     async def main() -> Any:
         assert await asyncio.wait_for(stream.__aenter__(), 1) is stream
         assert await asyncio.ensure_future(stream.__aexit__(None, None, None)) is False
+        # Each awaitable holds one reference to its value and gives it back.
+        before = sys.getrefcount(stream)
+        for _ in range(1000):
+            assert await stream.__aenter__() is stream
+        assert sys.getrefcount(stream) == before
         return await stream.__aexit__(None, None, None)
 
     assert asyncio.run(main()) is False

@@ -99,9 +99,9 @@ def test_chunk_repr_pickle_and_equality_after_direct_allocation() -> None:
 
 @pytest.mark.async_io
 def test_async_objects_made_directly_are_released(server: MockServer) -> None:
-    """Every ``_Ready`` (a chunk that was ready), ``_Pending`` and ``_Waiter`` (a wait) of an
-    async stream, paced or back to back, is freed once done with: nothing made per chunk
-    stays allocated."""
+    """Every ``_Ready`` (a chunk that was ready; ``src/py/ready.rs``), ``_Pending`` and
+    ``_Waiter`` (a wait) of an async stream, paced or back to back, is freed once done with:
+    nothing made per chunk stays allocated."""
 
     async def main(headers: dict) -> List[Any]:
         client = sserpent.Client(base_url=server.base_url)

@@ -1,5 +1,5 @@
-//! Making the per-chunk objects (`Chunk`, `_Ready`, `_Pending`, `_Waiter`) without pyo3's
-//! general constructor.
+//! Making the per-chunk objects (`Chunk`, `_Pending`, `_Waiter`) without pyo3's
+//! general constructor (`_Ready` is a type of its own: `ready.rs`).
 //!
 //! pyo3 0.30 makes every instance through its base type's `tp_new`
 //! (`object.__new__(cls, ())`: two slot lookups, an empty-tuple argument check,

@@ -69,21 +69,25 @@ fn make_type(py: Python<'_>) -> PyResult<Py<PyType>> {
     ]));
     let slot = |slot: c_int, pfunc: *mut c_void| ffi::PyType_Slot { slot, pfunc };
     let mut slots = vec![
+        slot(ffi::Py_tp_new, no_new as *mut c_void),
         slot(ffi::Py_tp_dealloc, dealloc as *mut c_void),
         slot(ffi::Py_am_await, itself as *mut c_void),
         slot(ffi::Py_tp_iter, itself as *mut c_void),
         slot(ffi::Py_tp_iternext, next as *mut c_void),
         slot(ffi::Py_tp_methods, methods.as_mut_ptr().cast()),
     ];
+    let mut flags = ffi::Py_TPFLAGS_DEFAULT;
     if py.version_info() >= (3, 10) {
         slots.push(slot(ffi::Py_am_send, am_send as *mut c_void));
+        // Py_TPFLAGS_IMMUTABLETYPE: its attributes cannot be replaced, as a pyo3 class's.
+        flags |= 1 << 8;
     }
     slots.push(slot(0, ptr::null_mut()));
     let mut spec = ffi::PyType_Spec {
         name: c"sserpent._sserpent._Ready".as_ptr(),
         basicsize: std::mem::size_of::<ReadyObject>() as c_int,
         itemsize: 0,
-        flags: ffi::Py_TPFLAGS_DEFAULT as _,
+        flags: flags as _,
         slots: slots.as_mut_ptr(),
     };
     // SAFETY: a complete spec whose slots have the signatures CPython calls them with.
@@ -115,6 +119,22 @@ pub(crate) fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAn
 /// `obj` is a live `_Ready`.
 unsafe fn value_of(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     unsafe { (*obj.cast::<ReadyObject>()).value }
+}
+
+/// `_Ready()` from Python: refused (an instance without a value would crash its steps).
+unsafe extern "C" fn no_new(
+    _tp: *mut ffi::PyTypeObject,
+    _args: *mut ffi::PyObject,
+    _kwargs: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls `tp_new` with the GIL held.
+    unsafe {
+        ffi::PyErr_SetString(
+            ffi::PyExc_TypeError,
+            c"cannot create 'sserpent._sserpent._Ready' instances".as_ptr(),
+        )
+    };
+    ptr::null_mut()
 }
 
 unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
@@ -185,21 +205,30 @@ unsafe extern "C" fn throw_method(
     _obj: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls a method with the GIL held and `args` a tuple.
-    let py = unsafe { Python::assume_attached() };
-    let args = unsafe { Bound::from_borrowed_ptr(py, args) };
-    let err = match args.cast::<PyTuple>() {
-        Ok(t) if !t.is_empty() => {
-            let typ = t.get_item(0);
-            let val = t.get_item(1).ok();
-            match typ {
-                Ok(typ) => thrown(&typ, val.as_ref()),
-                Err(e) => e,
+    // `attach`, not `assume_attached`: pyo3 then drops what it holds at once, not
+    // through its queue for threads it takes to be detached. CPython calls a method
+    // with the GIL held and `args` a tuple.
+    Python::attach(|py| {
+        // SAFETY: `args` is a live tuple, borrowed for this call.
+        let args = unsafe { Bound::from_borrowed_ptr(py, args) };
+        let err = match args.cast::<PyTuple>() {
+            Ok(t) if !t.is_empty() => {
+                let val = if t.len() > 1 {
+                    t.get_item(1).ok()
+                } else {
+                    None
+                };
+                match t.get_item(0) {
+                    Ok(typ) => thrown(&typ, val.as_ref()),
+                    Err(e) => e,
+                }
             }
-        }
-        _ => pyo3::exceptions::PyTypeError::new_err("throw expected at least 1 argument, got 0"),
-    };
-    err.restore(py);
+            _ => {
+                pyo3::exceptions::PyTypeError::new_err("throw expected at least 1 argument, got 0")
+            }
+        };
+        err.restore(py);
+    });
     ptr::null_mut()
 }
 
