@@ -132,8 +132,10 @@ def test_the_text_view_is_folded_by_the_task_even_in_a_burst() -> None:
 
 
 def test_chunks_still_queued_when_the_stream_is_closed_are_folded_too() -> None:
-    """What the reader task had folded before the hand-over, the consumer folds on close:
-    `final()` (and the end hook's telemetry) after `close()` still see every chunk read."""
+    """What is taken or queued in the channel when a stream is closed after the hand-over,
+    the consumer folds on close: `final()` (and the end hook's telemetry) after `close()` see
+    it (the whole stream here, which fits in the channel; a batch the task still held, waiting
+    for room, would not be folded: docs/performance.md)."""
     with scripted_server(script(burst=True)) as url:
         s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
         assert next(s).choices[0].delta.role == "assistant"
