@@ -8,7 +8,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::transport::stream::View;
+use crate::transport::messages::View;
 
 use super::alloc::{direct_alloc, new_object};
 use super::stream::{Step, Stream, Want};

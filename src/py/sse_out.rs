@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::transport::stream::View;
+use crate::transport::messages::View;
 use crate::wire::encode::encode_event;
 
 use super::awaitable::{ready, thrown};

@@ -18,8 +18,9 @@ use crate::items::accumulate::Accumulator;
 use crate::items::pipeline::{Ending, Framing, Item};
 use crate::transport::channel::{AsyncWake, Channel, Wait};
 use crate::transport::http::{RequestSpec, ResponseHead};
+use crate::transport::messages::{Msg, StreamFault, View};
 use crate::transport::metrics::Metrics;
-use crate::transport::stream::{Msg, StreamFault, StreamTask, View};
+use crate::transport::stream::StreamTask;
 
 use super::adapters::item_to_py;
 use super::alloc::new_object;
@@ -302,7 +303,12 @@ impl Stream {
             return;
         }
         if !c.folds {
-            // Only the hand-over can start it, and it comes before the chunks it is for.
+            // Only the hand-over can start it, and it comes before the chunks it is for;
+            // the reader task sends it to a chunks view only (`StreamTask::deliver`).
+            if c.view != Some(View::Chunks) {
+                c.folded = c.buf.len();
+                return;
+            }
             match c
                 .buf
                 .range(c.folded..)

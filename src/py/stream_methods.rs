@@ -6,7 +6,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::transport::stream::View;
+use crate::transport::messages::View;
 
 use super::awaitable::{anext, ready, Pending};
 use super::headers::Headers;

@@ -115,7 +115,7 @@ impl<T> Channel<T> {
     /// items (the consumer's buffer, taken whole from the channel, and the channel
     /// each hold less than `capacity` and one read's; the producer holds one more
     /// read's), where it was twice `capacity` and one read's (a read is at most 256 KiB
-    /// of body, decoded: `transport/stream.rs`).
+    /// of body, decoded: `transport/decoding.rs`, `transport/stream.rs`).
     ///
     /// Filling up to `capacity` and waiting with the rest made every read of more
     /// than `capacity` items wait for a wake-up from the consumer's thread, and tokio

@@ -5,9 +5,12 @@
 //! May use `wire`, `providers` and `items`; knows nothing of Python.
 
 pub mod channel;
+pub mod decoding;
 pub mod h1;
 pub mod headers_deadline;
 pub mod http;
+pub mod idle_timer;
+pub mod messages;
 pub mod metrics;
 pub mod pools;
 pub mod prefetch;

@@ -10,13 +10,14 @@ use crate::items::accumulate::Accumulator;
 use crate::items::pipeline::{Ending, Fault, Framing, Item, Mode, Out, Pipeline};
 use crate::items::text::{reasoning_delta, text_delta};
 use crate::transport::channel::Channel;
+use crate::transport::decoding::Decoding;
 use crate::transport::http::{ClientOptions, HttpError, RequestSpec, ResponseHead};
+use crate::transport::idle_timer::IdleTimer;
+use crate::transport::messages::{broken, Msg, StreamFault, View};
 use crate::transport::metrics::Metrics;
-use crate::transport::prefetch::Prefetch;
 use crate::transport::release;
 use crate::transport::response::Response;
 use crate::transport::retry::{failure_kind, send_with_retries};
-use crate::wire::encoding::Gzip;
 use crate::wire::json::Doc;
 
 /// Reader tasks alive right now (a leak check: returns to zero when every
@@ -35,173 +36,6 @@ impl LiveTask {
 impl Drop for LiveTask {
     fn drop(&mut self) {
         LIVE_TASKS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// How the consumer reads the stream (fixed when it starts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum View {
-    Chunks,
-    Events,
-    /// Events carrying the bytes they came in as (`Event::raw`), for
-    /// re-streaming them unchanged (`stream.sse()`).
-    RawEvents,
-    Text,
-    /// Just the reasoning deltas (`stream.reasoning_text()`).
-    Reasoning,
-    /// Not a stream: the whole body, parsed as one JSON document.
-    Body,
-}
-
-#[derive(Debug)]
-pub enum Msg {
-    Head(ResponseHead),
-    Item(Item),
-    Text(String),
-    /// From here on the consumer folds the chunks it takes into `final()`'s result
-    /// (those before were folded by the reader task: see `StreamTask::deliver`).
-    ConsumerFolds,
-    Fault(StreamFault),
-    End,
-}
-
-impl Msg {
-    /// What of a queued message the Python thread reads first: a chunk's document
-    /// (its `Arc`, the head of its tape and of its text), or a text delta's bytes.
-    pub fn prefetch(&self) -> Prefetch {
-        match self {
-            Msg::Item(Item::Chunk(p)) => {
-                let doc = &*p.doc;
-                Prefetch::NONE
-                    .with(doc as *const Doc, std::mem::size_of::<Doc>())
-                    .with(
-                        doc.nodes.as_ptr(),
-                        std::mem::size_of_val(doc.nodes.as_slice()),
-                    )
-                    .with(doc.text.as_ptr(), doc.text.len())
-            }
-            Msg::Text(t) => Prefetch::NONE.with(t.as_ptr(), t.len()),
-            _ => Prefetch::NONE,
-        }
-    }
-}
-
-#[derive(Debug)]
-pub enum StreamFault {
-    Http(HttpError),
-    Pipeline(Fault),
-    /// The connection broke in the middle of the body.
-    Broken(String),
-    /// The body could not be decoded per its `Content-Encoding` (corrupt or truncated).
-    Decoding(String),
-}
-
-/// The fault for a failed read of the body, after `chunks` complete chunks.
-fn broken(why: &str, chunks: u64) -> StreamFault {
-    StreamFault::Broken(format!(
-        "the connection broke after {chunks} complete chunks: {why}"
-    ))
-}
-
-/// Decoded bytes handed to the pipeline at a time: gzip input that expands
-/// further (a few KiB can hold gigabytes) is decoded on the next round,
-/// after the items so far went through the bounded channel.
-const DECODED_SLICE: usize = 256 * 1024;
-
-/// Feeds the pipeline the body as its content coding decodes it.
-struct Decoding {
-    gzip: Option<Gzip>,
-    coding: String,
-    buf: Vec<u8>,
-    /// Input not decoded yet (its output would pass the slice).
-    rest: bytes::Bytes,
-    /// The decoder stopped at the slice and may hold output.
-    more: bool,
-    /// Why the body stopped decoding.
-    failed: Option<String>,
-}
-
-impl Decoding {
-    fn new(resp: &Response) -> Self {
-        let coding = crate::wire::encoding::coding_name(resp.headers());
-        let (gzip, failed) = match crate::wire::encoding::decoder_for(resp.headers()) {
-            Ok(g) => (g, None),
-            Err(e) => (None, Some(e)),
-        };
-        Decoding {
-            gzip,
-            coding,
-            buf: Vec::new(),
-            rest: bytes::Bytes::new(),
-            more: false,
-            failed,
-        }
-    }
-
-    fn ok(&self) -> bool {
-        self.failed.is_none()
-    }
-
-    /// Decoded input is waiting: call [`Decoding::step`] before reading more.
-    fn pending(&self) -> bool {
-        self.failed.is_none() && (self.more || !self.rest.is_empty())
-    }
-
-    /// Feeds what `bytes` decode to (up to a corrupt spot, and at most one
-    /// slice; see [`Decoding::pending`]) to the pipeline.
-    fn feed(&mut self, bytes: bytes::Bytes, pipeline: &mut Pipeline, out: &mut Out) {
-        debug_assert!(!self.pending());
-        self.rest = bytes;
-        self.step(pipeline, out);
-    }
-
-    /// Decodes the next slice of what is pending.
-    fn step(&mut self, pipeline: &mut Pipeline, out: &mut Out) {
-        if self.failed.is_some() {
-            self.rest = bytes::Bytes::new();
-            return;
-        }
-        match &mut self.gzip {
-            None => pipeline.feed(&std::mem::take(&mut self.rest), out),
-            Some(g) => {
-                self.buf.clear();
-                let res = g.feed_some(&self.rest, &mut self.buf, DECODED_SLICE);
-                pipeline.feed(&self.buf, out);
-                match res {
-                    Ok((used, more)) => {
-                        let _ = self.rest.split_to(used);
-                        self.more = more;
-                    }
-                    Err(e) => {
-                        self.failed = Some(e);
-                        self.rest = bytes::Bytes::new();
-                        self.more = false;
-                    }
-                }
-                if self.buf.capacity() > 2 * DECODED_SLICE {
-                    self.buf = Vec::new();
-                }
-            }
-        }
-    }
-
-    /// The body ended: the pipeline is finished unless the coding was cut short.
-    fn finish(&mut self, pipeline: &mut Pipeline, out: &mut Out) {
-        if let (None, Some(g)) = (&self.failed, &self.gzip) {
-            self.failed = g.finish().err();
-        }
-        if self.failed.is_none() {
-            pipeline.finish(out);
-        }
-    }
-
-    fn fault(&self, chunks: u64) -> Option<StreamFault> {
-        self.failed.as_ref().map(|why| {
-            StreamFault::Decoding(format!(
-                "the {}-encoded response body could not be decoded after {chunks} complete chunks: {why}",
-                self.coding
-            ))
-        })
     }
 }
 
@@ -245,52 +79,6 @@ struct Delivered {
     seen_text: bool,
     /// `Msg::ConsumerFolds` was sent: this task folds no more chunks.
     consumer_folds: bool,
-}
-
-/// The read-idle timeout, restarted by every read without touching tokio's
-/// timer wheel per read: the timer is armed once and, when it fires early
-/// (reads came in meanwhile), re-armed for the last read plus the timeout.
-/// A `tokio::time::timeout` per read would insert and remove a timer entry
-/// for every chunk.
-struct IdleTimer {
-    timeout: Duration,
-    last: Instant,
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
-}
-
-struct Elapsed;
-
-impl IdleTimer {
-    fn new(timeout: Duration) -> Self {
-        IdleTimer {
-            timeout,
-            last: Instant::now(),
-            sleep: Box::pin(tokio::time::sleep(timeout)),
-        }
-    }
-
-    /// A byte arrived at `at`.
-    fn touch(&mut self, at: Instant) {
-        self.last = at;
-    }
-
-    /// `fut`, or `Elapsed` once nothing was read for the timeout.
-    async fn run<F: std::future::Future>(&mut self, fut: F) -> Result<F::Output, Elapsed> {
-        tokio::pin!(fut);
-        loop {
-            tokio::select! {
-                biased;
-                out = &mut fut => return Ok(out),
-                _ = self.sleep.as_mut() => {
-                    let due = self.last + self.timeout;
-                    if Instant::now() >= due {
-                        return Err(Elapsed);
-                    }
-                    self.sleep.as_mut().reset(due.into());
-                }
-            }
-        }
-    }
 }
 
 impl StreamTask {
