@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
@@ -150,3 +151,16 @@ def test_a_ready_awaitable_keeps_the_coroutine_protocol(server: MockServer) -> N
         return await stream.__aexit__(None, None, None)
 
     assert asyncio.run(main()) is False
+
+
+def test_ready_steps_across_interpreters(server: MockServer) -> None:
+    """The check ``tests/wheel_smoke.py`` runs on every CPython of the machine (3.9-3.13 in
+    scripts/test.sh), here on this one: ``StopIteration`` is one object raised again on 3.12+
+    only, values arrive as themselves, a caught one keeps its value, no value outlives its
+    step (on 3.12+, also a ``sys.monitoring`` tool keeping every one of them)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import wheel_smoke
+    finally:
+        sys.path.pop(0)
+    wheel_smoke.check_ready_steps(sserpent, server.base_url)

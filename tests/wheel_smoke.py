@@ -19,6 +19,8 @@ and no Rust toolchain on ``PATH``. There it checks:
   HTTP client reads from the same server (so the extension's HTTP, SSE and JSON all ran);
 - attribute and item access on chunks with ASCII, non-ASCII, long and lone-surrogate keys (the
   limited-API paths of ``src/py/values.rs``: on 3.9 they differ from 3.10 and later);
+- the step of a ready ``await`` (``src/py/ready.rs``: ``am_send`` on 3.10 and 3.11, one
+  ``StopIteration`` raised again on 3.12 and later): values, caught exceptions, references;
 - for the ``--notebook`` interpreters (``oldest``, ``newest``, ``all`` or versions), with
   nbclient and ipykernel installed from the package index: ``examples/notebook.ipynb`` run
   top to bottom in a real kernel of that venv, without errors, its loops printing that text.
@@ -314,6 +316,8 @@ def check_inside(expect_version: str, source_tree: Optional[str], notebook_file:
         raise SmokeError(f"async stream: {async_chunks} chunks {async_text!r}, urllib read {want_chunks} {want!r}")
 
     check_chunk_access(sserpent)
+    with MockServer() as server:
+        check_ready_steps(sserpent, server.base_url)
     # Chunk objects are made without pyo3's constructor where its layout allows
     # (src/py/alloc.rs): on this interpreter it must, or every chunk pays the slower path.
     direct = dict(sserpent._sserpent._fast_alloc())
@@ -354,6 +358,94 @@ def check_chunk_access(sserpent) -> None:  # type: ignore[no-untyped-def]
         pass
     else:
         raise SmokeError("chunk.missing did not raise AttributeError")
+
+
+def check_ready_steps(sserpent, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    """The step of an awaitable whose value is there (``_Ready``) ends in ``StopIteration``
+    wherever the interpreter does not take ``am_send``; on 3.12+ that is one object raised
+    again (``src/py/stop_iteration.rs``) while nothing else holds it. Every value arrives
+    as itself, a caught exception keeps its value, and no value outlives its step there."""
+    ext = sserpent._sserpent
+    reused, _ = ext._stop_iteration_reused()
+    if reused != (sys.version_info >= (3, 12)):
+        raise SmokeError(f"StopIteration reused: {reused} on {sys.version_info[:2]}")
+    client = sserpent.Client(base_url=base_url)
+    body = {"model": "m", "stream": True, "messages": []}
+    stream = client.stream("POST", "/chat/completions", json=body, headers={"x-mock-chunks": "3"})
+
+    def step(awaitable):  # type: ignore[no-untyped-def]
+        try:
+            next(awaitable.__await__())
+        except StopIteration as stop:
+            return stop
+        raise SmokeError("a ready awaitable's step did not stop")
+
+    first = step(stream.__aenter__())  # caught, kept, raised through next(): a traceback
+    second = step(stream.__aexit__(None, None, None))
+    if first.value is not stream or second.value is not False or first is second:
+        raise SmokeError(f"StopIteration values {first.value!r}, {second.value!r}; same object: {first is second}")
+    del first, second
+
+    async def read(n: int):  # type: ignore[no-untyped-def]
+        s = client.stream("POST", "/chat/completions", json=body, headers={"x-mock-chunks": str(n)})
+        before = sys.getrefcount(s)
+        for _ in range(1000):
+            if await s.__aenter__() is not s:
+                raise SmokeError("await stream.__aenter__() is not the stream")
+        if sys.getrefcount(s) != before:
+            raise SmokeError(f"the stream's references: {sys.getrefcount(s)} after 1000 awaits, {before} before")
+        texts, last = [], None
+        async for chunk in s:
+            texts.append(chunk.choices[0].delta.content if chunk.choices else None)
+            last = chunk
+        del chunk
+        # Held here and by getrefcount's argument only: not by a StopIteration kept for reuse.
+        if sys.getrefcount(last) != 2:
+            raise SmokeError(f"the last chunk has {sys.getrefcount(last)} references after its step, not 2")
+        return texts
+
+    plain = [c.choices[0].delta.content if c.choices else None
+             for c in client.stream("POST", "/chat/completions", json=body, headers={"x-mock-chunks": "300"})]
+    got = asyncio.run(read(300))
+    if got != plain:
+        raise SmokeError(f"async for read {len(got)} chunks unlike the sync read's {len(plain)}")
+    if reused and ext._stop_iteration_reused()[1] == 0:
+        raise SmokeError("no StopIteration object was made for reuse")
+    if sys.version_info >= (3, 12):
+        check_ready_steps_monitored(sserpent, client, body)
+
+
+def check_ready_steps_monitored(sserpent, client, body) -> None:  # type: ignore[no-untyped-def]
+    """A tool watching raised exceptions (``sys.monitoring``, as debuggers and coverage do
+    on 3.12+) keeps each ``StopIteration`` of ``async for``: each is its own object and
+    keeps its own chunk."""
+    mon = sys.monitoring  # type: ignore[attr-defined]
+    tool = next(t for t in range(6) if mon.get_tool(t) is None)
+    kept = []
+    mon.use_tool_id(tool, "sserpent smoke")
+    mon.register_callback(tool, mon.events.RAISE,
+                          lambda code, offset, exc: kept.append(exc) if isinstance(exc, StopIteration) else None)
+
+    async def read():  # type: ignore[no-untyped-def]
+        s = client.stream("POST", "/chat/completions", json=body, headers={"x-mock-chunks": "50"})
+        await s.__aenter__()
+        mon.set_events(tool, mon.events.RAISE)
+        try:
+            return [c async for c in s]
+        finally:
+            mon.set_events(tool, 0)
+
+    try:
+        chunks = asyncio.run(read())
+    finally:
+        mon.register_callback(tool, mon.events.RAISE, None)
+        mon.free_tool_id(tool)
+    values = [e.value for e in kept if isinstance(e.value, sserpent.Chunk)]
+    if len({id(e) for e in kept}) != len(kept) or len(values) != len(chunks) \
+            or not all(v is c for v, c in zip(values, chunks)):
+        raise SmokeError(f"monitored StopIterations: {len(kept)} raised, {len({id(e) for e in kept})} objects, "
+                         f"{len(values)} holding chunks, for {len(chunks)} chunks")
+
 
 
 def run_notebook(path: str, want_text: str) -> None:

@@ -29,6 +29,7 @@ pub mod oci;
 pub mod ready;
 pub mod running_loop;
 pub mod sse_out;
+pub mod stop_iteration;
 pub mod stream;
 pub mod stream_errors;
 pub mod stream_methods;
@@ -84,6 +85,13 @@ fn _consumer_folds(stream: &Bound<'_, stream::Stream>) -> Option<bool> {
     stream.get().consumer.try_lock().ok().map(|c| c.folds)
 }
 
+/// Whether a ready chunk's `StopIteration` is one object raised again (CPython 3.12+,
+/// `stop_iteration.rs`), and that object's address (0 before the first; tests).
+#[pyfunction]
+fn _stop_iteration_reused(py: Python<'_>) -> (bool, usize) {
+    stop_iteration::state(py)
+}
+
 /// Per class made by `alloc::new_object`: `True` once its instances are made directly,
 /// `False` if pyo3's layout did not allow it, `None` before its first instance.
 #[pyfunction]
@@ -103,6 +111,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_doc_refs, m)?)?;
     m.add_function(wrap_pyfunction!(_consumer_folds, m)?)?;
     m.add_function(wrap_pyfunction!(_fast_alloc, m)?)?;
+    m.add_function(wrap_pyfunction!(_stop_iteration_reused, m)?)?;
     m.add_function(wrap_pyfunction!(end_hook::_clock_ns, m)?)?;
     bridge::register(m)?;
     m.add_class::<anthropic::MessageState>()?;

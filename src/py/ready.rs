@@ -21,6 +21,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyTuple, PyType};
 
 use super::awaitable::thrown;
+use super::stop_iteration;
 
 /// The object: the header and one strong reference to the value.
 #[repr(C)]
@@ -144,6 +145,9 @@ unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
         let tp = ffi::Py_TYPE(obj);
         let value = value_of(obj);
         (*obj.cast::<ReadyObject>()).value = ptr::null_mut();
+        if !value.is_null() {
+            stop_iteration::forget(value);
+        }
         ffi::Py_XDECREF(value);
         ffi::PyObject_Free(obj.cast());
         ffi::Py_DECREF(tp.cast());
@@ -171,23 +175,12 @@ unsafe extern "C" fn am_send(
     0 // PYGEN_RETURN
 }
 
-/// The step ends with `StopIteration(value)`, set straight in the interpreter (it takes
-/// the value as is; a tuple or an exception would be taken for its arguments, so those
-/// are wrapped, as the interpreter's own `_PyGen_SetStopIterationValue` does).
+/// The step ends with `StopIteration(value)` (on 3.12+ one object raised again:
+/// `stop_iteration.rs`).
 unsafe extern "C" fn next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: `obj` is a live `_Ready`; the calls take their own references.
-    unsafe {
-        let value = value_of(obj);
-        if ffi::PyTuple_Check(value) != 0 || ffi::PyExceptionInstance_Check(value) != 0 {
-            let args = ffi::PyTuple_Pack(1, value);
-            if !args.is_null() {
-                ffi::PyErr_SetObject(ffi::PyExc_StopIteration, args);
-                ffi::Py_DECREF(args);
-            }
-        } else {
-            ffi::PyErr_SetObject(ffi::PyExc_StopIteration, value);
-        }
-    }
+    // SAFETY: `obj` is a live `_Ready`, which holds its value until it is freed (and
+    // then calls `forget`); CPython calls the slot with the GIL held.
+    unsafe { stop_iteration::raise(value_of(obj)) };
     ptr::null_mut()
 }
 
