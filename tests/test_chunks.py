@@ -60,6 +60,17 @@ def test_unknown_attribute_raises_attribute_error_naming_shape_and_fields():
     assert getattr(c, "gamma", "dflt") == "dflt"
 
 
+def test_an_attribute_name_no_utf8_holds_is_an_attribute_error():
+    """A lone surrogate names no field: AttributeError naming it (not the UnicodeEncodeError of
+    reading it as UTF-8), so ``getattr`` with a default and ``hasattr`` work as on any object."""
+    c = parse('{"alpha":1}')
+    with pytest.raises(AttributeError, match=r"^'Chunk' object has no attribute '\\ud800' \(fields: alpha\)$"):
+        getattr(c, "\ud800")
+    assert getattr(c, "\ud800", "dflt") == "dflt"
+    assert not hasattr(c, "\ud800")
+    assert c.alpha == 1
+
+
 def test_equality():
     c = parse('{"a":[1,{"b":null}],"c":"x"}')
     assert c == {"a": [1, {"b": None}], "c": "x"}

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -384,7 +386,30 @@ def check_ready_steps(sserpent, base_url: str) -> None:  # type: ignore[no-untyp
     second = step(stream.__aexit__(None, None, None))
     if first.value is not stream or second.value is not False or first is second:
         raise SmokeError(f"StopIteration values {first.value!r}, {second.value!r}; same object: {first is second}")
+    # It reads as StopIteration(value) would: its args, repr and copies carry the value.
+    if first.args != (stream,) or second.args != (False,) or repr(second) != "StopIteration(False)" \
+            or copy.copy(first).value is not stream or pickle.loads(pickle.dumps(second)).value is not False:
+        raise SmokeError(f"StopIteration args {first.args!r}, {second.args!r}, repr {second!r}")
     del first, second
+    # Inside an except block, the handled exception is its __context__, as for any raise.
+    try:
+        raise ZeroDivisionError("being handled")
+    except ZeroDivisionError as handled:
+        inside = step(stream.__aexit__(None, None, None))
+        if inside.__context__ is not handled or inside.value is not False:
+            raise SmokeError(f"StopIteration in an except block: context {inside.__context__!r}") from None
+        del inside
+    # Its awaitable freed while the exception is still on its way (a one-line send()):
+    # once the exception is let go of, nothing here holds the value any more.
+    before = sys.getrefcount(stream)
+    try:
+        stream.__aenter__().send(None)
+    except StopIteration as stop:
+        if stop.value is not stream:
+            raise SmokeError("send() on a ready awaitable did not stop with its value") from None
+    if sys.getrefcount(stream) != before:
+        raise SmokeError(f"the stream's references after a send(): {sys.getrefcount(stream)}, {before} before")
+    check_nested_steps(stream)
 
     async def read(n: int):  # type: ignore[no-untyped-def]
         s = client.stream("POST", "/chat/completions", json=body, headers={"x-mock-chunks": str(n)})
@@ -413,6 +438,35 @@ def check_ready_steps(sserpent, base_url: str) -> None:  # type: ignore[no-untyp
         raise SmokeError("no StopIteration object was made for reuse")
     if sys.version_info >= (3, 12):
         check_ready_steps_monitored(sserpent, client, body)
+    stream.close()
+
+
+def check_nested_steps(stream) -> None:  # type: ignore[no-untyped-def]
+    """A step run by code that a step's own frees run (a ``__del__`` in a frame a traceback
+    kept): the exception it keeps stays its own, with its own value."""
+    kept = []
+
+    class StepsWhenFreed:
+        def __del__(self) -> None:
+            try:
+                next(stream.__aenter__().__await__())
+            except StopIteration as stop:
+                kept.append(stop)
+
+    def escapes() -> None:
+        _frame_local = StepsWhenFreed()  # noqa: F841 - freed with this frame, by the next step
+        next(stream.__aexit__(None, None, None).__await__())
+
+    try:
+        escapes()  # the StopIteration's traceback keeps this frame, and the object
+    except StopIteration:
+        pass
+    try:
+        next(stream.__aexit__(None, None, None).__await__())
+    except StopIteration as stop:
+        outer = stop
+    if len(kept) != 1 or kept[0] is outer or kept[0].value is not stream or outer.value is not False:
+        raise SmokeError(f"nested steps: kept {kept!r}, outer {outer!r}")
 
 
 def check_ready_steps_monitored(sserpent, client, body) -> None:  # type: ignore[no-untyped-def]

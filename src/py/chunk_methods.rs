@@ -128,7 +128,7 @@ fn is_method(name: &str) -> bool {
 #[pymethods]
 impl Chunk {
     fn __getattribute__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
-        with_text(name, |n| {
+        let read = with_text(name, |n| {
             if n.starts_with('_') || is_method(n) {
                 return generic_getattr(slf, name);
             }
@@ -144,11 +144,14 @@ impl Chunk {
                 None => super::gemini::property(py, this, n)
                     .unwrap_or_else(|| Err(PyAttributeError::new_err(n.to_string()))),
             }
-        })?
+        });
+        // A name no UTF-8 can hold (lone surrogates) names no field: the generic lookup's
+        // AttributeError, so `getattr(chunk, name, default)` and `hasattr` work.
+        read.unwrap_or_else(|_| generic_getattr(slf, name))
     }
 
     /// Called when `__getattribute__` found nothing: the message names the shape.
-    fn __getattr__(&self, name: &str) -> PyResult<Py<PyAny>> {
+    fn __getattr__(&self, name: &Bound<'_, PyString>) -> PyResult<Py<PyAny>> {
         let fields: Vec<String> = self
             .keys_vec()
             .iter()
@@ -157,7 +160,11 @@ impl Chunk {
         Err(PyAttributeError::new_err(format!(
             "'{}' object has no attribute '{}' (fields: {})",
             self.schema.name,
-            name,
+            // Lone surrogates shown escaped, as `repr` shows them.
+            name.to_cow().map(|n| n.into_owned()).unwrap_or_else(|_| {
+                let shown = name.repr().map(|r| r.to_string()).unwrap_or_default();
+                shown.trim_matches('\'').to_owned()
+            }),
             fields.join(", ")
         )))
     }

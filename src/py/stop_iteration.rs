@@ -9,17 +9,26 @@
 //! then read for `value`, untracked and freed in the same instruction (`SEND`): the
 //! largest cost left in a ready chunk's `async for` step there.
 //!
-//! So on 3.12+ the object is made once and raised again with its `value` replaced, but
-//! only while nothing else can see it: its only reference is this module's (everything
-//! that kept it, to read it or add to it, made its own reference) and its fields are
-//! the ones it was made with (no traceback, context, cause, notes or `__dict__` added
-//! while someone held it). Otherwise a new one is made and the old one left to whoever
-//! holds it. `value` is a field of `PyStopIterationObject`, outside the limited API:
-//! its place is found once, on an exception made with a marker value, and the reuse is
-//! off if it is not found exactly once (the plain `PyErr_SetObject` then, as before).
+//! So on 3.12+ the object is made once and raised again with its `value` and `args[0]`
+//! replaced (it reads as `StopIteration(value)` would: `args`, `repr`, copies and pickles
+//! carry the value), but only while nothing else can see it: its only reference and its
+//! `args` tuple's are this module's (everything that kept either, to read it or add to
+//! it, made its own reference) and its fields are the ones it was made with (no
+//! traceback, context, cause, notes or `__dict__` added while someone held it).
+//! Otherwise a new one is made and the old one left to whoever holds it. Inside an
+//! `except` block a new one is made too: the interpreter chains the handled exception
+//! as its `__context__` only when it makes the exception itself. `value` and `args` are
+//! fields of `PyStopIterationObject`, outside the limited API: their places are found
+//! once, on an exception made with a marker value, and the reuse is off unless each is
+//! found exactly once (the plain `PyErr_SetObject` then, as before).
 //!
-//! The value is a strong reference, given back when its `_Ready` is freed
-//! ([`forget`]), so no chunk outlives its step here.
+//! The value is held until its `_Ready` is freed ([`forget`]): then the object lets go
+//! of it, or, if someone still holds the object (a step raised where Python code caught
+//! it), the module lets go of the object, so no chunk outlives its step here.
+//!
+//! Freeing what a raise replaces (the previous value, an object someone else kept) can
+//! run code that steps another `_Ready`: it is freed only once the raise is set, when
+//! the thread state holds the object and such a step makes its own.
 
 use std::ffi::c_void;
 use std::ptr;
@@ -31,24 +40,27 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 /// Pointer-sized words of the object's header before `value` (after `PyObject_HEAD`):
-/// `dict`, `args`, `notes`, `traceback`, `context`, `cause`, `suppress_context`, as a
-/// fresh `StopIteration()` has them; a raised object must still have them to be reused.
+/// `dict`, `args`, `notes`, `traceback`, `context`, `cause`, `suppress_context`.
 const MAX_WORDS: usize = 16;
 
 struct Layout {
     /// Byte offset of `value`.
     value_at: usize,
-    /// The header words between `PyObject_HEAD` and `value` of a fresh `StopIteration()`.
+    /// Byte offset of `args`.
+    args_at: usize,
+    /// The header words between `PyObject_HEAD` and `value` of a fresh object (`args`'
+    /// word, its own tuple in each, is compared with `ARGS` instead).
     clean: [usize; MAX_WORDS],
     words: usize,
 }
 
-/// `None`: not reused (before 3.12, or `value` not found).
+/// `None`: not reused (before 3.12, or a field not found).
 static LAYOUT: PyOnceLock<Option<Layout>> = PyOnceLock::new();
 
-/// The object raised again; only touched with the GIL held, which orders the loads and
-/// stores (atomic only to be a `static`).
+/// The object raised again and its `args` tuple; only touched with the GIL held, which
+/// orders the loads and stores (atomic only to be `static`s).
 static CURRENT: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
+static ARGS: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
 
 const HEAD: usize = std::mem::size_of::<ffi::PyObject>();
 const WORD: usize = std::mem::size_of::<usize>();
@@ -64,7 +76,8 @@ fn layout(py: Python<'_>) -> Option<&'static Layout> {
         .as_ref()
 }
 
-/// Where `value` is: the one header word holding a marker given as the value.
+/// Where `value` and `args` are: the one header word holding a marker given as the
+/// value, and the one holding the `args` tuple.
 fn find_layout(py: Python<'_>) -> PyResult<Option<Layout>> {
     let stop = py.get_type::<pyo3::exceptions::PyStopIteration>();
     let size: usize = stop.getattr("__basicsize__")?.extract()?;
@@ -73,59 +86,75 @@ fn find_layout(py: Python<'_>) -> PyResult<Option<Layout>> {
     }
     let marker = pyo3::types::PyList::empty(py);
     let with_marker = stop.call1((&marker,))?;
-    let fresh = stop.call0()?;
+    let args = with_marker.getattr("args")?;
+    let fresh = stop.call1((py.None(),))?;
     // SAFETY: both are live `StopIteration` instances of `size` bytes; words are read
     // within that size, at pointer alignment (an object's start is aligned).
-    let (found, clean) = unsafe {
-        let words = |o: &Bound<'_, PyAny>| {
-            let base = o.as_ptr().cast::<u8>();
-            (HEAD..size - WORD + 1)
-                .step_by(WORD)
-                .map(move |at| (at, base.add(at).cast::<usize>().read()))
-        };
-        let found: Vec<usize> = words(&with_marker)
-            .filter(|&(_, w)| w == marker.as_ptr() as usize)
-            .map(|(at, _)| at)
-            .collect();
-        let clean: Vec<usize> = words(&fresh).map(|(_, w)| w).collect();
-        (found, clean)
+    let words = |o: &Bound<'_, PyAny>| -> Vec<(usize, usize)> {
+        let base = o.as_ptr().cast::<u8>();
+        (HEAD..size - WORD + 1)
+            .step_by(WORD)
+            .map(|at| (at, unsafe { base.add(at).cast::<usize>().read() }))
+            .collect()
     };
-    let [value_at] = found[..] else {
+    let holding = |o: &Bound<'_, PyAny>, x: &Bound<'_, PyAny>| -> Vec<usize> {
+        words(o)
+            .into_iter()
+            .filter(|&(_, w)| w == x.as_ptr() as usize)
+            .map(|(at, _)| at)
+            .collect()
+    };
+    let ([value_at], [args_at]) = (
+        &holding(&with_marker, &marker)[..],
+        &holding(&with_marker, &args)[..],
+    ) else {
         return Ok(None);
     };
-    if !with_marker.getattr("value")?.is(&marker) || !fresh.getattr("value")?.is_none() {
+    let (value_at, args_at) = (*value_at, *args_at);
+    if args_at >= value_at
+        || !with_marker.getattr("value")?.is(&marker)
+        || !fresh.getattr("value")?.is_none()
+    {
         return Ok(None);
     }
     let n = (value_at - HEAD) / WORD;
-    let mut words = [0usize; MAX_WORDS];
-    words[..n].copy_from_slice(&clean[..n]);
+    let mut clean = [0usize; MAX_WORDS];
+    for (i, (at, w)) in words(&fresh).into_iter().take(n).enumerate() {
+        clean[i] = if at == args_at { 0 } else { w };
+    }
     Ok(Some(Layout {
         value_at,
-        clean: words,
+        args_at,
+        clean,
         words: n,
     }))
 }
 
-/// Whether `exc` is a `StopIteration` nothing else holds or changed since it was made.
+/// A word of `exc` at byte offset `at`.
 ///
 /// # Safety
-/// `exc` is a live `StopIteration` of `layout`'s shape.
-unsafe fn untouched(exc: *mut ffi::PyObject, layout: &Layout) -> bool {
+/// `exc` is a live `StopIteration` of `layout`'s shape; `at` is one of its fields.
+unsafe fn field(exc: *mut ffi::PyObject, at: usize) -> *mut *mut ffi::PyObject {
+    unsafe { exc.cast::<u8>().add(at).cast() }
+}
+
+/// Whether `exc` (with `args`) is a `StopIteration` nothing else holds or changed since
+/// it was made.
+///
+/// # Safety
+/// `exc` is a live `StopIteration` of `layout`'s shape, made by `fresh` with `args`.
+unsafe fn untouched(exc: *mut ffi::PyObject, args: *mut ffi::PyObject, layout: &Layout) -> bool {
     unsafe {
-        if ffi::Py_REFCNT(exc) != 1 {
+        if ffi::Py_REFCNT(exc) != 1
+            || *field(exc, layout.args_at) != args
+            || ffi::Py_REFCNT(args) != 1
+        {
             return false;
         }
         let base = exc.cast::<u8>().add(HEAD).cast::<usize>();
-        (0..layout.words).all(|i| base.add(i).read() == layout.clean[i])
+        (0..layout.words)
+            .all(|i| HEAD + i * WORD == layout.args_at || base.add(i).read() == layout.clean[i])
     }
-}
-
-/// The `value` field of `exc`.
-///
-/// # Safety
-/// `exc` is a live `StopIteration` of `layout`'s shape.
-unsafe fn value_slot(exc: *mut ffi::PyObject, layout: &Layout) -> *mut *mut ffi::PyObject {
-    unsafe { exc.cast::<u8>().add(layout.value_at).cast() }
 }
 
 /// Raises `StopIteration(value)`: the one object again on 3.12+, where it can be.
@@ -138,9 +167,28 @@ pub(crate) unsafe fn raise(value: *mut ffi::PyObject) {
     let py = unsafe { Python::assume_attached() };
     match layout(py) {
         // SAFETY: as the caller's.
-        Some(layout) => unsafe { raise_again(value, layout) },
+        Some(layout) if !unsafe { handling() } => unsafe { raise_again(value, layout) },
         // SAFETY: as the caller's.
-        None => unsafe { raise_new(value) },
+        _ => unsafe { raise_new(value) },
+    }
+}
+
+/// Whether an exception is being handled (an `except` block up the stack): one raised
+/// now gets it as its `__context__`, which only a new one set by the interpreter does.
+///
+/// # Safety
+/// The GIL is held.
+unsafe fn handling() -> bool {
+    let (mut t, mut v, mut tb) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    // SAFETY: the caller holds the GIL; the three are new references (or null), given
+    // back at once (the thread's exception state still holds them).
+    unsafe {
+        ffi::PyErr_GetExcInfo(&mut t, &mut v, &mut tb);
+        let handled = !v.is_null() && v != ffi::Py_None();
+        ffi::Py_XDECREF(t);
+        ffi::Py_XDECREF(v);
+        ffi::Py_XDECREF(tb);
+        handled
     }
 }
 
@@ -164,66 +212,104 @@ unsafe fn raise_new(value: *mut ffi::PyObject) {
     }
 }
 
+/// A new object to raise again (`StopIteration(None)`), with its `args`; `None` if it
+/// could not be made as expected (its error, if any, left set).
+///
+/// # Safety
+/// The GIL is held.
+unsafe fn fresh(layout: &Layout) -> Option<(*mut ffi::PyObject, *mut ffi::PyObject)> {
+    unsafe {
+        let args = ffi::PyTuple_Pack(1, ffi::Py_None());
+        if args.is_null() {
+            return None;
+        }
+        let exc = ffi::PyObject_CallObject(ffi::PyExc_StopIteration, args);
+        ffi::Py_DECREF(args);
+        if exc.is_null() {
+            return None;
+        }
+        let args = *field(exc, layout.args_at);
+        if args.is_null() || !untouched(exc, args, layout) {
+            // Not the shape found at first (cannot happen on one interpreter).
+            ffi::Py_DECREF(exc);
+            return None;
+        }
+        Some((exc, args))
+    }
+}
+
 /// # Safety
 /// As [`raise`]'s, with `layout` the one found.
 unsafe fn raise_again(value: *mut ffi::PyObject, layout: &Layout) {
     unsafe {
         let mut exc = CURRENT.load(Relaxed);
-        if exc.is_null() || !untouched(exc, layout) {
-            let fresh = ffi::PyObject_CallObject(ffi::PyExc_StopIteration, ptr::null_mut());
-            if fresh.is_null() {
-                return; // the error of making it is raised instead
-            }
-            if !untouched(fresh, layout) {
-                // Not the shape found at first (cannot happen on one interpreter): plain.
-                ffi::Py_DECREF(fresh);
-                raise_new(value);
-                return;
-            }
-            CURRENT.store(fresh, Relaxed);
-            if !exc.is_null() {
-                // Its holders keep it; its value is given back when they let it go.
-                ffi::Py_DECREF(exc);
-            }
-            exc = fresh;
+        let mut args = ARGS.load(Relaxed);
+        let mut replaced = ptr::null_mut();
+        if exc.is_null() || !untouched(exc, args, layout) {
+            let Some((new_exc, new_args)) = fresh(layout) else {
+                if !ffi::PyErr_Occurred().is_null() {
+                    return; // the error of making it is raised instead
+                }
+                return raise_new(value);
+            };
+            // The old one stays with its holders; this module's reference goes below.
+            replaced = exc;
+            (exc, args) = (new_exc, new_args);
+            CURRENT.store(exc, Relaxed);
+            ARGS.store(args, Relaxed);
         }
-        let slot = value_slot(exc, layout);
+        // `value` and `args[0]` always hold the same object: the slot's reference to the
+        // old one is kept until the end, so the tuple's release of it frees nothing.
+        let slot = field(exc, layout.value_at);
         let old = *slot;
         ffi::Py_INCREF(value);
         *slot = value;
+        ffi::Py_INCREF(value);
+        ffi::PyTuple_SetItem(args, 0, value);
         // Raised as already made (`PyErr_Restore` of its own type keeps the object);
         // both references are the interpreter's until it fetches and drops them.
         ffi::Py_INCREF(exc);
         ffi::Py_INCREF(ffi::PyExc_StopIteration);
         ffi::PyErr_Restore(ffi::PyExc_StopIteration, exc, ptr::null_mut());
-        // Last: freeing the old value runs no Python code before the raise is set.
+        // Last: these frees may run code, which now finds the object held.
+        ffi::Py_XDECREF(replaced);
         ffi::Py_XDECREF(old);
     }
 }
 
-/// `value`'s `_Ready` is being freed: the object gives its reference back if it still
-/// holds `value` and nothing else holds the object (a holder reads `value` as raised).
+/// `value`'s `_Ready` is being freed: if the object still holds `value`, it lets go of
+/// it, or (held elsewhere too) the module lets go of the object.
 ///
 /// # Safety
-/// The GIL is held; `value` is a live object.
+/// The GIL is held; `value` is a live object (its `_Ready` still holds it).
 pub(crate) unsafe fn forget(value: *mut ffi::PyObject) {
     let exc = CURRENT.load(Relaxed);
     if exc.is_null() {
         return;
     }
-    // SAFETY: the caller holds the GIL; `CURRENT` is set only once `LAYOUT` is.
+    // SAFETY: the caller holds the GIL; `CURRENT` is set only once `LAYOUT` is. The
+    // releases below free nothing: `value` is still its `_Ready`'s, and the object,
+    // when let go of, is someone else's too.
     unsafe {
         let py = Python::assume_attached();
         let Some(Some(layout)) = LAYOUT.get(py) else {
             return;
         };
-        if ffi::Py_REFCNT(exc) != 1 {
+        let slot = field(exc, layout.value_at);
+        if *slot != value {
             return;
         }
-        let slot = value_slot(exc, layout);
-        if *slot == value {
-            *slot = ptr::null_mut();
+        let args = ARGS.load(Relaxed);
+        if untouched(exc, args, layout) {
+            ffi::Py_INCREF(ffi::Py_None());
+            *slot = ffi::Py_None();
             ffi::Py_DECREF(value);
+            ffi::Py_INCREF(ffi::Py_None());
+            ffi::PyTuple_SetItem(args, 0, ffi::Py_None());
+        } else {
+            CURRENT.store(ptr::null_mut(), Relaxed);
+            ARGS.store(ptr::null_mut(), Relaxed);
+            ffi::Py_DECREF(exc);
         }
     }
 }
