@@ -353,7 +353,8 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=200_000)
     ap.add_argument("--sdk-chunks", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", default="", help="run the readers whose name contains this")
+    ap.add_argument("--only", action="append", default=[],
+                    help="run the readers whose name contains this (repeatable: any of them)")
     ap.add_argument("--gemini-chunks", type=int, default=20_000,
                     help="responses of the Gemini stream (sserpent.genai against google-genai); 0 skips it")
     ap.add_argument("--paced-chunks", type=int, default=3_000,
@@ -381,7 +382,7 @@ def main() -> None:
         ("openai SDK async", openai_async, args.sdk_chunks),
         ("openai SDK chat.completions.stream(), content.delta", openai_chat_stream, args.sdk_chunks),
     ]
-    readers = [r for r in readers if args.only in r[0]]
+    readers = [r for r in readers if not args.only or any(o in r[0] for o in args.only)]
     with MockServer() as server:
         gemini = gemini_rows(server.url, args.gemini_chunks, args.repeat) if args.gemini_chunks else []
         paced = measure_paced(server.base_url, args.paced_chunks, args.repeat) if args.paced_chunks else []
@@ -416,7 +417,7 @@ def main() -> None:
         if not any(name == "sserpent sync" for name, *_ in rows):
             continue  # --only left out the baseline
         print_table(f"bench_live: OpenAI chat stream over loopback from the {label}", rows, "sserpent sync")
-    if not args.only or "ollama" in args.only:
+    if not args.only or any("ollama" in o for o in args.only):
         with MockServer() as server:
             rows = []
             for name, fn, n in [("sserpent.ollama", sserpent_ollama, args.chunks),

@@ -343,9 +343,9 @@ def _doc_refs(chunk: Chunk) -> Tuple[int, int]:
     """How many chunk objects hold ``chunk``'s document, and its ``Arc`` references: the holders'
     one and any other (tests)."""
 
-def _stop_iteration_reused() -> Tuple[bool, int]:
+def _stop_iteration_reused() -> Tuple[bool, int, int]:
     """Whether a ready chunk's ``StopIteration`` is one object raised again (CPython 3.12+),
-    and that object's address (0 before the first; tests)."""
+    that object's address (0 when none), and how many were made (tests)."""
 
 def _fast_alloc() -> List[Tuple[str, Optional[bool]]]:
     """Per class: whether its objects are made directly rather than through pyo3's

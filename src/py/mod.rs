@@ -86,9 +86,9 @@ fn _consumer_folds(stream: &Bound<'_, stream::Stream>) -> Option<bool> {
 }
 
 /// Whether a ready chunk's `StopIteration` is one object raised again (CPython 3.12+,
-/// `stop_iteration.rs`), and that object's address (0 before the first; tests).
+/// `stop_iteration.rs`), that object's address (0 when none), and how many were made (tests).
 #[pyfunction]
-fn _stop_iteration_reused(py: Python<'_>) -> (bool, usize) {
+fn _stop_iteration_reused(py: Python<'_>) -> (bool, usize, usize) {
     stop_iteration::state(py)
 }
 

@@ -180,17 +180,19 @@ unsafe extern "C" fn am_send(
 unsafe extern "C" fn next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: `obj` is a live `_Ready`, which holds its value until it is freed (and
     // then calls `forget`); CPython calls the slot with the GIL held.
-    unsafe { stop_iteration::raise(value_of(obj)) };
+    unsafe { stop_iteration::raise(obj, value_of(obj)) };
     ptr::null_mut()
 }
 
-/// `send(x)`: one step, its end raised as `StopIteration(value)`.
+/// `send(x)`: one step, its end raised as a new `StopIteration(value)` (called from
+/// Python, which may keep it: never the object `next` raises again).
 unsafe extern "C" fn send_method(
     obj: *mut ffi::PyObject,
     _arg: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: as `next`.
-    unsafe { next(obj) }
+    // SAFETY: `obj` is a live `_Ready`; CPython calls methods with the GIL held.
+    unsafe { stop_iteration::raise_new(value_of(obj)) };
+    ptr::null_mut()
 }
 
 /// `throw(typ[, val[, tb]])`: raises what is thrown in (nothing to clean up).

@@ -32,8 +32,8 @@
 
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicPtr, AtomicUsize};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -61,6 +61,8 @@ static LAYOUT: PyOnceLock<Option<Layout>> = PyOnceLock::new();
 /// orders the loads and stores (atomic only to be `static`s).
 static CURRENT: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
 static ARGS: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
+/// Objects made to be raised again (tests: one for many steps).
+static MADE: AtomicUsize = AtomicUsize::new(0);
 
 const HEAD: usize = std::mem::size_of::<ffi::PyObject>();
 const WORD: usize = std::mem::size_of::<usize>();
@@ -148,6 +150,8 @@ unsafe fn untouched(exc: *mut ffi::PyObject, args: *mut ffi::PyObject, layout: &
         if ffi::Py_REFCNT(exc) != 1
             || *field(exc, layout.args_at) != args
             || ffi::Py_REFCNT(args) != 1
+            // `value` and `args[0]` are set together; Python code can set `value` alone.
+            || ffi::PyTuple_GetItem(args, 0) != *field(exc, layout.value_at)
         {
             return false;
         }
@@ -157,17 +161,27 @@ unsafe fn untouched(exc: *mut ffi::PyObject, args: *mut ffi::PyObject, layout: &
     }
 }
 
-/// Raises `StopIteration(value)`: the one object again on 3.12+, where it can be.
+/// Raises `StopIteration(value)` for a step of `ready`: the one object again on 3.12+,
+/// where it can be.
+///
+/// Only for a `_Ready` whose one reference is its caller's: the interpreter's own step
+/// (`await`, `async for`: the awaitable is on the stack alone, dropped right after the
+/// step, so [`forget`] runs at once). A `_Ready` that Python code holds is stepped from
+/// Python (`next(aw.__await__())`), where the exception travels up frames, gets their
+/// traceback and may be kept; and the awaitable it holds may be kept by that traceback,
+/// so [`forget`] would not come: a new object then, as before.
 ///
 /// # Safety
-/// The GIL is held; `value` is a live object that stays alive until [`forget`] is
-/// called with it (its `_Ready`'s lifetime), or the call returns on the plain path.
-pub(crate) unsafe fn raise(value: *mut ffi::PyObject) {
+/// The GIL is held; `ready` is a live `_Ready` holding `value`, and calls [`forget`]
+/// with it when freed.
+pub(crate) unsafe fn raise(ready: *mut ffi::PyObject, value: *mut ffi::PyObject) {
     // SAFETY: the caller holds the GIL.
     let py = unsafe { Python::assume_attached() };
     match layout(py) {
         // SAFETY: as the caller's.
-        Some(layout) if !unsafe { handling() } => unsafe { raise_again(value, layout) },
+        Some(layout) if unsafe { ffi::Py_REFCNT(ready) == 1 && !handling() } => unsafe {
+            raise_again(value, layout)
+        },
         // SAFETY: as the caller's.
         _ => unsafe { raise_new(value) },
     }
@@ -198,7 +212,7 @@ unsafe fn handling() -> bool {
 ///
 /// # Safety
 /// The GIL is held; `value` is a live object.
-unsafe fn raise_new(value: *mut ffi::PyObject) {
+pub(crate) unsafe fn raise_new(value: *mut ffi::PyObject) {
     unsafe {
         if ffi::PyTuple_Check(value) != 0 || ffi::PyExceptionInstance_Check(value) != 0 {
             let args = ffi::PyTuple_Pack(1, value);
@@ -255,6 +269,7 @@ unsafe fn raise_again(value: *mut ffi::PyObject, layout: &Layout) {
             // The old one stays with its holders; this module's reference goes below.
             replaced = exc;
             (exc, args) = (new_exc, new_args);
+            MADE.fetch_add(1, Relaxed);
             CURRENT.store(exc, Relaxed);
             ARGS.store(args, Relaxed);
         }
@@ -287,9 +302,10 @@ pub(crate) unsafe fn forget(value: *mut ffi::PyObject) {
     if exc.is_null() {
         return;
     }
-    // SAFETY: the caller holds the GIL; `CURRENT` is set only once `LAYOUT` is. The
-    // releases below free nothing: `value` is still its `_Ready`'s, and the object,
-    // when let go of, is someone else's too.
+    // SAFETY: the caller holds the GIL; `CURRENT` is set only once `LAYOUT` is. `value`
+    // is still its `_Ready`'s, so its releases free nothing; the object, let go of, may
+    // be freed (a traceback added while Python code held it): `CURRENT` is cleared
+    // first, so code its frees run finds none.
     unsafe {
         let py = Python::assume_attached();
         let Some(Some(layout)) = LAYOUT.get(py) else {
@@ -314,10 +330,12 @@ pub(crate) unsafe fn forget(value: *mut ffi::PyObject) {
     }
 }
 
-/// For tests: whether the object is reused here, and its address (0 when none yet).
-pub(crate) fn state(py: Python<'_>) -> (bool, usize) {
+/// For tests: whether the object is reused here, its address (0 when none), and how
+/// many were made.
+pub(crate) fn state(py: Python<'_>) -> (bool, usize, usize) {
     (
         layout(py).is_some(),
         CURRENT.load(Relaxed) as *const c_void as usize,
+        MADE.load(Relaxed),
     )
 }

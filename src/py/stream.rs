@@ -7,10 +7,12 @@
 //! through these.
 
 use std::collections::VecDeque;
+use std::ptr;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use tokio::task::AbortHandle;
 
@@ -92,7 +94,17 @@ impl Drop for Stream {
         }
         self.shutdown();
         if self.end_hook.is_set() {
-            Python::attach(|py| self.fire_end(py, None));
+            // A stream can be freed while an exception is on its way (a frame unwinding,
+            // a value replaced in a raised `StopIteration`): the hook runs Python code, so
+            // that exception is set aside and put back.
+            Python::attach(|py| {
+                let (mut t, mut v, mut tb) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+                // SAFETY: attached; the three references move out and back in unchanged
+                // (the raw calls: pyo3's `take` would resume a pending panic here).
+                unsafe { ffi::PyErr_Fetch(&mut t, &mut v, &mut tb) };
+                self.fire_end(py, None);
+                unsafe { ffi::PyErr_Restore(t, v, tb) };
+            });
         }
     }
 }
@@ -496,7 +508,17 @@ impl Stream {
         }
         self.shutdown();
         if self.end_hook.is_set() {
-            Python::attach(|py| self.fire_end(py, None));
+            // A stream can be freed while an exception is on its way (a frame unwinding,
+            // a value replaced in a raised `StopIteration`): the hook runs Python code, so
+            // that exception is set aside and put back.
+            Python::attach(|py| {
+                let (mut t, mut v, mut tb) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+                // SAFETY: attached; the three references move out and back in unchanged
+                // (the raw calls: pyo3's `take` would resume a pending panic here).
+                unsafe { ffi::PyErr_Fetch(&mut t, &mut v, &mut tb) };
+                self.fire_end(py, None);
+                unsafe { ffi::PyErr_Restore(t, v, tb) };
+            });
         }
     }
 
