@@ -370,7 +370,7 @@ def check_ready_steps(sserpent, base_url: str) -> None:  # type: ignore[no-untyp
     as itself, a caught exception keeps its value, and no value outlives its step there."""
     ext = sserpent._sserpent
     reused = ext._stop_iteration_reused()[0]
-    if reused != (sys.version_info >= (3, 12)):
+    if reused != ((3, 12) <= sys.version_info[:2] < (3, 14)):
         raise SmokeError(f"StopIteration reused: {reused} on {sys.version_info[:2]}")
     client = sserpent.Client(base_url=base_url)
     body = {"model": "m", "stream": True, "messages": []}
@@ -469,6 +469,21 @@ def check_steps_by_hand(client, body) -> None:  # type: ignore[no-untyped-def]
     if ended != ["kept by a traceback"]:
         raise SmokeError("a stream stepped by hand stayed alive after everything let go of it")
 
+    def drive(aw):  # type: ignore[no-untyped-def]
+        try:
+            next(aw)  # the awaitable is its own iterator; a local here (borrowed on 3.14)
+        except StopIteration as stop:
+            return stop.value
+
+    s = mk()
+    s._on_end(lambda *a: ended.append("driven by next(aw)"), False)
+    if drive(s.__aenter__()) is not s:
+        raise SmokeError("next() on a ready awaitable did not stop with its value")
+    del s
+    gc.collect()
+    if ended[-1:] != ["driven by next(aw)"]:
+        raise SmokeError("a stream stepped by next(aw) stayed alive after everything let go of it")
+
     s = mk()
     aw = s.__aenter__()
     try:
@@ -520,17 +535,41 @@ def check_ready_steps_monitored(sserpent, client, body) -> None:  # type: ignore
         finally:
             mon.set_events(tool, 0)
 
+    def replace_value(code, offset, exc):  # type: ignore[no-untyped-def]
+        if isinstance(exc, StopIteration) and isinstance(exc.value, sserpent.Chunk):
+            exc.value = "replaced"  # what the await then returns, as on any version
+
+    async def read_replaced():  # type: ignore[no-untyped-def]
+        s = client.stream("POST", "/chat/completions", json=body, headers={"x-mock-chunks": "50"})
+        async for _ in s:
+            break
+        await asyncio.sleep(0.3)  # the rest queued: the next step is a ready one's
+        mon.set_events(tool, mon.events.RAISE)
+        try:
+            async for first in s:
+                return first
+        finally:
+            mon.set_events(tool, 0)
+
     try:
         chunks = asyncio.run(read())
+        mon.register_callback(tool, mon.events.RAISE, replace_value)
+        replaced = asyncio.run(read_replaced())
     finally:
         mon.register_callback(tool, mon.events.RAISE, None)
         mon.free_tool_id(tool)
     values = [e.value for e in kept if isinstance(e.value, sserpent.Chunk)]
-    if len({id(e) for e in kept}) != len(kept) or len(values) != len(chunks) \
-            or not all(v is c for v, c in zip(values, chunks)):
-        raise SmokeError(f"monitored StopIterations: {len(kept)} raised, {len({id(e) for e in kept})} objects, "
+    n_kept, n_objects = len(kept), len({id(e) for e in kept})
+    kept.clear()  # (the first read's exceptions, which hold its chunks)
+    # The chunk the tool replaced is held by no StopIteration once its step is over.
+    holding = sum(1 for e in gc.get_objects() if isinstance(e, StopIteration)
+                  and any(isinstance(a, sserpent.Chunk) for a in e.args))
+    if replaced != "replaced" or holding:
+        raise SmokeError(f"a step whose value a tool replaced: got {replaced!r}, {holding} StopIteration "
+                         "still holding a chunk")
+    if n_objects != n_kept or len(values) != len(chunks) or not all(v is c for v, c in zip(values, chunks)):
+        raise SmokeError(f"monitored StopIterations: {n_kept} raised, {n_objects} objects, "
                          f"{len(values)} holding chunks, for {len(chunks)} chunks")
-
 
 
 def run_notebook(path: str, want_text: str) -> None:

@@ -344,7 +344,7 @@ def _doc_refs(chunk: Chunk) -> Tuple[int, int]:
     one and any other (tests)."""
 
 def _stop_iteration_reused() -> Tuple[bool, int, int]:
-    """Whether a ready chunk's ``StopIteration`` is one object raised again (CPython 3.12+),
+    """Whether a ready chunk's ``StopIteration`` is one object raised again (CPython 3.12 and 3.13),
     that object's address (0 when none), and how many were made (tests)."""
 
 def _fast_alloc() -> List[Tuple[str, Optional[bool]]]:

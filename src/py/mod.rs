@@ -85,7 +85,7 @@ fn _consumer_folds(stream: &Bound<'_, stream::Stream>) -> Option<bool> {
     stream.get().consumer.try_lock().ok().map(|c| c.folds)
 }
 
-/// Whether a ready chunk's `StopIteration` is one object raised again (CPython 3.12+,
+/// Whether a ready chunk's `StopIteration` is one object raised again (CPython 3.12 and 3.13,
 /// `stop_iteration.rs`), that object's address (0 when none), and how many were made (tests).
 #[pyfunction]
 fn _stop_iteration_reused(py: Python<'_>) -> (bool, usize, usize) {

@@ -175,7 +175,7 @@ unsafe extern "C" fn am_send(
     0 // PYGEN_RETURN
 }
 
-/// The step ends with `StopIteration(value)` (on 3.12+ one object raised again:
+/// The step ends with `StopIteration(value)` (on 3.12 and 3.13 one object raised again:
 /// `stop_iteration.rs`).
 unsafe extern "C" fn next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: `obj` is a live `_Ready`, which holds its value until it is freed (and

@@ -1,5 +1,5 @@
 //! One `StopIteration` object, raised again for each ready chunk of `async for` on
-//! CPython 3.12 and later.
+//! CPython 3.12 and 3.13.
 //!
 //! A `_Ready` step ends by raising `StopIteration(chunk)` on the CPython versions that
 //! step an awaitable through `tp_iternext` (`ready.rs`). Up to 3.11 the interpreter
@@ -9,7 +9,7 @@
 //! then read for `value`, untracked and freed in the same instruction (`SEND`): the
 //! largest cost left in a ready chunk's `async for` step there.
 //!
-//! So on 3.12+ the object is made once and raised again with its `value` and `args[0]`
+//! So on 3.12 and 3.13 the object is made once and raised again with its `value` and `args[0]`
 //! replaced (it reads as `StopIteration(value)` would: `args`, `repr`, copies and pickles
 //! carry the value), but only while nothing else can see it: its only reference and its
 //! `args` tuple's are this module's (everything that kept either, to read it or add to
@@ -54,7 +54,7 @@ struct Layout {
     words: usize,
 }
 
-/// `None`: not reused (before 3.12, or a field not found).
+/// `None`: not reused (outside 3.12 and 3.13, or a field not found).
 static LAYOUT: PyOnceLock<Option<Layout>> = PyOnceLock::new();
 
 /// The object raised again and its `args` tuple; only touched with the GIL held, which
@@ -70,7 +70,11 @@ const WORD: usize = std::mem::size_of::<usize>();
 fn layout(py: Python<'_>) -> Option<&'static Layout> {
     LAYOUT
         .get_or_init(py, || {
-            if py.version_info() < (3, 12) {
+            // 3.14 borrows a local's reference on the stack (`LOAD_FAST_BORROW`): a count
+            // of 1 would no longer tell the interpreter's own step from Python's
+            // `next(aw)`; and it caches a tuple's hash, which `args` changing in place
+            // would leave stale. Not reused there until measured and checked on it.
+            if !((3, 12)..(3, 14)).contains(&(py.version_info().major, py.version_info().minor)) {
                 return None;
             }
             find_layout(py).ok().flatten()
@@ -161,7 +165,7 @@ unsafe fn untouched(exc: *mut ffi::PyObject, args: *mut ffi::PyObject, layout: &
     }
 }
 
-/// Raises `StopIteration(value)` for a step of `ready`: the one object again on 3.12+,
+/// Raises `StopIteration(value)` for a step of `ready`: the one object again on 3.12 and 3.13,
 /// where it can be.
 ///
 /// Only for a `_Ready` whose one reference is its caller's: the interpreter's own step
@@ -312,10 +316,11 @@ pub(crate) unsafe fn forget(value: *mut ffi::PyObject) {
             return;
         };
         let slot = field(exc, layout.value_at);
-        if *slot != value {
+        let args = ARGS.load(Relaxed);
+        // Either field: Python code (a monitoring tool) can set `value` alone.
+        if *slot != value && ffi::PyTuple_GetItem(args, 0) != value {
             return;
         }
-        let args = ARGS.load(Relaxed);
         if untouched(exc, args, layout) {
             ffi::Py_INCREF(ffi::Py_None());
             *slot = ffi::Py_None();
