@@ -22,6 +22,13 @@
 //! once, on an exception made with a marker value, and the reuse is off unless each is
 //! found exactly once (the plain `PyErr_SetObject` then, as before).
 //!
+//! Only the interpreter's own step reuses it (`await`, `async for`: the awaitable's one
+//! reference is then the interpreter's stack, dropped right after the step). A `_Ready`
+//! stepped from Python code (`next(aw)`, `send()`) raises a new one: that exception travels
+//! up frames, gets their traceback and may keep the awaitable with it. Not on 3.14,
+//! which borrows a local's reference on the stack (a count of 1 no longer tells the two
+//! apart) and caches tuple hashes (`args` changed in place would keep a stale one).
+//!
 //! The value is held until its `_Ready` is freed ([`forget`]): then the object lets go
 //! of it, or, if someone still holds the object (a step raised where Python code caught
 //! it), the module lets go of the object, so no chunk outlives its step here.
