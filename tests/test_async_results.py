@@ -156,9 +156,9 @@ def test_a_ready_awaitable_keeps_the_coroutine_protocol(server: MockServer) -> N
 def test_ready_steps_on_this_interpreter(server: MockServer) -> None:
     """The check ``tests/wheel_smoke.py`` runs on every CPython of the machine (3.9-3.13 in
     scripts/test.sh), here on the one running pytest: ``StopIteration`` is one object raised
-    again on 3.12+ only; values arrive as themselves (also in ``args``, copies and pickles); a
+    again on 3.12 and 3.13 only; values arrive as themselves (also in ``args``, copies and pickles); a
     caught one keeps its value and its ``__context__``; steps run by a step's own frees keep
-    theirs; no value outlives its step (on 3.12+, also a ``sys.monitoring`` tool keeping
+    theirs; no value outlives its step (on 3.12 and later, also a ``sys.monitoring`` tool keeping
     every one of them)."""
     sys.path.insert(0, str(Path(__file__).parent))
     try:

@@ -145,8 +145,10 @@ impl Chunk {
                     .unwrap_or_else(|| Err(PyAttributeError::new_err(n.to_string()))),
             }
         });
-        // A name no UTF-8 can hold (lone surrogates) names no field: the generic lookup's
-        // AttributeError, so `getattr(chunk, name, default)` and `hasattr` work.
+        // A name no UTF-8 can hold (lone surrogates; the only way `with_text` fails) is
+        // not read as a field (item access finds such keys: `chunk["\ud800"]`): the
+        // generic lookup's AttributeError, so `getattr(chunk, name, default)` and
+        // `hasattr` work.
         read.unwrap_or_else(|_| generic_getattr(slf, name))
     }
 
@@ -162,8 +164,12 @@ impl Chunk {
             self.schema.name,
             // Lone surrogates shown escaped, as `repr` shows them.
             name.to_cow().map(|n| n.into_owned()).unwrap_or_else(|_| {
+                // `repr` without its quotes (`'` or `"`, whichever it chose).
                 let shown = name.repr().map(|r| r.to_string()).unwrap_or_default();
-                shown.trim_matches('\'').to_owned()
+                let mut inner = shown.chars();
+                inner.next();
+                inner.next_back();
+                inner.as_str().to_owned()
             }),
             fields.join(", ")
         )))

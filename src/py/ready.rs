@@ -9,8 +9,9 @@
 //! it): the chunk comes back as the step's return value, with no exception at all. 3.12
 //! on step a non-coroutine through `__next__` (`tp_iternext` here, no trampoline) and 3.9
 //! has no `am_send`: there the step raises `StopIteration(chunk)`, set straight in the
-//! interpreter as before. `send`, `throw` and `close` keep the coroutine protocol that
-//! asyncio uses on an awaitable it wraps in a task.
+//! interpreter (on 3.12 and 3.13, where that makes an exception object each time, one
+//! object raised again: `stop_iteration.rs`). `send`, `throw` and `close` keep the
+//! coroutine protocol that asyncio uses on an awaitable it wraps in a task.
 
 use std::ffi::{c_int, c_void};
 use std::ptr;

@@ -22,10 +22,11 @@
 //! once, on an exception made with a marker value, and the reuse is off unless each is
 //! found exactly once (the plain `PyErr_SetObject` then, as before).
 //!
-//! Only the interpreter's own step reuses it (`await`, `async for`: the awaitable's one
-//! reference is then the interpreter's stack, dropped right after the step). A `_Ready`
-//! stepped from Python code (`next(aw)`, `send()`) raises a new one: that exception travels
-//! up frames, gets their traceback and may keep the awaitable with it. Not on 3.14,
+//! Only a step of an awaitable nothing else holds reuses it (`await`, `async for`: the
+//! awaitable's one reference is then the interpreter's stack, dropped right after the
+//! step; also `next(x.__anext__())` on a temporary, let go of at once). A `_Ready` that
+//! Python code holds (`aw = ...; next(aw)`), and any `send()`, raise a new one: that
+//! exception travels up frames, gets their traceback, and may keep the awaitable with it. Not on 3.14,
 //! which borrows a local's reference on the stack (a count of 1 no longer tells the two
 //! apart) and caches tuple hashes (`args` changed in place would keep a stale one).
 //!
@@ -46,8 +47,9 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-/// Pointer-sized words of the object's header before `value` (after `PyObject_HEAD`):
-/// `dict`, `args`, `notes`, `traceback`, `context`, `cause`, `suppress_context`.
+/// At most this many pointer-sized words in the object's header between `PyObject_HEAD`
+/// and `value` (3.12 and 3.13 have seven: `dict`, `args`, `notes`, `traceback`,
+/// `context`, `cause`, `suppress_context`).
 const MAX_WORDS: usize = 16;
 
 struct Layout {
@@ -64,7 +66,9 @@ struct Layout {
 /// `None`: not reused (outside 3.12 and 3.13, or a field not found).
 static LAYOUT: PyOnceLock<Option<Layout>> = PyOnceLock::new();
 
-/// The object raised again and its `args` tuple; only touched with the GIL held, which
+/// The object raised again (a reference of this module's) and its `args` tuple (borrowed:
+/// the object's own, valid only while the object's `args` field still points at it, which
+/// [`untouched`] compares before it reads the tuple); only touched with the GIL held, which
 /// orders the loads and stores (atomic only to be `static`s).
 static CURRENT: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
 static ARGS: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
@@ -152,7 +156,8 @@ unsafe fn field(exc: *mut ffi::PyObject, at: usize) -> *mut *mut ffi::PyObject {
 }
 
 /// Whether `exc` (with `args`) is a `StopIteration` nothing else holds or changed since
-/// it was made.
+/// it was made. The `args` field is compared first: `args` is read only if it is still
+/// the object's (Python code can replace it, freeing the old tuple).
 ///
 /// # Safety
 /// `exc` is a live `StopIteration` of `layout`'s shape, made by `fresh` with `args`.
@@ -265,6 +270,7 @@ unsafe fn fresh(layout: &Layout) -> Option<(*mut ffi::PyObject, *mut ffi::PyObje
 
 /// # Safety
 /// As [`raise`]'s, with `layout` the one found.
+#[allow(deprecated)] // PyErr_Restore: the call every version has (3.12 adds another).
 unsafe fn raise_again(value: *mut ffi::PyObject, layout: &Layout) {
     unsafe {
         let mut exc = CURRENT.load(Relaxed);
@@ -303,8 +309,8 @@ unsafe fn raise_again(value: *mut ffi::PyObject, layout: &Layout) {
     }
 }
 
-/// `value`'s `_Ready` is being freed: if the object still holds `value`, it lets go of
-/// it, or (held elsewhere too) the module lets go of the object.
+/// `value`'s `_Ready` is being freed: if the object, untouched, holds `value`, it lets go
+/// of it; if it is held or changed elsewhere, the module lets go of the object.
 ///
 /// # Safety
 /// The GIL is held; `value` is a live object (its `_Ready` still holds it).
@@ -313,31 +319,32 @@ pub(crate) unsafe fn forget(value: *mut ffi::PyObject) {
     if exc.is_null() {
         return;
     }
-    // SAFETY: the caller holds the GIL; `CURRENT` is set only once `LAYOUT` is. `value`
-    // is still its `_Ready`'s, so its releases free nothing; the object, let go of, may
-    // be freed (a traceback added while Python code held it): `CURRENT` is cleared
-    // first, so code its frees run finds none.
+    // SAFETY: the caller holds the GIL; `CURRENT` is set only once `LAYOUT` is, and holds
+    // its object. `value` is still its `_Ready`'s, so its releases free nothing; the
+    // object, let go of, may be freed (a traceback added while Python code held it):
+    // `CURRENT` is cleared first, so code its frees run finds none.
     unsafe {
         let py = Python::assume_attached();
         let Some(Some(layout)) = LAYOUT.get(py) else {
             return;
         };
-        let slot = field(exc, layout.value_at);
         let args = ARGS.load(Relaxed);
-        // Either field: Python code (a monitoring tool) can set `value` alone.
-        if *slot != value && ffi::PyTuple_GetItem(args, 0) != value {
+        if !untouched(exc, args, layout) {
+            // Held or changed by someone: the next raise would make a new one anyway, and
+            // whatever it holds (this value, perhaps) is its holders' now.
+            CURRENT.store(ptr::null_mut(), Relaxed);
+            ARGS.store(ptr::null_mut(), Relaxed);
+            ffi::Py_DECREF(exc);
             return;
         }
-        if untouched(exc, args, layout) {
+        // Untouched: `value` and `args[0]` are the same object.
+        let slot = field(exc, layout.value_at);
+        if *slot == value {
             ffi::Py_INCREF(ffi::Py_None());
             *slot = ffi::Py_None();
             ffi::Py_DECREF(value);
             ffi::Py_INCREF(ffi::Py_None());
             ffi::PyTuple_SetItem(args, 0, ffi::Py_None());
-        } else {
-            CURRENT.store(ptr::null_mut(), Relaxed);
-            ARGS.store(ptr::null_mut(), Relaxed);
-            ffi::Py_DECREF(exc);
         }
     }
 }

@@ -94,17 +94,7 @@ impl Drop for Stream {
         }
         self.shutdown();
         if self.end_hook.is_set() {
-            // A stream can be freed while an exception is on its way (a frame unwinding,
-            // a value replaced in a raised `StopIteration`): the hook runs Python code, so
-            // that exception is set aside and put back.
-            Python::attach(|py| {
-                let (mut t, mut v, mut tb) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-                // SAFETY: attached; the three references move out and back in unchanged
-                // (the raw calls: pyo3's `take` would resume a pending panic here).
-                unsafe { ffi::PyErr_Fetch(&mut t, &mut v, &mut tb) };
-                self.fire_end(py, None);
-                unsafe { ffi::PyErr_Restore(t, v, tb) };
-            });
+            self.fire_end_when_freed();
         }
     }
 }
@@ -508,17 +498,7 @@ impl Stream {
         }
         self.shutdown();
         if self.end_hook.is_set() {
-            // A stream can be freed while an exception is on its way (a frame unwinding,
-            // a value replaced in a raised `StopIteration`): the hook runs Python code, so
-            // that exception is set aside and put back.
-            Python::attach(|py| {
-                let (mut t, mut v, mut tb) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-                // SAFETY: attached; the three references move out and back in unchanged
-                // (the raw calls: pyo3's `take` would resume a pending panic here).
-                unsafe { ffi::PyErr_Fetch(&mut t, &mut v, &mut tb) };
-                self.fire_end(py, None);
-                unsafe { ffi::PyErr_Restore(t, v, tb) };
-            });
+            Python::attach(|py| self.fire_end(py, None));
         }
     }
 
@@ -559,6 +539,22 @@ impl Stream {
         let snap = self.metrics.snapshot();
         self.end_hook
             .fire(py, &snap, head.as_ref(), &self.acc, error);
+    }
+
+    /// The end hook of a stream being freed. A stream can be freed while an exception is
+    /// on its way (a value on the stack of a frame it unwinds, a value replaced in a raised
+    /// `StopIteration`): the hook runs Python code, so that exception is set aside and put
+    /// back.
+    #[allow(deprecated)] // PyErr_Fetch/PyErr_Restore: the calls every version has.
+    fn fire_end_when_freed(&self) {
+        Python::attach(|py| {
+            let (mut t, mut v, mut tb) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+            // SAFETY: attached; the three references move out and back in unchanged (the
+            // raw calls: pyo3's `take` would resume a pending panic here).
+            unsafe { ffi::PyErr_Fetch(&mut t, &mut v, &mut tb) };
+            self.fire_end(py, None);
+            unsafe { ffi::PyErr_Restore(t, v, tb) };
+        });
     }
 
     fn fire_end_with(&self, py: Python<'_>, c: &Consumer, error: Option<&Bound<'_, PyAny>>) {

@@ -10,10 +10,10 @@ use crate::wire::encoding::Gzip;
 /// Decoded bytes handed to the pipeline at a time: gzip input that expands
 /// further (a few KiB can hold gigabytes) is decoded on the next round,
 /// after the items so far went through the bounded channel.
-pub const DECODED_SLICE: usize = 256 * 1024;
+const DECODED_SLICE: usize = 256 * 1024;
 
 /// Feeds the pipeline the body as its content coding decodes it.
-pub struct Decoding {
+pub(super) struct Decoding {
     gzip: Option<Gzip>,
     coding: String,
     buf: Vec<u8>,
@@ -26,7 +26,7 @@ pub struct Decoding {
 }
 
 impl Decoding {
-    pub fn new(resp: &Response) -> Self {
+    pub(super) fn new(resp: &Response) -> Self {
         let coding = crate::wire::encoding::coding_name(resp.headers());
         let (gzip, failed) = match crate::wire::encoding::decoder_for(resp.headers()) {
             Ok(g) => (g, None),
@@ -42,25 +42,25 @@ impl Decoding {
         }
     }
 
-    pub fn ok(&self) -> bool {
+    pub(super) fn ok(&self) -> bool {
         self.failed.is_none()
     }
 
     /// Decoded input is waiting: call [`Decoding::step`] before reading more.
-    pub fn pending(&self) -> bool {
+    pub(super) fn pending(&self) -> bool {
         self.failed.is_none() && (self.more || !self.rest.is_empty())
     }
 
     /// Feeds what `bytes` decode to (up to a corrupt spot, and at most one
     /// slice; see [`Decoding::pending`]) to the pipeline.
-    pub fn feed(&mut self, bytes: bytes::Bytes, pipeline: &mut Pipeline, out: &mut Out) {
+    pub(super) fn feed(&mut self, bytes: bytes::Bytes, pipeline: &mut Pipeline, out: &mut Out) {
         debug_assert!(!self.pending());
         self.rest = bytes;
         self.step(pipeline, out);
     }
 
     /// Decodes the next slice of what is pending.
-    pub fn step(&mut self, pipeline: &mut Pipeline, out: &mut Out) {
+    pub(super) fn step(&mut self, pipeline: &mut Pipeline, out: &mut Out) {
         if self.failed.is_some() {
             self.rest = bytes::Bytes::new();
             return;
@@ -90,7 +90,7 @@ impl Decoding {
     }
 
     /// The body ended: the pipeline is finished unless the coding was cut short.
-    pub fn finish(&mut self, pipeline: &mut Pipeline, out: &mut Out) {
+    pub(super) fn finish(&mut self, pipeline: &mut Pipeline, out: &mut Out) {
         if let (None, Some(g)) = (&self.failed, &self.gzip) {
             self.failed = g.finish().err();
         }
@@ -99,7 +99,7 @@ impl Decoding {
         }
     }
 
-    pub fn fault(&self, chunks: u64) -> Option<StreamFault> {
+    pub(super) fn fault(&self, chunks: u64) -> Option<StreamFault> {
         self.failed.as_ref().map(|why| {
             StreamFault::Decoding(format!(
                 "the {}-encoded response body could not be decoded after {chunks} complete chunks: {why}",

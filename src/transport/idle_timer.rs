@@ -7,16 +7,16 @@ use std::time::{Duration, Instant};
 /// (reads came in meanwhile), re-armed for the last read plus the timeout.
 /// A `tokio::time::timeout` per read would insert and remove a timer entry
 /// for every chunk.
-pub struct IdleTimer {
+pub(super) struct IdleTimer {
     timeout: Duration,
     last: Instant,
     sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
-pub struct Elapsed;
+pub(super) struct Elapsed;
 
 impl IdleTimer {
-    pub fn new(timeout: Duration) -> Self {
+    pub(super) fn new(timeout: Duration) -> Self {
         IdleTimer {
             timeout,
             last: Instant::now(),
@@ -25,12 +25,15 @@ impl IdleTimer {
     }
 
     /// A byte arrived at `at`.
-    pub fn touch(&mut self, at: Instant) {
+    pub(super) fn touch(&mut self, at: Instant) {
         self.last = at;
     }
 
     /// `fut`, or `Elapsed` once nothing was read for the timeout.
-    pub async fn run<F: std::future::Future>(&mut self, fut: F) -> Result<F::Output, Elapsed> {
+    pub(super) async fn run<F: std::future::Future>(
+        &mut self,
+        fut: F,
+    ) -> Result<F::Output, Elapsed> {
         tokio::pin!(fut);
         loop {
             tokio::select! {

@@ -65,7 +65,7 @@ pub enum StreamFault {
 }
 
 /// The fault for a failed read of the body, after `chunks` complete chunks.
-pub fn broken(why: &str, chunks: u64) -> StreamFault {
+pub(super) fn broken(why: &str, chunks: u64) -> StreamFault {
     StreamFault::Broken(format!(
         "the connection broke after {chunks} complete chunks: {why}"
     ))
