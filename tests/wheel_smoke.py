@@ -456,35 +456,23 @@ def check_steps_by_hand(client, body) -> None:  # type: ignore[no-untyped-def]
     mk = lambda: client.stream("POST", "/chat/completions", json=body, headers={"x-mock-chunks": "3"})  # noqa: E731
     ended = []
 
-    def run(aw):  # type: ignore[no-untyped-def]
+    def stepped(aw, step):  # type: ignore[no-untyped-def]
         try:
-            next(aw.__await__())
+            step(aw)  # `aw` a local of this frame, which the exception's traceback keeps
         except StopIteration as stop:
             return stop.value
 
-    s = mk()
-    s._on_end(lambda *a: ended.append("kept by a traceback"), False)
-    if run(s.__aenter__()) is not s:
-        raise SmokeError("a step by hand did not stop with its value")
-    del s
-    gc.collect()
-    if ended != ["kept by a traceback"]:
-        raise SmokeError("a stream stepped by hand stayed alive after everything let go of it")
-
-    def drive(aw):  # type: ignore[no-untyped-def]
-        try:
-            next(aw)  # the awaitable is its own iterator; a local here (borrowed on 3.14)
-        except StopIteration as stop:
-            return stop.value
-
-    s = mk()
-    s._on_end(lambda *a: ended.append("driven by next(aw)"), False)
-    if drive(s.__aenter__()) is not s:
-        raise SmokeError("next() on a ready awaitable did not stop with its value")
-    del s
-    gc.collect()
-    if ended[-1:] != ["driven by next(aw)"]:
-        raise SmokeError("a stream stepped by next(aw) stayed alive after everything let go of it")
+    # Through `__await__()` (a reference of its own), and `next(aw)` on the awaitable, its own
+    # iterator (the local's reference alone, borrowed on 3.14).
+    for how, step in (("next(aw.__await__())", lambda aw: next(aw.__await__())), ("next(aw)", next)):
+        s = mk()
+        s._on_end(lambda *a, how=how: ended.append(how), False)
+        if stepped(s.__aenter__(), step) is not s:
+            raise SmokeError(f"{how} on a ready awaitable did not stop with its value")
+        del s
+        gc.collect()
+        if ended[-1:] != [how]:
+            raise SmokeError(f"a stream stepped by {how} stayed alive after everything let go of it")
 
     s = mk()
     aw = s.__aenter__()

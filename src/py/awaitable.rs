@@ -3,10 +3,8 @@
 //! to wait on the loop bridge. Above `stream.rs`, whose async wait they poll;
 //! `sse()`'s own awaitable shares `ready` and `thrown`.
 
-use pyo3::exceptions::{PyBaseException, PyStopAsyncIteration, PyStopIteration};
-use pyo3::ffi;
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
 use crate::transport::messages::View;
 
@@ -43,22 +41,16 @@ pub(super) fn anext(
 }
 
 /// Ends an awaitable's `__next__` with `StopIteration(value)`, the way an
-/// `await` gets its result, set straight in the interpreter. pyo3's lazy
-/// `PyErr` would box the arguments, raise, then fetch and normalise: build the
-/// exception object (about 750 instructions a chunk of `async for`). CPython
-/// before 3.12 keeps `(StopIteration, value)` unnormalised unless another
-/// exception is being handled, and the awaiting coroutine takes `value` from
-/// it as it is; 3.12 on builds the object in C. Returns `Ok(None)`: the slot's
-/// "stopped", its exception already set. A tuple or an exception would be
-/// taken for `StopIteration`'s arguments, so those go the long way (as the
-/// interpreter's own `_PyGen_SetStopIterationValue` wraps them).
-fn stop_with(py: Python<'_>, value: Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
-    let v = value.bind(py);
-    if v.is_instance_of::<PyTuple>() || v.is_instance_of::<PyBaseException>() {
-        return Err(PyStopIteration::new_err((value,)));
-    }
-    // SAFETY: attached; both are valid objects; the call takes its own references.
-    unsafe { ffi::PyErr_SetObject(ffi::PyExc_StopIteration, value.as_ptr()) };
+/// `await` gets its result, set straight in the interpreter (`stop_iteration::raise_new`,
+/// which `_Ready` uses too). pyo3's lazy `PyErr` would box the arguments, raise, then
+/// fetch and normalise: build the exception object (about 750 instructions a chunk of
+/// `async for`). CPython before 3.12 keeps `(StopIteration, value)` unnormalised unless
+/// another exception is being handled, and the awaiting coroutine takes `value` from it
+/// as it is; 3.12 on builds the object in C. Returns `Ok(None)`: the slot's "stopped",
+/// its exception already set.
+fn stop_with(_attached: Python<'_>, value: Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
+    // SAFETY: attached (the token); `value` is live for the call.
+    unsafe { super::stop_iteration::raise_new(value.as_ptr()) };
     Ok(None)
 }
 
