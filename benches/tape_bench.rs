@@ -2,14 +2,16 @@
 //!
 //!     cargo run --release --no-default-features --example tape_bench -- [DOC] [N]
 //!
-//! DOC is one of `chunk`, `first`, `finish`, `gemini` (default `chunk`); N the number of
+//! DOC is one of `chunk`, `first`, `finish`, `gemini` (default `chunk`), or `chunk-after`:
+//! the OpenAI chunk read against the one before it (`LastTape`, as a stream's pipeline
+//! reads; two chunks that differ in their content, alternately); N the number of
 //! parses (default 1,000,000). It prints the best ns/doc of five rounds. For instructions
 //! per document, run it under `valgrind --tool=callgrind` at two N and subtract.
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use sserpent::wire::json::Doc;
+use sserpent::wire::json::{Doc, LastTape};
 
 const CHUNK: &str = r#"{"id":"chatcmpl-9lMgfRSWPHcw51s6wxKT1YEO2CKpd","object":"chat.completion.chunk","created":1721075653,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_e9b8ed65d2","choices":[{"index":0,"delta":{"content":" world"},"logprobs":null,"finish_reason":null}]}"#;
 const FIRST: &str = r#"{"id":"chatcmpl-9lMgfRSWPHcw51s6wxKT1YEO2CKpd","object":"chat.completion.chunk","created":1721075653,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_e9b8ed65d2","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#;
@@ -25,6 +27,7 @@ fn main() {
         "first" => FIRST,
         "finish" => FINISH,
         "gemini" => GEMINI,
+        "chunk-after" => return after(n),
         other => panic!("unknown document {other:?}"),
     };
     let nodes = Doc::tape(text).expect("a valid document").len();
@@ -39,5 +42,27 @@ fn main() {
     println!(
         "{which}: {} bytes, {nodes} nodes, {best:.1} ns/doc (best of 5 x {n})",
         text.len()
+    );
+}
+
+/// The OpenAI chunk read against the one before it, whose content differs.
+fn after(n: usize) {
+    let other = CHUNK.replace(r#"" world""#, r#""Hello""#);
+    let texts = [CHUNK, other.as_str()];
+    let mut last = LastTape::default();
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for i in 0..n {
+            let nodes = last
+                .tape(black_box(texts[i & 1]))
+                .expect("a valid document");
+            black_box(nodes.len());
+        }
+        best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+    }
+    println!(
+        "chunk-after: {} bytes, {best:.1} ns/doc (best of 5 x {n})",
+        CHUNK.len()
     );
 }

@@ -6,7 +6,8 @@
 
 Each target reads a small header before its payload (see the targets' doc
 comments): sse_decoder `[limit][cuts][lengths...]`, pipeline
-`[config][cuts][lengths...]`; chunk_parser takes the payload as it is.
+`[config][cuts][lengths...]`; chunk_parser takes the payload as it is, or two
+payloads joined by a 0 byte (the second read against the first).
 Inputs the fuzzer found are not kept here unless `scripts/fuzz.sh --merge`
 adds them.
 """
@@ -146,8 +147,13 @@ def main() -> None:
         # Chunks mode learning the ending, and events mode in pieces.
         write("pipeline", f"wire-{stem}-chunks", header(1) + body)
         write("pipeline", f"wire-{stem}-events-cut", header(0, [3, 50, 1]) + body)
+        # Consecutive payloads, the second read against the first (chunk_parser's 0 byte).
+        payloads = data_payloads(body)
+        for i, (old, new) in enumerate(zip(payloads, payloads[1:])):
+            if i < 6 and old != new:
+                write("chunk_parser", f"pair-{stem}-{i:02}", old + b"\0" + new)
         seen = set()
-        for i, payload in enumerate(data_payloads(body)):
+        for i, payload in enumerate(payloads):
             if payload in seen:
                 continue
             seen.add(payload)

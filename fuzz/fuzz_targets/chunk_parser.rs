@@ -14,6 +14,12 @@
 //! (`get`, `members`, `elements`, `str_value`, `raw`, `json_text`) equals
 //! serde_json's `Value`: duplicated keys keep the last, strings unescape the
 //! same, integers are exact, floats agree to rounding.
+//!
+//! Read against the previous document (`json::retape`, what a stream's pipeline does):
+//! an input holding a 0 byte is two documents, the one before it read first; the
+//! checks above apply to the one after it, and `retape` from the first must give
+//! exactly the tape `Doc::tape` gives for it, or nothing, and nothing when it is
+//! rejected. (A 0 byte is never valid JSON, so no input of the first kind is lost.)
 #![no_main]
 
 use std::borrow::Cow;
@@ -22,7 +28,7 @@ use std::collections::HashSet;
 use libfuzzer_sys::fuzz_target;
 use serde::de::{Deserialize, IgnoredAny};
 use serde_json::Value;
-use sserpent::wire::json::{Doc, Kind, MAX_DEPTH};
+use sserpent::wire::json::{retape, Doc, Kind, MAX_DEPTH};
 
 fn depth(doc: &Doc) -> usize {
     // Containers whose subtree has not ended yet, by their `next` index.
@@ -165,6 +171,24 @@ fn compare(doc: &Doc, i: u32, v: &Value) {
 }
 
 fuzz_target!(|input: &[u8]| {
+    let input = match input.iter().position(|&b| b == 0) {
+        Some(zero) => {
+            let (old, new) = (&input[..zero], &input[zero + 1..]);
+            let (old, new) = (String::from_utf8_lossy(old), String::from_utf8_lossy(new));
+            if let Ok(old_nodes) = Doc::tape(&old) {
+                let ours = retape(old.as_bytes(), &old_nodes, new.as_bytes());
+                match (ours, Doc::tape(&new)) {
+                    (Some(ours), Ok(theirs)) => assert_eq!(ours, theirs, "{old:?} -> {new:?}"),
+                    (Some(_), Err(e)) => {
+                        panic!("retape answered, the parser rejects ({e}): {old:?} -> {new:?}")
+                    }
+                    (None, _) => {}
+                }
+            }
+            &input[zero + 1..]
+        }
+        None => input,
+    };
     let text = String::from_utf8_lossy(input);
     let ours = Doc::parse(text.clone().into_owned());
     let doc = match ours {

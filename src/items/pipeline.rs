@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::providers::gemini;
 use crate::providers::openai::schema::{self, Schema};
-use crate::wire::json::{Doc, JsonError, Kind};
+use crate::wire::json::{Doc, JsonError, Kind, LastTape};
 use crate::wire::ndjson::LineDecoder;
 use crate::wire::sse::{self, Decoder, Event, Output, SseError};
 
@@ -166,6 +166,12 @@ pub struct Pipeline {
     ndjson: Option<LineDecoder>,
     /// False: a stream owing `data: [DONE]` may end without it (servers known to omit it).
     require_done: bool,
+    /// The last chunk's text and tape: the next chunk is read against it
+    /// (`wire::json::retape`), as most of its bytes are the same.
+    last: LastTape,
+    /// What the last chunk's root said it is (`schema::detect`): the same for the next
+    /// one when `last` says no member of the root changed.
+    last_shape: Option<(&'static Schema, bool)>,
 }
 
 impl Pipeline {
@@ -180,6 +186,8 @@ impl Pipeline {
             require_events: false,
             ndjson: None,
             require_done: true,
+            last: LastTape::default(),
+            last_shape: None,
         }
     }
 
@@ -385,7 +393,7 @@ impl Pipeline {
         if event_type == "ping" || ev.data.trim_ascii().is_empty() {
             return;
         }
-        let nodes = match Doc::tape(&ev.data) {
+        let nodes = match self.last.tape(&ev.data) {
             Ok(nodes) => nodes,
             Err(error) => {
                 if event_type == "error" {
@@ -413,10 +421,18 @@ impl Pipeline {
             event, data, id, ..
         } = ev;
         let doc = Arc::new(Doc::new(data, nodes));
-        let (mut schema, has_error) = schema::detect(&doc);
-        if std::ptr::eq(schema, &schema::ANY) {
-            schema = crate::providers::ollama::detect(&doc);
-        }
+        let (schema, has_error) = match self.last_shape {
+            Some(shape) if self.last.same_root() => shape,
+            _ => {
+                let (mut schema, has_error) = schema::detect(&doc);
+                if std::ptr::eq(schema, &schema::ANY) {
+                    // Reads the root's members only, too.
+                    schema = crate::providers::ollama::detect(&doc);
+                }
+                (schema, has_error)
+            }
+        };
+        self.last_shape = Some((schema, has_error));
         if has_error || is_error_event {
             let ev = sse::Event {
                 event,

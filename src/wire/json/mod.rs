@@ -11,7 +11,9 @@
 use std::fmt;
 use std::sync::atomic::AtomicU32;
 
+mod retape;
 mod tape;
+pub use retape::{retape, LastTape};
 use tape::parse_tape;
 
 /// Containers nested deeper than this are rejected (keeps later recursive

@@ -315,32 +315,9 @@ impl Parser {
 
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn number(&mut self, s: &[u8], start: usize) -> Result<usize, JsonError> {
-        let mut i = start + (byte(s, start) == b'-') as usize;
-        match byte(s, i) {
-            b'0' => i += 1,
-            b'1'..=b'9' => i = digits(s, i + 1),
-            _ => return Err(err(i, "expecting value")),
-        }
-        let mut float = false;
-        if byte(s, i) == b'.' {
-            float = true;
-            i += 1;
-            if !byte(s, i).is_ascii_digit() {
-                return Err(err(i, "expecting digits after the decimal point"));
-            }
-            i = digits(s, i + 1);
-        }
-        if byte(s, i) | 0x20 == b'e' {
-            float = true;
-            i += 1;
-            i += matches!(byte(s, i), b'+' | b'-') as usize;
-            if !byte(s, i).is_ascii_digit() {
-                return Err(err(i, "expecting digits in the exponent"));
-            }
-            i = digits(s, i + 1);
-        }
-        self.push(if float { Kind::Float } else { Kind::Int }, false, start, i);
-        Ok(i)
+        let (end, kind) = number_token(s, start)?;
+        self.push(kind, false, start, end);
+        Ok(end)
     }
 
     /// The string whose opening quote is at `open`; returns the offset past its closing quote.
@@ -374,6 +351,61 @@ impl Parser {
         self.push(Kind::Str, true, open + 1, i);
         Ok(i + 1)
     }
+}
+
+/// The end of the string whose body starts at `start` (just after its opening quote),
+/// validated as `Parser::string` does: the offset of its closing quote and whether it
+/// holds escapes, or `None` where the parser would stop with an error. For `retape`,
+/// which re-reads one token of a document; the parser keeps its own inlined copy.
+pub(super) fn string_end(s: &[u8], start: usize) -> Option<(usize, bool)> {
+    let (mut i, c) = scan(s, start);
+    if c == b'"' {
+        return Some((i, false));
+    }
+    loop {
+        match *s.get(i)? {
+            b'"' => return Some((i, true)),
+            b'\\' => i = escape(s, i).ok()?,
+            _ => return None,
+        }
+        i = scan(s, i).0;
+    }
+}
+
+/// The end of the number starting at `start`, validated as `Parser::number` does, and
+/// its kind (`Int` or `Float`); `None` where the parser would stop with an error.
+pub(super) fn number_end(s: &[u8], start: usize) -> Option<(usize, Kind)> {
+    number_token(s, start).ok()
+}
+
+/// The number starting at `start`: the offset just past it and its kind.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn number_token(s: &[u8], start: usize) -> Result<(usize, Kind), JsonError> {
+    let mut i = start + (byte(s, start) == b'-') as usize;
+    match byte(s, i) {
+        b'0' => i += 1,
+        b'1'..=b'9' => i = digits(s, i + 1),
+        _ => return Err(err(i, "expecting value")),
+    }
+    let mut float = false;
+    if byte(s, i) == b'.' {
+        float = true;
+        i += 1;
+        if !byte(s, i).is_ascii_digit() {
+            return Err(err(i, "expecting digits after the decimal point"));
+        }
+        i = digits(s, i + 1);
+    }
+    if byte(s, i) | 0x20 == b'e' {
+        float = true;
+        i += 1;
+        i += matches!(byte(s, i), b'+' | b'-') as usize;
+        if !byte(s, i).is_ascii_digit() {
+            return Err(err(i, "expecting digits in the exponent"));
+        }
+        i = digits(s, i + 1);
+    }
+    Ok((i, if float { Kind::Float } else { Kind::Int }))
 }
 
 /// The offset of the first byte at or after `i` that is not an ASCII digit, or `s.len()`.
