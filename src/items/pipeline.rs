@@ -170,7 +170,7 @@ pub struct Pipeline {
     /// (`wire::json::retape`), as most of its bytes are the same.
     last: LastTape,
     /// What the last chunk's root said it is (`schema::detect`): the same for the next
-    /// one when `last` says no member of the root changed.
+    /// one when `last` says no root key changed, nor a root value `shape_reads`.
     last_shape: Option<(&'static Schema, bool)>,
 }
 
@@ -421,8 +421,14 @@ impl Pipeline {
             event, data, id, ..
         } = ev;
         let doc = Arc::new(Doc::new(data, nodes));
+        // The shape is the last chunk's unless a root key, or a root value it is read
+        // from, changed.
+        let same_shape = self
+            .last
+            .changed_root_values()
+            .is_some_and(|values| values.iter().all(|&v| !shape_reads(&doc, v - 1)));
         let (schema, has_error) = match self.last_shape {
-            Some(shape) if self.last.same_root() => shape,
+            Some(shape) if same_shape => shape,
             _ => {
                 let (mut schema, has_error) = schema::detect(&doc);
                 if std::ptr::eq(schema, &schema::ANY) {
@@ -499,6 +505,15 @@ impl Pipeline {
             self.finished = true;
         }
     }
+}
+
+/// Whether the shape of a chunk (`schema::detect`, then `ollama::detect`) depends on the
+/// value of the root member whose key is node `key`: beyond which root keys there are and
+/// whether their values are objects or strings (a value read again is a string or number
+/// token, and stays one), they read the value of `object` and of `response`. An escaped
+/// key could be either.
+fn shape_reads(doc: &Doc, key: u32) -> bool {
+    doc.node(key).escaped || matches!(doc.raw_bytes(key), b"object" | b"response")
 }
 
 /// Recognizes an error reported inside a stream: `{"error": {...}}` (OpenAI,

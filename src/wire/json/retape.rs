@@ -45,18 +45,32 @@ const MAX_KEPT_NODES: usize = 256;
 pub struct LastTape {
     text: String,
     nodes: Vec<Node>,
-    /// The last `tape` was read against the document before it and changed no member
-    /// of the root (neither a key nor a value).
-    same_root: bool,
+    /// The last `tape` was read against the document before it.
+    retaped: bool,
+    /// What that read changed in the root object's members.
+    root: RootChanges,
+}
+
+/// The changed tokens that are keys or values of the root object's members.
+#[derive(Default)]
+struct RootChanges {
+    key: bool,
+    values: [u32; MAX_CHANGES],
+    len: usize,
 }
 
 impl LastTape {
     /// The tape of `text` (`Doc::tape`'s result, errors included), read against the last
     /// document when it can be, which is then `text` (or none, after an error).
     pub fn tape(&mut self, text: &str) -> Result<Vec<Node>, JsonError> {
-        let retaped = retape_in_place(self.text.as_bytes(), &mut self.nodes, text.as_bytes());
-        self.same_root = retaped == Some(true);
-        let nodes = if retaped.is_some() {
+        let retaped = retape_in_place(
+            self.text.as_bytes(),
+            &mut self.nodes,
+            text.as_bytes(),
+            &mut self.root,
+        );
+        self.retaped = retaped.is_some();
+        let nodes = if self.retaped {
             self.nodes.clone()
         } else {
             // `self.nodes` may be half rewritten: it is replaced, or dropped on an error.
@@ -75,11 +89,12 @@ impl LastTape {
         Ok(nodes)
     }
 
-    /// Whether the last `tape` changed no member of the root: then anything that reads
-    /// only the root's keys and its members' values that are not containers (what
-    /// identifies a chunk's shape) reads the same as in the document before it.
-    pub fn same_root(&self) -> bool {
-        self.same_root
+    /// After a `tape` read against the document before it that changed no key of the
+    /// root object: the value nodes of the root's members that changed (empty when only
+    /// deeper tokens did); every other key and value of the root is the same bytes as in
+    /// the document before. `None` after a document parsed whole or a changed root key.
+    pub fn changed_root_values(&self) -> Option<&[u32]> {
+        (self.retaped && !self.root.key).then(|| &self.root.values[..self.root.len])
     }
 }
 
@@ -88,12 +103,18 @@ impl LastTape {
 /// number tokens (see the module's docs), and for an empty `old_nodes`.
 pub fn retape(old: &[u8], old_nodes: &[Node], new: &[u8]) -> Option<Vec<Node>> {
     let mut nodes = old_nodes.to_vec();
-    retape_in_place(old, &mut nodes, new).map(|_| nodes)
+    retape_in_place(old, &mut nodes, new, &mut RootChanges::default()).map(|_| nodes)
 }
 
-/// `retape`, rewriting the tape of `old` into that of `new`, and whether no member of
-/// the root changed; `None` (and `nodes` partly rewritten) where `retape` gives `None`.
-fn retape_in_place(old: &[u8], nodes: &mut [Node], new: &[u8]) -> Option<bool> {
+/// `retape`, rewriting the tape of `old` into that of `new`, and noting the changes to
+/// the root object's members in `root`; `None` (and `nodes` partly rewritten) where
+/// `retape` gives `None`.
+fn retape_in_place(
+    old: &[u8],
+    nodes: &mut [Node],
+    new: &[u8],
+    root: &mut RootChanges,
+) -> Option<()> {
     if nodes.is_empty() || new.len() >= u32::MAX as usize {
         return None;
     }
@@ -146,22 +167,44 @@ fn retape_in_place(old: &[u8], nodes: &mut [Node], new: &[u8]) -> Option<bool> {
     if count > 0 {
         shift(nodes, changed, &shifts[..count]);
     }
-    Some(!changed.iter().any(|&k| root_member(nodes, k)))
+    *root = RootChanges::default();
+    for &k in changed {
+        match root_member(nodes, k) {
+            Some(Member::Key) => root.key = true,
+            Some(Member::Value) => {
+                root.values[root.len] = k;
+                root.len += 1;
+            }
+            None => {}
+        }
+    }
+    Some(())
 }
 
-/// Whether node `k` is a key or a value of the root object's members.
-fn root_member(nodes: &[Node], k: u32) -> bool {
+enum Member {
+    Key,
+    Value,
+}
+
+/// Whether node `k` is a key or a value of one of the root object's members.
+fn root_member(nodes: &[Node], k: u32) -> Option<Member> {
     if nodes[0].kind != Kind::Object {
-        return false;
+        return None;
     }
     let mut key = 1;
     for _ in 0..nodes[0].len {
-        if k <= key + 1 {
-            return k >= key;
+        if k == key {
+            return Some(Member::Key);
+        }
+        if k == key + 1 {
+            return Some(Member::Value);
+        }
+        if k < key {
+            return None;
         }
         key = nodes[key as usize + 1].next;
     }
-    false
+    None
 }
 
 /// Moves every node but the changed ones by the shift of the changes before it, and a
