@@ -77,7 +77,11 @@ impl LastTape {
             self.nodes.clear();
             self.text.clear();
             let nodes = Doc::tape(text)?;
-            self.nodes.extend_from_slice(&nodes);
+            // Only a tape small enough to keep is copied: the buffers' capacity stays
+            // bounded for the whole stream.
+            if nodes.len() <= MAX_KEPT_NODES {
+                self.nodes.extend_from_slice(&nodes);
+            }
             nodes
         };
         self.text.clear();

@@ -52,7 +52,11 @@ fn check(old: &[u8], new: &[u8]) -> bool {
             for m in &mut members {
                 if changed.contains(&m.3) {
                     // A string read again stays a string; a number, a number.
-                    m.1 = if m.1 == Kind::Str { Kind::Str } else { Kind::Int };
+                    m.1 = if m.1 == Kind::Str {
+                        Kind::Str
+                    } else {
+                        Kind::Int
+                    };
                     m.2 = b"(changed)";
                 }
             }
@@ -342,6 +346,15 @@ fn last_tape_keeps_small_documents_only() {
     let large = format!(r#"{{"content":"{}"}}"#, "x".repeat(MAX_KEPT_TEXT));
     assert_eq!(last.tape(&large).unwrap(), tape(large.as_bytes()).unwrap());
     assert!(last.text.is_empty() && last.nodes.is_empty());
+    // Nor a long tape, and neither leaves its size behind.
+    let long = format!("[{}1]", "1,".repeat(MAX_KEPT_NODES));
+    assert_eq!(last.tape(&long).unwrap(), tape(long.as_bytes()).unwrap());
+    assert!(last.text.is_empty() && last.nodes.is_empty());
+    let long = format!("[{}1]", "1,".repeat(100_000));
+    last.tape(&long).unwrap();
+    last.tape(CHUNK).unwrap();
+    assert!(last.nodes.capacity() <= 2 * MAX_KEPT_NODES);
+    assert!(last.text.capacity() <= 2 * MAX_KEPT_TEXT);
 }
 
 #[test]
