@@ -335,10 +335,6 @@ def _live_tasks() -> int:
 def _released_waiting() -> int:
     """Stream documents waiting to be freed on a tokio thread (leak checks)."""
 
-def _consumer_folds(stream: Stream) -> Optional[bool]:
-    """Whether the stream's consumer folds ``final()``'s result itself (tests); ``None`` while
-    another thread reads the stream."""
-
 def _doc_refs(chunk: Chunk) -> Tuple[int, int]:
     """How many chunk objects hold ``chunk``'s document, and its ``Arc`` references: the holders'
     one and any other (tests)."""

@@ -77,14 +77,6 @@ fn _doc_refs(chunk: &Bound<'_, chunk::Chunk>) -> (u32, usize) {
     chunk.get().doc_refs()
 }
 
-/// Whether a stream's consumer has taken over `final()`'s fold from its reader task
-/// (`Msg::ConsumerFolds`; tests). `None` while the stream is being read elsewhere (or
-/// its consumer's lock is poisoned).
-#[pyfunction]
-fn _consumer_folds(stream: &Bound<'_, stream::Stream>) -> Option<bool> {
-    stream.get().consumer.try_lock().ok().map(|c| c.folds)
-}
-
 /// Whether a ready chunk's `StopIteration` is one object raised again (CPython 3.12 and 3.13,
 /// `stop_iteration.rs`), that object's address (0 when none), and how many were made (tests).
 #[pyfunction]
@@ -109,7 +101,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_live_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(_released_waiting, m)?)?;
     m.add_function(wrap_pyfunction!(_doc_refs, m)?)?;
-    m.add_function(wrap_pyfunction!(_consumer_folds, m)?)?;
     m.add_function(wrap_pyfunction!(_fast_alloc, m)?)?;
     m.add_function(wrap_pyfunction!(_stop_iteration_reused, m)?)?;
     m.add_function(wrap_pyfunction!(end_hook::_clock_ns, m)?)?;

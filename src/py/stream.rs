@@ -45,11 +45,6 @@ const SIGNAL_POLL: Duration = Duration::from_millis(50);
 pub(super) struct Consumer {
     started: bool,
     buf: VecDeque<Msg>,
-    /// How many of `buf`'s first items `final()`'s fold has looked at (`fold_taken`).
-    folded: usize,
-    /// The reader task said so (`Msg::ConsumerFolds`): chunks taken from here on are
-    /// folded by this consumer.
-    pub(super) folds: bool,
     pub(super) finished: bool,
     pub(super) view: Option<View>,
     head: Option<ResponseHead>,
@@ -83,15 +78,11 @@ pub struct Stream {
 impl Consumer {
     fn clear(&mut self) {
         self.buf.clear();
-        self.folded = 0;
     }
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        if let Ok(mut c) = self.consumer.try_lock() {
-            self.fold_queued(&mut c);
-        }
         self.shutdown();
         if self.end_hook.is_set() {
             self.fire_end_when_freed();
@@ -137,8 +128,6 @@ impl Stream {
             consumer: Mutex::new(Consumer {
                 started: false,
                 buf: VecDeque::new(),
-                folded: 0,
-                folds: false,
                 finished: false,
                 view: None,
                 head: None,
@@ -245,19 +234,16 @@ impl Stream {
             if want == Want::Head && c.head.is_some() {
                 return Ok(Step::End);
             }
-            self.fold_taken(c);
             if let Some(msg) = c.buf.front() {
                 if want == Want::Head && !matches!(msg, Msg::Head(_) | Msg::Fault(_)) {
                     return Ok(Step::End);
                 }
                 let msg = c.buf.pop_front().expect("front exists");
-                c.folded = c.folded.saturating_sub(1);
                 match msg {
                     Msg::Head(h) => {
                         c.head = Some(h);
                         continue;
                     }
-                    Msg::ConsumerFolds => continue,
                     Msg::Item(_) | Msg::Text(_) if want == Want::Drain => continue,
                     Msg::Item(Item::Chunk(c)) => {
                         return stream_doc_to_py(py, c.doc, c.schema).map(Step::Value)
@@ -293,55 +279,6 @@ impl Stream {
                 Wait::Empty => return Ok(Step::Pending),
             }
         }
-    }
-
-    /// Folds the chunks a refill brought into `final()`'s result, once the reader task
-    /// has handed the fold over (`Msg::ConsumerFolds`: a stream read in large batches,
-    /// bound by that task; see `StreamTask::deliver`). Called on every step; it does
-    /// something only after a refill, for all its chunks at once, and the tapes folded
-    /// are the ones this thread reads next.
-    fn fold_taken(&self, c: &mut Consumer) {
-        if c.folded >= c.buf.len() {
-            return;
-        }
-        if !c.folds {
-            // Only the hand-over can start it, and it comes before the chunks it is for;
-            // the reader task sends it to a chunks view only (`StreamTask::deliver`).
-            if c.view != Some(View::Chunks) {
-                c.folded = c.buf.len();
-                return;
-            }
-            match c
-                .buf
-                .range(c.folded..)
-                .position(|m| matches!(m, Msg::ConsumerFolds))
-            {
-                Some(at) => {
-                    c.folds = true;
-                    c.folded += at;
-                }
-                None => {
-                    c.folded = c.buf.len();
-                    return;
-                }
-            }
-        }
-        let mut acc = self.acc.lock().unwrap_or_else(|e| e.into_inner());
-        for msg in c.buf.range(c.folded..) {
-            if let Msg::Item(Item::Chunk(p)) = msg {
-                acc.add(p);
-            }
-        }
-        c.folded = c.buf.len();
-    }
-
-    /// A stream ending early (closed, dropped, interrupted): the chunks taken or queued
-    /// are folded, as the reader task folded everything it had read before the hand-over
-    /// (what `final()` and the end hook's telemetry see). Before the channel is cancelled,
-    /// which drops what it holds.
-    fn fold_queued(&self, c: &mut Consumer) {
-        let _ = self.channel.take_ready(&mut c.buf);
-        self.fold_taken(c);
     }
 
     /// Sync consumer: waits with the GIL released, checking for Ctrl-C.
@@ -382,7 +319,6 @@ impl Stream {
                     let buf = &mut c.buf;
                     py.detach(|| channel.wait_sync(buf, slice));
                     if let Err(e) = py.check_signals() {
-                        self.fold_queued(&mut c);
                         c.finished = true;
                         self.shutdown();
                         self.fire_end_with(py, &c, Some(e.value(py).as_any()));
@@ -492,7 +428,6 @@ impl Stream {
     /// Closes the stream (also from `sse()` and the awaitables).
     pub(crate) fn close_now(&self) {
         if let Ok(mut c) = self.consumer.try_lock() {
-            self.fold_queued(&mut c);
             c.finished = true;
             c.clear();
         }
@@ -506,7 +441,6 @@ impl Stream {
     /// task, an exception leaving a `with` block): the end hook sees the error.
     pub(crate) fn close_with(&self, py: Python<'_>, error: &Bound<'_, PyAny>) {
         if let Ok(mut c) = self.consumer.try_lock() {
-            self.fold_queued(&mut c);
             c.finished = true;
             c.clear();
         }

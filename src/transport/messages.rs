@@ -26,9 +26,6 @@ pub enum Msg {
     Head(ResponseHead),
     Item(Item),
     Text(String),
-    /// From here on the consumer folds the chunks it takes into `final()`'s result
-    /// (those before were folded by the reader task: see `StreamTask::deliver`).
-    ConsumerFolds,
     Fault(StreamFault),
     End,
 }

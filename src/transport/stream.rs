@@ -56,8 +56,7 @@ pub struct StreamTask {
     pub framing: Option<Framing>,
     /// False: a stream owing `data: [DONE]` may end without it.
     pub require_done: bool,
-    /// `final()`'s result: every chunk is folded into it here, except a chunk view's after
-    /// a large delivery, which its consumer folds (`Msg::ConsumerFolds`, see `deliver`).
+    /// `final()`'s result: every chunk is folded into it here, before it is delivered.
     pub acc: Option<Arc<std::sync::Mutex<Accumulator>>>,
 }
 
@@ -67,18 +66,12 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 const DRAIN_WAIT: Duration = Duration::from_millis(200);
 /// Bytes gathered from frames already received before a batch is handed over.
 const BATCH_BYTES: usize = 256 * 1024;
-/// Items in one delivery from which a chunk consumer folds `final()`'s result itself
-/// (see `deliver`): a stream back to back delivers hundreds at once (its reads and what
-/// the socket holds besides, up to `BATCH_BYTES`); a paced stream's delivery, one.
-const CONSUMER_FOLDS_AT: usize = 64;
 
 /// What the deliveries of one stream have done so far.
 #[derive(Default)]
 struct Delivered {
     /// A chunk carried text (the first one's is looked for; then only `text()`'s).
     seen_text: bool,
-    /// `Msg::ConsumerFolds` was sent: this task folds no more chunks.
-    consumer_folds: bool,
 }
 
 impl StreamTask {
@@ -274,22 +267,11 @@ impl StreamTask {
         if out.is_empty() {
             return true;
         }
-        // `final()`'s fold. A stream read faster than its consumer takes it (one this
-        // large delivery in) is bound by this task, where the fold was a tenth of the
-        // work while the consumer's thread had room: from then on, a chunk consumer folds
-        // what it takes (`py/stream.rs`, `fold_taken`), told by `ConsumerFolds`. Every
-        // chunk before that message was folded here before it was pushed, so the fold
-        // still sees them in order. Many slow streams keep it here: their consumers share
-        // one Python thread, and a chunk's fold there costs more than a batch's.
-        if self.resolved == View::Chunks
-            && !so_far.consumer_folds
-            && self.acc.is_some()
-            && out.len() >= CONSUMER_FOLDS_AT
-        {
-            so_far.consumer_folds = true;
-            batch.push(Msg::ConsumerFolds);
-        }
-        if let Some(acc) = self.acc.as_ref().filter(|_| !so_far.consumer_folds) {
+        // `final()`'s fold, before the chunks leave this thread. (From 2026-12-07 a stream
+        // delivered in large batches handed it to its consumer, then the busier thread;
+        // with chunks read against the one before them (`wire/json/retape.rs`) this one
+        // is the less busy, and the hand-over was removed: docs/performance.md.)
+        if let Some(acc) = self.acc.as_ref() {
             let mut acc = acc.lock().unwrap_or_else(|e| e.into_inner());
             for item in out.iter() {
                 if let Ok(Item::Chunk(c)) = item {

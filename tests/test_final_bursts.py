@@ -1,11 +1,10 @@
-"""``final()``'s fold moves from the reader task to the consumer when a stream comes faster than
-it is read (a delivery of 64 chunks or more: ``StreamTask::deliver``, ``Stream::fold_taken``).
+"""``final()`` over a stream that changes pace: the reader task folds every chunk before it
+hands it over (``StreamTask::deliver``), one at a time or a large delivery at once.
 
-A scripted server sends a stream in three parts: paced chunks one write at a time (the task
-folds them), a burst of 2,000 in one write (the task hands the fold over, the consumer folds
-from there), then paced chunks again and the usage chunk (still the consumer's). The result
-must be exactly the fold of every chunk once, in order, however the stream is read; and a
-stream that is never fast keeps the fold in the task.
+A scripted server sends a stream in three parts: paced chunks one write at a time, a burst of
+2,000 in one write (delivered in large batches, read against the chunk before them), then paced
+chunks again and the usage chunk. The result must be exactly the fold of every chunk once, in
+order, however and whenever the stream is read, closed early included.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from typing import Any, Iterator, List
 import pytest
 import sserpent
 from live_helpers import raw_http_server
-from sserpent._sserpent import _consumer_folds
 
 BODY = {"model": "m", "stream": True, "messages": []}
 PACED, BURST = 8, 2000
@@ -77,14 +75,13 @@ def check(result: Any, burst: bool) -> None:
 
 
 @pytest.mark.parametrize("read", ["iterate", "final_only", "half_then_final", "late"])
-def test_a_burst_hands_the_fold_to_the_consumer_and_every_chunk_counts_once(read: str) -> None:
+def test_a_burst_folds_every_chunk_once(read: str) -> None:
     with scripted_server(script(burst=True)) as url:
         s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
         texts = []
         if read == "late":
             # The first chunk fixes the view; the rest is read once the whole stream is
-            # written (about 0.4 s) and queued: one refill then takes chunks the task folded
-            # and chunks it left to the consumer.
+            # written (about 0.4 s) and queued: one refill then takes paced and burst chunks.
             assert next(s).choices[0].delta.role == "assistant"
             time.sleep(0.7)
             read = "iterate"
@@ -97,10 +94,9 @@ def test_a_burst_hands_the_fold_to_the_consumer_and_every_chunk_counts_once(read
                 if len(texts) == PACED + BURST // 2:
                     break
         check(s.final(), burst=True)
-        assert _consumer_folds(s) is True
 
 
-def test_async_iteration_with_the_hand_over() -> None:
+def test_async_iteration_over_a_burst() -> None:
     async def main() -> Any:
         with scripted_server(script(burst=True)) as url:
             s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
@@ -110,32 +106,27 @@ def test_async_iteration_with_the_hand_over() -> None:
             assert n == 2 * PACED + BURST + 2
             return s, await s.afinal()
 
-    s, result = asyncio.run(main())
+    _, result = asyncio.run(main())
     check(result, burst=True)
-    assert _consumer_folds(s) is True
 
 
-def test_a_paced_stream_keeps_the_fold_in_the_reader_task() -> None:
+def test_a_paced_stream() -> None:
     with scripted_server(script(burst=False)) as url:
         s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
         assert len(list(s)) == 2 * PACED + 2
         check(s.final(), burst=False)
-        assert _consumer_folds(s) is False
 
 
-def test_the_text_view_is_folded_by_the_task_even_in_a_burst() -> None:
+def test_the_text_view_over_a_burst() -> None:
     with scripted_server(script(burst=True)) as url:
         s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
         assert "".join(s.text()) == expected_text(True)
         check(s.final(), burst=True)
-        assert _consumer_folds(s) is False
 
 
 def test_chunks_still_queued_when_the_stream_is_closed_are_folded_too() -> None:
-    """What is taken or queued in the channel when a stream is closed after the hand-over,
-    the consumer folds on close: `final()` (and the end hook's telemetry) after `close()` see
-    it (the whole stream here, which fits in the channel; a batch the task still held, waiting
-    for room, would not be folded: docs/performance.md)."""
+    """What was read and queued in the channel when a stream is closed, unread, is in `final()`
+    (and the end hook's telemetry) after `close()`: the task folded it before queueing it."""
     with scripted_server(script(burst=True)) as url:
         s = sserpent.Client(base_url=url).stream("POST", "/v1/chat/completions", json=BODY)
         assert next(s).choices[0].delta.role == "assistant"
@@ -143,6 +134,5 @@ def test_chunks_still_queued_when_the_stream_is_closed_are_folded_too() -> None:
         for _ in range(5):
             next(s)  # the first refill takes what was queued; the task queues the rest
         time.sleep(0.3)
-        assert _consumer_folds(s) is True
         s.close()
         check(s.final(), burst=True)
