@@ -4,6 +4,7 @@ its own, and table printing."""
 from __future__ import annotations
 
 import json
+import random
 import socket
 import subprocess
 import sys
@@ -41,8 +42,10 @@ def mock_server_process() -> Iterator[tuple[int, subprocess.Popen]]:
         proc.wait(10)
 
 
-def openai_chat_stream(n_chunks: int) -> bytes:
-    """An OpenAI chat completion stream (with `[DONE]`) of ``n_chunks`` content chunks."""
+def openai_chat_stream(n_chunks: int, obfuscation: bool = False) -> bytes:
+    """An OpenAI chat completion stream (with `[DONE]`) of ``n_chunks`` content chunks.
+    ``obfuscation``: with ``service_tier`` and the random-length ``obfuscation`` pad that
+    api.openai.com adds to every chunk (since 2025; a fixed pseudo-random sequence)."""
     head = {
         "id": "chatcmpl-9lMgfRSWPHcw51s6wxKT1YEO2CKpd",
         "object": "chat.completion.chunk",
@@ -50,16 +53,26 @@ def openai_chat_stream(n_chunks: int) -> bytes:
         "model": "gpt-4o-mini-2024-07-18",
         "system_fingerprint": "fp_e9b8ed65d2",
     }
+    if obfuscation:
+        head = dict(head, service_tier="default")
+    pad = random.Random(7)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+    def padded(chunk: dict) -> dict:
+        if obfuscation:
+            chunk["obfuscation"] = "".join(pad.choices(alphabet, k=pad.randint(1, 12)))
+        return chunk
+
     parts = []
     first = dict(head, choices=[{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
                                  "logprobs": None, "finish_reason": None}])
-    parts.append(b"data: " + json.dumps(first, separators=(",", ":")).encode() + b"\n\n")
+    parts.append(b"data: " + json.dumps(padded(first), separators=(",", ":")).encode() + b"\n\n")
     for i in range(n_chunks - 2):
         c = dict(head, choices=[{"index": 0, "delta": {"content": WORDS[i % len(WORDS)]},
                                  "logprobs": None, "finish_reason": None}])
-        parts.append(b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n")
+        parts.append(b"data: " + json.dumps(padded(c), separators=(",", ":")).encode() + b"\n\n")
     last = dict(head, choices=[{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}])
-    parts.append(b"data: " + json.dumps(last, separators=(",", ":")).encode() + b"\n\n")
+    parts.append(b"data: " + json.dumps(padded(last), separators=(",", ":")).encode() + b"\n\n")
     parts.append(b"data: [DONE]\n\n")
     return b"".join(parts)
 

@@ -2,8 +2,10 @@
 then of an Ollama ``/api/chat`` NDJSON stream, sserpent against the ``ollama`` package's reading,
 and of a Gemini stream, sserpent against google-genai's.
 
-Every reader gets the same bytes in 64 KiB pieces (as a socket would hand them over)
-and reads ``choices[0].delta.content`` (Ollama: ``message.content``) of every chunk. Prints
+A second OpenAI table adds what api.openai.com puts in every chunk (``service_tier``, and an
+``obfuscation`` pad of random length). Every reader gets the same bytes in 64 KiB pieces (as a
+socket would hand them over) and reads ``choices[0].delta.content`` (Ollama: ``message.content``)
+of every chunk. Prints
 µs per chunk and each reader's ratio to sserpent, all measured in this one run. Use a release build:
 ``maturin develop --release``.
 
@@ -148,6 +150,20 @@ def main() -> None:
         if n != args.chunks - 0:
             raise SystemExit(f"{name} read {n} chunks, expected {args.chunks}")
     print_table("bench_parse: in-memory OpenAI chat stream, read choices[0].delta.content", rows, "sserpent")
+    # The same with what api.openai.com adds to every chunk: `service_tier`, and an
+    # `obfuscation` pad of random length (a second token that changes every chunk).
+    data = openai_chat_stream(args.chunks, obfuscation=True)
+    pieces = split(data, args.piece)
+    warmup = split(openai_chat_stream(max(10, args.chunks // 10), obfuscation=True), args.piece)
+    rows = []
+    for name, fn in readers[:4]:
+        fn(warmup)
+        wall, cpu, n = measure(lambda fn=fn: fn(pieces), repeat=5)
+        rows.append((name, wall, cpu, n))
+        if n != args.chunks:
+            raise SystemExit(f"{name} read {n} chunks, expected {args.chunks}")
+    print_table("bench_parse: the same with service_tier and a random obfuscation pad per chunk (as api.openai.com "
+                "sends)", rows, "sserpent")
     data = ollama_chat_stream(args.chunks)
     pieces = split(data, args.piece)
     warmup = split(ollama_chat_stream(max(10, args.chunks // 10)), args.piece)
