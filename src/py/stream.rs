@@ -156,7 +156,13 @@ impl Stream {
     }
 
     fn shutdown(&self) {
-        self.channel.cancel();
+        {
+            // Under the fold's lock, which the reader task folds a delivery under and checks
+            // the channel in: once this returns no chunk is folded any more, so `final()`
+            // and the end hook's telemetry after a close stay what they are.
+            let _fold = self.acc.lock().unwrap_or_else(|e| e.into_inner());
+            self.channel.cancel();
+        }
         if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
             task.abort();
         }

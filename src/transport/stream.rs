@@ -273,7 +273,11 @@ impl StreamTask {
         // is the less busy, and the hand-over was removed: docs/performance.md.)
         if let Some(acc) = self.acc.as_ref() {
             let mut acc = acc.lock().unwrap_or_else(|e| e.into_inner());
-            for item in out.iter() {
+            // A stream closed meanwhile (its channel cancelled under this lock): `final()`
+            // may have been read already, and must not change after it (found in review:
+            // a large delivery parsed while the consumer closed was folded after the close).
+            let closed = self.channel.is_cancelled();
+            for item in out.iter().filter(|_| !closed) {
                 if let Ok(Item::Chunk(c)) = item {
                     acc.add(c);
                 }
