@@ -276,10 +276,11 @@ impl StreamTask {
             // A stream closed meanwhile (its channel cancelled under this lock): `final()`
             // may have been read already, and must not change after it (found in review:
             // a large delivery parsed while the consumer closed was folded after the close).
-            let closed = self.channel.is_cancelled();
-            for item in out.iter().filter(|_| !closed) {
-                if let Ok(Item::Chunk(c)) = item {
-                    acc.add(c);
+            if !self.channel.is_cancelled() {
+                for item in out.iter() {
+                    if let Ok(Item::Chunk(c)) = item {
+                        acc.add(c);
+                    }
                 }
             }
         }

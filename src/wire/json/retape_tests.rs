@@ -304,26 +304,15 @@ fn recorded_streams_agree_with_the_parser() {
     assert!(answered * 2 > payloads, "answered {answered} of {payloads}");
 }
 
-/// The `data` of each event of an SSE text (enough for the fixtures: `data:` lines).
+/// The `data` of each event of an SSE text, as the project's decoder reads it.
 fn data_payloads(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut data: Option<String> = None;
-    for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)) {
-        if line.is_empty() {
-            out.extend(data.take());
-        } else if let Some(value) = line.strip_prefix("data:") {
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match &mut data {
-                Some(d) => {
-                    d.push('\n');
-                    d.push_str(value);
-                }
-                None => data = Some(value.to_string()),
-            }
-        }
-    }
-    out.extend(data);
-    out
+    let mut decoder = crate::wire::sse::Decoder::new(1 << 20);
+    let mut events = Vec::new();
+    decoder.feed(text.as_bytes(), &mut events);
+    events
+        .into_iter()
+        .map(|e| e.expect("a fixture decodes").data)
+        .collect()
 }
 
 #[test]

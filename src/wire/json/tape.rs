@@ -335,40 +335,41 @@ impl Parser {
     /// The rest of a string that `string` found an escape or a fault in at `i`: kept out of
     /// line, so that the usual string (no escape) needs no flag and few registers.
     #[inline(never)]
-    fn string_escaped(&mut self, s: &[u8], open: usize, mut i: usize) -> Result<usize, JsonError> {
-        loop {
-            let Some(&c) = s.get(i) else {
-                return Err(err(open, "unterminated string"));
-            };
-            match c {
-                b'"' => break,
-                b'\\' => i = escape(s, i)?,
-                // `scan` stops at nothing else.
-                _ => return Err(err(i, "invalid control character in string")),
-            }
-            i = scan(s, i).0;
+    fn string_escaped(&mut self, s: &[u8], open: usize, i: usize) -> Result<usize, JsonError> {
+        let end = escaped_string_end(s, open, i)?;
+        self.push(Kind::Str, true, open + 1, end);
+        Ok(end + 1)
+    }
+}
+
+/// The closing quote of the string opened at `open`, from `i`, where `scan` stopped at
+/// something other than a closing quote: escapes validated, control bytes and the end of
+/// the text refused.
+fn escaped_string_end(s: &[u8], open: usize, mut i: usize) -> Result<usize, JsonError> {
+    loop {
+        let Some(&c) = s.get(i) else {
+            return Err(err(open, "unterminated string"));
+        };
+        match c {
+            b'"' => return Ok(i),
+            b'\\' => i = escape(s, i)?,
+            // `scan` stops at nothing else.
+            _ => return Err(err(i, "invalid control character in string")),
         }
-        self.push(Kind::Str, true, open + 1, i);
-        Ok(i + 1)
+        i = scan(s, i).0;
     }
 }
 
 /// The end of the string whose body starts at `start` (just after its opening quote),
 /// validated as `Parser::string` does: the offset of its closing quote and whether it
 /// holds escapes, or `None` where the parser would stop with an error. For `retape`,
-/// which re-reads one token of a document; the parser keeps its own inlined copy.
+/// which re-reads one token of a document.
 pub(super) fn string_end(s: &[u8], start: usize) -> Option<(usize, bool)> {
-    let (mut i, c) = scan(s, start);
-    if c == b'"' {
-        return Some((i, false));
-    }
-    loop {
-        match *s.get(i)? {
-            b'"' => return Some((i, true)),
-            b'\\' => i = escape(s, i).ok()?,
-            _ => return None,
-        }
-        i = scan(s, i).0;
+    match scan(s, start) {
+        (i, b'"') => Some((i, false)),
+        (i, _) => escaped_string_end(s, start - 1, i)
+            .ok()
+            .map(|end| (end, true)),
     }
 }
 
